@@ -1,0 +1,116 @@
+// Package vendorapi holds what every vendor client shares: the typed error a
+// client returns for a failed call, and the rules that decide whether such a
+// failure is worth retrying. It imports nothing from Temporal; the activities
+// package turns these errors into Temporal application errors.
+package vendorapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Error is a failed call to a vendor API.
+type Error struct {
+	Vendor string // "nebuly", "dynamic", ...
+	Op     string // what the client was doing, e.g. "insert users"
+	// Status is the HTTP status, or 0 when no answer arrived (network error,
+	// timeout, connection reset).
+	Status int
+	// Message is the vendor's own explanation, trimmed to a readable length.
+	// Clients must keep user data (request bodies) out of it.
+	Message string
+	// RetryAfter is the delay the vendor asked for (Retry-After header), or 0.
+	RetryAfter time.Duration
+	// Conflict marks an answer that means "another job is running, try later"
+	// for vendors that run one bulk job at a time.
+	Conflict bool
+	Err      error // the underlying transport error, if any
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s", e.Vendor, e.Op)
+	if e.Status != 0 {
+		fmt.Fprintf(&b, ": HTTP %d %s", e.Status, http.StatusText(e.Status))
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	if e.RetryAfter > 0 {
+		fmt.Fprintf(&b, " (retry after %s)", e.RetryAfter)
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Retryable says whether sending the same request again later can succeed:
+// no answer at all, 408, 429, 5xx, and a "job already running" conflict.
+// Validation (400, 404, 413, 422) and auth (401, 403) failures are final.
+func (e *Error) Retryable() bool {
+	switch {
+	case e.Conflict:
+		return true
+	case e.Status == 0:
+		return true
+	case e.Status == http.StatusRequestTimeout, e.Status == http.StatusTooManyRequests:
+		return true
+	case e.Status >= 500:
+		return true
+	}
+	return false
+}
+
+// Auth says whether the vendor refused the credentials.
+func (e *Error) Auth() bool {
+	return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
+}
+
+// As returns the *Error inside err, if there is one.
+func As(err error) (*Error, bool) {
+	var ve *Error
+	if errors.As(err, &ve) {
+		return ve, true
+	}
+	return nil, false
+}
+
+// MaxMessage is how much of a vendor's error text is kept.
+const MaxMessage = 300
+
+// Trim shortens a vendor message to MaxMessage characters on one line.
+func Trim(msg string) string {
+	msg = strings.Join(strings.Fields(msg), " ")
+	if len(msg) > MaxMessage {
+		msg = msg[:MaxMessage] + "…"
+	}
+	return msg
+}
+
+// ParseRetryAfter reads a Retry-After header: delta-seconds or an HTTP date.
+// It returns 0 for an absent or unreadable header.
+func ParseRetryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(h, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(secs * float64(time.Second))
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
