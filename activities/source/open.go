@@ -1,0 +1,223 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Version identifies the bytes that were planned; a chunk read compares it
+// to detect a source that changed in between.
+type Version struct {
+	Size         int64  `json:"size"`
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+}
+
+// matches says whether the source now (v) is still the planned one (want).
+func (want Version) matches(v Version) bool {
+	if want.Size != v.Size {
+		return false
+	}
+	if want.ETag != "" && v.ETag != "" {
+		return want.ETag == v.ETag
+	}
+	if want.LastModified != "" && v.LastModified != "" {
+		return want.LastModified == v.LastModified
+	}
+	return true
+}
+
+// Opener opens sources: local paths, file:// URLs and http(s) URLs.
+type Opener struct {
+	HTTP *http.Client // nil means http.DefaultClient
+}
+
+func (o *Opener) client() *http.Client {
+	if o == nil || o.HTTP == nil {
+		return http.DefaultClient
+	}
+	return o.HTTP
+}
+
+func isHTTP(uri string) bool {
+	return strings.HasPrefix(uri, "http://") || strings.HasPrefix(uri, "https://")
+}
+
+func localPath(uri string) string {
+	if strings.HasPrefix(uri, "file://") {
+		if u, err := url.Parse(uri); err == nil {
+			return u.Path
+		}
+	}
+	return uri
+}
+
+// Stat returns the Version of a source.
+func (o *Opener) Stat(ctx context.Context, uri string) (Version, error) {
+	if !isHTTP(uri) {
+		fi, err := os.Stat(localPath(uri))
+		if err != nil {
+			return Version{}, fileErr(uri, err)
+		}
+		return fileVersion(fi), nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, uri, nil)
+	if err != nil {
+		return Version{}, permErr(nil, "source %s: %v", Redact(uri), err)
+	}
+	resp, err := o.client().Do(req)
+	if err != nil {
+		return Version{}, fmt.Errorf("source %s: %w", Redact(uri), scrub(err, uri))
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusMethodNotAllowed {
+		rc, v, err := o.openRange(ctx, uri, 0, 1)
+		if err != nil {
+			return Version{}, err
+		}
+		rc.Close()
+		return v, nil
+	}
+	if err := statusErr(uri, resp); err != nil {
+		return Version{}, err
+	}
+	return Version{Size: resp.ContentLength, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}, nil
+}
+
+func fileVersion(fi fs.FileInfo) Version {
+	return Version{Size: fi.Size(), LastModified: fi.ModTime().UTC().Format(time.RFC3339Nano)}
+}
+
+// openFrom opens a source for reading from offset to its end.
+func (o *Opener) openFrom(ctx context.Context, uri string, offset int64) (io.ReadCloser, Version, error) {
+	return o.openRange(ctx, uri, offset, -1)
+}
+
+// openRange opens length bytes from offset (length < 0: to the end).
+func (o *Opener) openRange(ctx context.Context, uri string, offset, length int64) (io.ReadCloser, Version, error) {
+	if !isHTTP(uri) {
+		f, err := os.Open(localPath(uri))
+		if err != nil {
+			return nil, Version{}, fileErr(uri, err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, Version{}, fileErr(uri, err)
+		}
+		if fi.IsDir() {
+			f.Close()
+			return nil, Version{}, permErr(nil, "source %s is a directory", uri)
+		}
+		var r io.Reader = io.NewSectionReader(f, offset, max(fi.Size()-offset, 0))
+		if length >= 0 {
+			r = io.NewSectionReader(f, offset, length)
+		}
+		return readCloser{Reader: r, Closer: f}, fileVersion(fi), nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	if err != nil {
+		return nil, Version{}, permErr(nil, "source %s: %v", Redact(uri), err)
+	}
+	whole := offset == 0 && length < 0
+	if !whole {
+		if length >= 0 {
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", offset, offset+length-1))
+		} else {
+			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
+		}
+	}
+	resp, err := o.client().Do(req)
+	if err != nil {
+		return nil, Version{}, fmt.Errorf("source %s: %w", Redact(uri), scrub(err, uri))
+	}
+	if resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+		resp.Body.Close()
+		return nil, Version{}, permErr(ErrChanged, "source %s: bytes from %d are no longer there: %v", Redact(uri), offset, ErrChanged)
+	}
+	if err := statusErr(uri, resp); err != nil {
+		resp.Body.Close()
+		return nil, Version{}, err
+	}
+	v := Version{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
+	switch {
+	case resp.StatusCode == http.StatusPartialContent:
+		total, ok := contentRangeTotal(resp.Header.Get("Content-Range"))
+		if !ok {
+			resp.Body.Close()
+			return nil, Version{}, permErr(ErrRangeUnsupported, "source %s: a 206 answer without a usable Content-Range: %v", Redact(uri), ErrRangeUnsupported)
+		}
+		v.Size = total
+	case whole:
+		v.Size = resp.ContentLength
+	case offset == 0 && resp.ContentLength == length:
+		// The server sent the whole file, which is exactly the range asked.
+		v.Size = resp.ContentLength
+	default:
+		resp.Body.Close()
+		return nil, Version{}, permErr(ErrRangeUnsupported, "source %s answered a Range request with HTTP %d: %v; serve it from a server that supports Range (S3, GCS, nginx, ...)",
+			Redact(uri), resp.StatusCode, ErrRangeUnsupported)
+	}
+	return resp.Body, v, nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+func contentRangeTotal(h string) (int64, bool) {
+	i := strings.LastIndexByte(h, '/')
+	if i < 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(h[i+1:]), 10, 64)
+	return n, err == nil
+}
+
+func statusErr(uri string, resp *http.Response) error {
+	switch c := resp.StatusCode; {
+	case c >= 200 && c < 300:
+		return nil
+	case c == http.StatusNotFound || c == http.StatusGone:
+		return permErr(ErrNotFound, "source %s: HTTP %d: %v", Redact(uri), c, ErrNotFound)
+	case c == http.StatusTooManyRequests || c == http.StatusRequestTimeout || c >= 500:
+		return fmt.Errorf("source %s: HTTP %d %s", Redact(uri), c, http.StatusText(c))
+	default:
+		return permErr(nil, "source %s: HTTP %d %s", Redact(uri), c, http.StatusText(c))
+	}
+}
+
+func fileErr(uri string, err error) error {
+	var pe *fs.PathError
+	msg := err.Error()
+	if errors.As(err, &pe) {
+		msg = fmt.Sprintf("%s %s: %v", pe.Op, uri, pe.Err)
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return permErr(ErrNotFound, "%s", msg)
+	case errors.Is(err, fs.ErrPermission):
+		return permErr(nil, "%s", msg)
+	}
+	return fmt.Errorf("%s", msg)
+}
+
+// scrub removes the URL (and its query) from a transport error, which
+// quotes it in full.
+func scrub(err error, uri string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), uri, Redact(uri)))
+}

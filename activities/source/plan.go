@@ -1,0 +1,190 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Chunk is a run of records: the unit one activity reads and sends.
+type Chunk struct {
+	Index     int   `json:"index"`      // 0-based, across the whole source
+	Offset    int64 `json:"offset"`     // first byte of the first record
+	Length    int64 `json:"length"`     // bytes, through the last record's line ending
+	Rows      int   `json:"rows"`       // records; blank lines are not records
+	FirstLine int64 `json:"first_line"` // 1-based physical line of the first record
+}
+
+// PlanRequest asks for one page of chunks.
+type PlanRequest struct {
+	URI       string
+	Format    Format
+	From      int64    // 0 = start; otherwise Page.Next of the page before
+	FromLine  int64    // Page.NextLine matching From
+	NextIndex int      // index of this page's first chunk
+	ChunkRows int      // records per chunk
+	MaxChunks int      // chunks in this page at most
+	Expect    *Version // pages after the first: fail with ErrChanged if the source differs
+}
+
+// Page is one page of a plan.
+type Page struct {
+	Header    []string `json:"header,omitempty"` // CSV column names
+	DataStart int64    `json:"data_start"`       // first byte after the header
+	Chunks    []Chunk  `json:"chunks"`
+	Next      int64    `json:"next"`
+	NextLine  int64    `json:"next_line"`
+	NextIndex int      `json:"next_index"`
+	Done      bool     `json:"done"`
+	Version   Version  `json:"version"`
+}
+
+// progressEvery is how many bytes pass between progress callbacks.
+const progressEvery = 8 << 20
+
+// Plan scans from req.From and returns up to MaxChunks chunks.
+func Plan(ctx context.Context, o *Opener, req PlanRequest, progress func(offset int64)) (Page, error) {
+	if req.ChunkRows <= 0 || req.MaxChunks <= 0 {
+		return Page{}, permErr(nil, "plan: chunk rows and page size must be positive")
+	}
+	if req.Format != CSV && req.Format != NDJSON {
+		return Page{}, permErr(nil, "plan: unknown format %q", req.Format)
+	}
+	var page Page
+	from, line := req.From, req.FromLine
+	if req.Format == CSV {
+		header, dataStart, v, err := readHeader(ctx, o, req.URI)
+		if err != nil {
+			return Page{}, err
+		}
+		page.Header, page.DataStart, page.Version = header, dataStart, v
+		if from == 0 {
+			from, line = dataStart, 2
+		}
+	}
+	if from == 0 {
+		line = 1
+	}
+	if line <= 0 {
+		line = 1
+	}
+	rc, v, err := o.openFrom(ctx, req.URI, from)
+	if err != nil {
+		return Page{}, err
+	}
+	defer rc.Close()
+	if req.Format == CSV && !page.Version.matches(v) {
+		return Page{}, permErr(ErrChanged, "source %s changed while it was being planned: %v", Redact(req.URI), ErrChanged)
+	}
+	page.Version = v
+	if req.Expect != nil && !req.Expect.matches(v) {
+		return Page{}, permErr(ErrChanged, "source %s: %v (size %d, planned %d)", Redact(req.URI), ErrChanged, v.Size, req.Expect.Size)
+	}
+	var r io.Reader = rc
+	if from == 0 {
+		// NDJSON from the start: skip a BOM, as the CSV header read does.
+		var skipped int64
+		if r, skipped, err = skipBOM(rc); err != nil {
+			return Page{}, fmt.Errorf("read %s: %w", Redact(req.URI), scrub(err, req.URI))
+		}
+		from = skipped
+	}
+	s := newScanner(r, req.Format, from, line, false)
+	page.NextIndex = req.NextIndex
+	var cur *Chunk
+	lastReport := from
+	for {
+		if err := ctx.Err(); err != nil {
+			return Page{}, err
+		}
+		rec, err := s.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return Page{}, fmt.Errorf("read %s at byte %d: %w", Redact(req.URI), s.offset, scrub(err, req.URI))
+		}
+		if cur == nil {
+			page.Chunks = append(page.Chunks, Chunk{Index: page.NextIndex, Offset: rec.offset, FirstLine: rec.line})
+			page.NextIndex++
+			cur = &page.Chunks[len(page.Chunks)-1]
+		}
+		cur.Rows++
+		cur.Length = rec.end - cur.Offset
+		page.Next, page.NextLine = rec.end, s.line
+		if cur.Rows == req.ChunkRows {
+			cur = nil
+			if len(page.Chunks) == req.MaxChunks {
+				if progress != nil {
+					progress(page.Next)
+				}
+				return page, nil
+			}
+		}
+		if progress != nil && s.offset-lastReport >= progressEvery {
+			lastReport = s.offset
+			progress(s.offset)
+		}
+	}
+	page.Done = true
+	page.Next, page.NextLine = s.offset, s.line
+	if progress != nil {
+		progress(page.Next)
+	}
+	return page, nil
+}
+
+// readHeader reads a CSV's header record from the start of the source.
+func readHeader(ctx context.Context, o *Opener, uri string) ([]string, int64, Version, error) {
+	rc, v, err := o.openFrom(ctx, uri, 0)
+	if err != nil {
+		return nil, 0, Version{}, err
+	}
+	defer rc.Close()
+	r, skipped, err := skipBOM(rc)
+	if err != nil {
+		return nil, 0, v, fmt.Errorf("read the header of %s: %w", Redact(uri), scrub(err, uri))
+	}
+	s := newScanner(r, CSV, skipped, 1, true)
+	rec, err := s.next()
+	if errors.Is(err, io.EOF) {
+		return nil, 0, v, permErr(nil, "source %s is empty: a CSV needs a header row", Redact(uri))
+	}
+	if err != nil {
+		return nil, 0, v, fmt.Errorf("read the header of %s: %w", Redact(uri), scrub(err, uri))
+	}
+	if rec.tooLong {
+		return nil, 0, v, permErr(nil, "source %s: the header row is longer than %d bytes", Redact(uri), MaxRecordBytes)
+	}
+	fields, err := splitCSV(rec.raw, nil)
+	if err != nil {
+		return nil, 0, v, permErr(nil, "source %s: header row: %v", Redact(uri), err)
+	}
+	seen := map[string]bool{}
+	for i, f := range fields {
+		if f == "" {
+			return nil, 0, v, permErr(nil, "source %s: header column %d has no name", Redact(uri), i+1)
+		}
+		if seen[f] {
+			return nil, 0, v, permErr(nil, "source %s: header names column %q twice", Redact(uri), f)
+		}
+		seen[f] = true
+	}
+	return fields, rec.end, v, nil
+}
+
+// skipBOM drops a UTF-8 byte order mark at the start of r and says how many
+// bytes it dropped, so that offsets stay true to the file.
+func skipBOM(r io.Reader) (io.Reader, int64, error) {
+	head := make([]byte, 3)
+	n, err := io.ReadFull(r, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, 0, err
+	}
+	if n == 3 && head[0] == 0xEF && head[1] == 0xBB && head[2] == 0xBF {
+		return r, 3, nil
+	}
+	return io.MultiReader(bytes.NewReader(head[:n]), r), 0, nil
+}
