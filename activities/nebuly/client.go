@@ -1,0 +1,367 @@
+package nebuly
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"importer/activities/vendorapi"
+)
+
+// DefaultBaseURL is Nebuly's (non-EU) API host. EU projects set
+// IMPORTER_NEBULY_BASE_URL=https://backend.eu.nebuly.com.
+const DefaultBaseURL = "https://backend.nebuly.com"
+
+// Path is the eligible-users endpoint, relative to the base URL.
+const Path = "/api/external/eligible-users"
+
+// maxResponse bounds what the client reads of an answer; a list of every
+// user of a big project fits, a runaway body does not.
+const maxResponse = 256 << 20
+
+// Client calls one Nebuly project's eligible-users API.
+type Client struct {
+	url string
+	key string
+	hc  *http.Client
+	now func() time.Time
+}
+
+// New makes a client. hc may be nil for http.DefaultClient; give it a
+// timeout, since a vendor that never answers would hold a batch forever.
+func New(baseURL, apiKey string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	return &Client{url: strings.TrimRight(baseURL, "/") + Path, key: apiKey, hc: hc, now: time.Now}
+}
+
+type usersBody struct {
+	Users []User `json:"users"`
+}
+
+// Insert adds new users and returns the ones Nebuly reports as inserted.
+func (c *Client) Insert(ctx context.Context, users []User) ([]User, error) {
+	var out usersBody
+	err := c.do(ctx, http.MethodPost, "insert users", usersBody{Users: users}, &out)
+	return out.Users, err
+}
+
+// Update replaces the tags and dates of existing users (matched on
+// end_user) and returns the ones Nebuly reports as updated.
+func (c *Client) Update(ctx context.Context, users []User) ([]User, error) {
+	var out usersBody
+	err := c.do(ctx, http.MethodPut, "update users", usersBody{Users: users}, &out)
+	return out.Users, err
+}
+
+// Delete removes users by end_user.
+func (c *Client) Delete(ctx context.Context, endUsers []string) error {
+	return c.do(ctx, http.MethodDelete, "delete users", map[string][]string{"users": endUsers}, nil)
+}
+
+// List returns every user of the project; the API has no paging.
+func (c *Client) List(ctx context.Context) ([]User, error) {
+	var out usersBody
+	err := c.do(ctx, http.MethodGet, "list users", nil, &out)
+	return out.Users, err
+}
+
+// Failure is a user Nebuly would not take, with its reason.
+type Failure struct {
+	EndUser string
+	Reason  string
+}
+
+// Outcome is what Upsert made of a batch: every user sent is counted in
+// exactly one of Inserted, Updated and Failed.
+type Outcome struct {
+	Inserted int
+	Updated  int
+	Failed   []Failure
+}
+
+// Upsert makes every user of the batch exist with the given fields. Nebuly's
+// POST only inserts new users, and what it does with existing ones is not
+// documented: it may leave them out of its answer or refuse the request
+// with 409. Either way the users it did not insert are sent again with PUT,
+// which matches on end_user. So a batch sent twice (a retry after a lost
+// answer, or a re-run of a whole import) converges instead of failing.
+//
+// Users the vendor refuses one by one (422 naming the user) come back in
+// Failed; a request too large for the vendor (413) is split. Errors are
+// *vendorapi.Error for the call that failed.
+func (c *Client) Upsert(ctx context.Context, users []User) (Outcome, error) {
+	var out Outcome
+	if len(users) == 0 {
+		return out, nil
+	}
+	failed := map[string]string{}
+	inserted, err := c.each(ctx, users, failed, c.Insert)
+	conflict := false
+	if ve, ok := vendorapi.As(err); ok && ve.Status == http.StatusConflict {
+		// The vendor refuses a POST with any existing user in it: update
+		// first, then insert what the update did not find.
+		conflict, err = true, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	rest := missing(users, inserted, failed)
+	updated, err := c.each(ctx, rest, failed, c.Update)
+	if err != nil {
+		return out, err
+	}
+	rest = missing(rest, updated, failed)
+	if conflict && len(rest) > 0 {
+		inserted, err = c.each(ctx, rest, failed, c.Insert)
+		if err != nil {
+			return out, err
+		}
+		rest = missing(rest, inserted, failed)
+	}
+	for _, u := range rest {
+		failed[u.EndUser] = "Nebuly neither inserted nor updated this user"
+	}
+	out.Inserted = count(users, inserted)
+	out.Updated = count(users, updated)
+	for _, u := range users {
+		if r, ok := failed[u.EndUser]; ok {
+			out.Failed = append(out.Failed, Failure{EndUser: u.EndUser, Reason: r})
+		}
+	}
+	return out, nil
+}
+
+// each sends users with call and returns the end_users the vendor took. A
+// 422 that names users by position moves them to failed and resends the
+// rest; a 413, or a 422 that names no one, halves the batch until the
+// culprit stands alone.
+func (c *Client) each(ctx context.Context, users []User, failed map[string]string, call func(context.Context, []User) ([]User, error)) (map[string]bool, error) {
+	took := map[string]bool{}
+	if len(users) == 0 {
+		return took, nil
+	}
+	got, err := call(ctx, users)
+	if err == nil {
+		for _, u := range got {
+			took[u.EndUser] = true
+		}
+		return took, nil
+	}
+	ve, ok := vendorapi.As(err)
+	if !ok || (ve.Status != http.StatusUnprocessableEntity && ve.Status != http.StatusRequestEntityTooLarge) {
+		return nil, err
+	}
+	if ve.Status == http.StatusUnprocessableEntity {
+		bad := badUsers(ve, len(users))
+		if len(bad) > 0 {
+			var rest []User
+			for i, u := range users {
+				if reason, isBad := bad[i]; isBad {
+					failed[u.EndUser] = "Nebuly refused the user: " + reason
+				} else {
+					rest = append(rest, u)
+				}
+			}
+			return c.each(ctx, rest, failed, call)
+		}
+		if len(users) == 1 {
+			failed[users[0].EndUser] = "Nebuly refused the user: " + ve.Message
+			return took, nil
+		}
+	}
+	if len(users) == 1 {
+		return nil, err // 413 for a single user: nothing left to split
+	}
+	half := len(users) / 2
+	for _, part := range [][]User{users[:half], users[half:]} {
+		t, err := c.each(ctx, part, failed, call)
+		if err != nil {
+			return nil, err
+		}
+		for k := range t {
+			took[k] = true
+		}
+	}
+	return took, nil
+}
+
+// missing lists the users neither taken nor failed.
+func missing(users []User, took map[string]bool, failed map[string]string) []User {
+	var out []User
+	for _, u := range users {
+		if !took[u.EndUser] {
+			if _, f := failed[u.EndUser]; !f {
+				out = append(out, u)
+			}
+		}
+	}
+	return out
+}
+
+// count counts the users of the batch in set; the vendor's answer may name
+// users we did not send, and those must not be counted.
+func count(users []User, set map[string]bool) int {
+	n := 0
+	for _, u := range users {
+		if set[u.EndUser] {
+			n++
+		}
+	}
+	return n
+}
+
+// validationDetail is the FastAPI-style body Nebuly's OpenAPI backend is
+// expected to answer a 422 with.
+type validationDetail struct {
+	Loc []any  `json:"loc"`
+	Msg string `json:"msg"`
+}
+
+// badUsers reads the positions of refused users from a 422's details,
+// which the client keeps in ve.Err as a *detailError.
+func badUsers(ve *vendorapi.Error, n int) map[int]string {
+	de, ok := ve.Err.(*detailError)
+	if !ok {
+		return nil
+	}
+	bad := map[int]string{}
+	for _, d := range de.details {
+		// loc is ["body", "users", <index>, <field>...]
+		for i := 0; i+1 < len(d.Loc); i++ {
+			if d.Loc[i] != "users" {
+				continue
+			}
+			idx, ok := d.Loc[i+1].(float64)
+			if !ok || int(idx) < 0 || int(idx) >= n || idx != float64(int(idx)) {
+				continue
+			}
+			field := ""
+			if i+2 < len(d.Loc) {
+				field = fmt.Sprint(d.Loc[i+2]) + ": "
+			}
+			bad[int(idx)] = field + d.Msg
+		}
+	}
+	return bad
+}
+
+// detailError carries a 422's parsed details to Upsert.
+type detailError struct{ details []validationDetail }
+
+func (e *detailError) Error() string { return fmt.Sprintf("%d validation errors", len(e.details)) }
+
+func (c *Client) do(ctx context.Context, method, op string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("nebuly: %s: encode request: %w", op, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.url, rd)
+	if err != nil {
+		return fmt.Errorf("nebuly: %s: %w", op, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("nebuly: %s: %w", op, ctx.Err())
+		}
+		// The transport error names the URL, never the key or the body.
+		return &vendorapi.Error{Vendor: "nebuly", Op: op, Err: err}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return &vendorapi.Error{Vendor: "nebuly", Op: op, Status: 0, Err: fmt.Errorf("read answer: %w", err)}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return c.statusError(op, resp, data)
+	}
+	if out == nil || len(bytes.TrimSpace(data)) == 0 {
+		if out != nil && method != http.MethodDelete {
+			return &vendorapi.Error{Vendor: "nebuly", Op: op, Status: resp.StatusCode, Message: "empty answer where a user list was expected"}
+		}
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		// A 2xx we cannot read may still have stored the users; retrying
+		// is safe because Upsert converges.
+		return &vendorapi.Error{Vendor: "nebuly", Op: op, Err: fmt.Errorf("unreadable answer (HTTP %d): %w", resp.StatusCode, err)}
+	}
+	return nil
+}
+
+// statusError turns a failed answer into a *vendorapi.Error whose message
+// is the vendor's explanation without any echo of user data: for 422 only
+// each problem's location and message are kept, not its input.
+func (c *Client) statusError(op string, resp *http.Response, data []byte) error {
+	ve := &vendorapi.Error{Vendor: "nebuly", Op: op, Status: resp.StatusCode,
+		RetryAfter: vendorapi.ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())}
+	var body struct {
+		Detail  json.RawMessage `json:"detail"`
+		Message string          `json:"message"`
+		Error   string          `json:"error"`
+	}
+	if json.Unmarshal(data, &body) != nil {
+		if !strings.Contains(resp.Header.Get("Content-Type"), "html") {
+			ve.Message = vendorapi.Trim(string(data))
+		}
+		return ve
+	}
+	var details []validationDetail
+	var detail string
+	switch {
+	case json.Unmarshal(body.Detail, &details) == nil && len(details) > 0:
+		parts := make([]string, 0, len(details))
+		for i, d := range details {
+			if i == 5 {
+				parts = append(parts, fmt.Sprintf("and %d more", len(details)-5))
+				break
+			}
+			parts = append(parts, locString(d.Loc)+": "+d.Msg)
+		}
+		ve.Message = vendorapi.Trim(strings.Join(parts, "; "))
+		ve.Err = &detailError{details: details}
+	case json.Unmarshal(body.Detail, &detail) == nil && detail != "":
+		ve.Message = vendorapi.Trim(detail)
+	case body.Message != "":
+		ve.Message = vendorapi.Trim(body.Message)
+	case body.Error != "":
+		ve.Message = vendorapi.Trim(body.Error)
+	}
+	return ve
+}
+
+// locString renders ["body","users",3,"active_from"] as users[3].active_from.
+func locString(loc []any) string {
+	var b strings.Builder
+	for i, p := range loc {
+		switch x := p.(type) {
+		case float64:
+			fmt.Fprintf(&b, "[%d]", int(x))
+		case string:
+			if i == 0 && x == "body" && len(loc) > 1 {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(x)
+		}
+	}
+	return b.String()
+}
