@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -124,7 +123,8 @@ func (m Mapping) Provides(columns []string) map[string]bool {
 	return out
 }
 
-// Missing returns the required fields that columns cannot fill, sorted.
+// Missing returns the required fields that columns cannot fill, in the
+// order of required.
 func (m Mapping) Missing(columns, required []string) []string {
 	have := m.Provides(columns)
 	var missing []string
@@ -133,7 +133,6 @@ func (m Mapping) Missing(columns, required []string) []string {
 			missing = append(missing, f)
 		}
 	}
-	sort.Strings(missing)
 	return missing
 }
 

@@ -145,7 +145,7 @@ func (s *scanner) scanOne() (rec record, blank bool, err error) {
 		if !ended {
 			if errors.Is(rerr, io.EOF) {
 				if pendingCR {
-					st = s.feedContent(st, []byte{'\r'}, &size, &nonSpace)
+					s.feedContent(st, []byte{'\r'}, &size, &nonSpace) // counts the CR; the state no longer matters
 				}
 				rec.end = s.offset
 				if size == 0 || (s.format == NDJSON && !nonSpace) {

@@ -1,0 +1,358 @@
+// Package activities holds the Temporal activities of the importer: planning
+// a source into chunks, importing one chunk into a vendor, and joining the
+// rejects. Vendor clients live below it as plain Go packages; this package is
+// where their typed errors become Temporal retry decisions.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+
+	"importer/activities/rejects"
+	"importer/activities/source"
+	"importer/activities/vendorapi"
+	"importer/internal/connections"
+)
+
+// Activities carries what the activities need from the worker. It holds no
+// per-import state: any worker can run any chunk.
+type Activities struct {
+	Connections connections.Set
+	Rejects     rejects.Store
+	Opener      *source.Opener
+	// HTTP is the client for vendor calls; its timeout bounds one call.
+	HTTP *http.Client
+}
+
+// New builds Activities with sensible HTTP clients.
+func New(conns connections.Set, rejectsDir string) *Activities {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	// Chunks run in parallel against one vendor host: keep their
+	// connections alive instead of opening one per call.
+	transport.MaxIdleConnsPerHost = 64
+	return &Activities{
+		Connections: conns,
+		Rejects:     rejects.Store{Dir: rejectsDir},
+		Opener:      &source.Opener{HTTP: &http.Client{Transport: transport}},
+		HTTP:        &http.Client{Transport: transport, Timeout: DefaultHTTPTimeout},
+	}
+}
+
+// Register registers the activities under their public names.
+func (a *Activities) Register(w worker.ActivityRegistry) {
+	w.RegisterActivityWithOptions(a.PlanChunks, activity.RegisterOptions{Name: PlanChunksName})
+	w.RegisterActivityWithOptions(a.ImportChunk, activity.RegisterOptions{Name: ImportChunkName})
+	w.RegisterActivityWithOptions(a.FinalizeRejects, activity.RegisterOptions{Name: FinalizeRejectsName})
+}
+
+// planSubPage bounds the work between two heartbeats that record found
+// chunks, so a planning attempt that dies loses little.
+const planSubPage = 50
+
+// PlanChunks returns one page of chunk descriptors. The first page also
+// checks that the source can fill the vendor's required fields, so a wrong
+// file fails at once rather than row by row.
+func (a *Activities) PlanChunks(ctx context.Context, in PlanInput) (source.Page, error) {
+	v, err := lookupVendor(in.Vendor)
+	if err != nil {
+		return source.Page{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadInput", nil)
+	}
+	if in.ChunkRows <= 0 || in.MaxChunks <= 0 {
+		return source.Page{}, temporal.NewNonRetryableApplicationError("chunk rows and page size must be positive", "BadInput", nil)
+	}
+	var page source.Page
+	started := false
+	if activity.HasHeartbeatDetails(ctx) {
+		var p planProgress
+		if err := activity.GetHeartbeatDetails(ctx, &p); err == nil {
+			page, started = p.Page, true
+		}
+	}
+	if !started {
+		page = source.Page{Next: in.From, NextLine: in.FromLine, NextIndex: in.NextIndex}
+	}
+	var expect *source.Version
+	if in.From > 0 {
+		expect = &in.Source.Version
+	}
+	for !page.Done && len(page.Chunks) < in.MaxChunks {
+		n := min(planSubPage, in.MaxChunks-len(page.Chunks))
+		sub, err := source.Plan(ctx, a.Opener, source.PlanRequest{
+			URI: in.Source.URI, Format: in.Source.Format,
+			From: page.Next, FromLine: page.NextLine, NextIndex: page.NextIndex,
+			ChunkRows: in.ChunkRows, MaxChunks: n, Expect: expect,
+		}, func(offset int64) { activity.RecordHeartbeat(ctx, planProgress{Page: page}) })
+		if err != nil {
+			return source.Page{}, toTemporal(fmt.Errorf("plan %s: %w", redact(in.Source.URI), err), "")
+		}
+		if expect == nil {
+			// Later sub-pages and pages must read the same bytes as the first.
+			version := sub.Version
+			expect = &version
+		}
+		chunks := append(page.Chunks, sub.Chunks...)
+		page = sub
+		page.Chunks = chunks
+		activity.RecordHeartbeat(ctx, planProgress{Page: page})
+	}
+	if in.Source.Format == source.CSV && in.From == 0 {
+		if missing := in.Mapping.Missing(page.Header, v.required()); len(missing) > 0 {
+			msg := fmt.Sprintf("the source has no column for the %s fields %s (its columns: %s); add the columns or map them with --mapping",
+				v.name(), strings.Join(missing, ", "), strings.Join(page.Header, ", "))
+			return source.Page{}, temporal.NewNonRetryableApplicationError(msg, "MissingColumns", nil)
+		}
+	}
+	return page, nil
+}
+
+// ImportChunk reads one chunk from the source, maps and validates its rows,
+// sends the valid ones to the vendor batch by batch, and writes the rejects.
+// It heartbeats after every batch with the counts so far; a retried attempt
+// (after a 429, a crash, a timeout) resumes at the first unfinished batch.
+// Resending a batch is safe because every vendor call is an upsert.
+func (a *Activities) ImportChunk(ctx context.Context, in ChunkInput) (ChunkResult, error) {
+	v, err := lookupVendor(in.Vendor)
+	if err != nil {
+		return ChunkResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadInput", nil)
+	}
+	conn, err := a.Connections.Get(v.name(), in.Connection)
+	if err != nil {
+		return ChunkResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadConnection", nil)
+	}
+	for _, setting := range v.credentials() {
+		if _, err := conn.Require(setting); err != nil {
+			return ChunkResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "MissingCredentials", nil)
+		}
+	}
+	batchSize := in.BatchSize
+	if batchSize <= 0 {
+		batchSize = DefaultBatchSize
+	}
+
+	var prog chunkProgress
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &prog); err != nil {
+			prog = chunkProgress{}
+		}
+	}
+	hb := startHeartbeat(ctx, prog)
+	defer hb.stop()
+
+	rows, err := a.readRows(ctx, v, in)
+	if err != nil {
+		return ChunkResult{}, err
+	}
+	for b := prog.BatchesDone; b*batchSize < len(rows); b++ {
+		batch := rows[b*batchSize : min((b+1)*batchSize, len(rows))]
+		counts, rejected, err := a.sendBatch(ctx, v, conn, batch)
+		if err != nil {
+			return ChunkResult{}, toTemporal(fmt.Errorf("chunk %d, lines %d-%d: %w", in.Chunk.Index, batch[0].line, batch[len(batch)-1].line, err), authHint(v, conn))
+		}
+		if err := a.Rejects.WritePart(in.ImportKey, rejects.PartName(in.Chunk.Index, b), rejected); err != nil {
+			return ChunkResult{}, err
+		}
+		prog.BatchesDone = b + 1
+		prog.Counts.Add(counts)
+		hb.set(prog)
+	}
+	if !prog.Counts.Balanced() || prog.Counts.Rows != int64(in.Chunk.Rows) {
+		// A bug, not a vendor problem: fail loudly rather than lose a row.
+		return ChunkResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("chunk %d accounting does not add up: planned %d rows, counted %+v", in.Chunk.Index, in.Chunk.Rows, prog.Counts),
+			"AccountingError", nil)
+	}
+	return ChunkResult{Chunk: in.Chunk.Index, Counts: prog.Counts}, nil
+}
+
+// readRows reads, maps and validates a chunk. A user id that appears twice in
+// the chunk is sent once, with its last row; the earlier rows are rejected.
+func (a *Activities) readRows(ctx context.Context, v vendor, in ChunkInput) ([]row, error) {
+	rows := make([]row, 0, in.Chunk.Rows)
+	err := source.ReadChunk(ctx, a.Opener, in.Source.URI, in.Source.Format, in.Source.Header, in.Source.Version, in.Chunk,
+		func(rec source.Record) error {
+			r := row{line: rec.Line}
+			if rec.Err != nil {
+				r.reason = rec.Err.Error()
+			} else {
+				item, key, err := v.build(in.Mapping.Apply(rec.Fields))
+				r.key = key
+				if err != nil {
+					r.reason = err.Error()
+				} else {
+					r.item = item
+				}
+			}
+			rows = append(rows, r)
+			return nil
+		})
+	if err != nil {
+		return nil, toTemporal(fmt.Errorf("read chunk %d of %s: %w", in.Chunk.Index, redact(in.Source.URI), err), "")
+	}
+	if len(rows) != in.Chunk.Rows {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("chunk %d of %s: read %d rows where planning found %d", in.Chunk.Index, redact(in.Source.URI), len(rows), in.Chunk.Rows),
+			"SourceChanged", nil)
+	}
+	last := make(map[string]int, len(rows))
+	for i, r := range rows {
+		if r.item == nil {
+			continue
+		}
+		if j, dup := last[r.key]; dup {
+			rows[j].item = nil
+			rows[j].reason = fmt.Sprintf("duplicate user id: line %d has the same id and replaces this row", r.line)
+		}
+		last[r.key] = i
+	}
+	return rows, nil
+}
+
+// sendBatch sends the valid rows of one batch and returns the batch's counts
+// and rejects (invalid rows plus the rows the vendor refused).
+func (a *Activities) sendBatch(ctx context.Context, v vendor, conn connections.Connection, batch []row) (Counts, []rejects.Reject, error) {
+	var items []any
+	var rejected []rejects.Reject
+	for _, r := range batch {
+		if r.item != nil {
+			items = append(items, r.item)
+		}
+	}
+	var out sendOutcome
+	if len(items) > 0 {
+		var err error
+		out, err = v.send(ctx, conn, a.HTTP, items)
+		if err != nil {
+			return Counts{}, nil, err
+		}
+		if out.Inserted+out.Updated+len(out.Failed) != len(items) {
+			return Counts{}, nil, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("%s answered for %d users of %d sent (%d inserted, %d updated, %d failed)",
+					v.name(), out.Inserted+out.Updated+len(out.Failed), len(items), out.Inserted, out.Updated, len(out.Failed)),
+				"AccountingError", nil)
+		}
+	}
+	for _, r := range batch {
+		reason := r.reason
+		if r.item != nil {
+			reason = out.Failed[r.key]
+			if reason == "" {
+				continue
+			}
+		}
+		rejected = append(rejected, rejects.Reject{Line: r.line, UserID: r.key, Vendor: v.name(), Reason: reason})
+	}
+	c := Counts{
+		Rows:     int64(len(batch)),
+		Inserted: int64(out.Inserted),
+		Updated:  int64(out.Updated),
+		Accepted: int64(out.Inserted + out.Updated),
+		Rejected: int64(len(rejected)),
+	}
+	return c, rejected, nil
+}
+
+// FinalizeRejects joins the rejects of an import into one file.
+func (a *Activities) FinalizeRejects(ctx context.Context, in FinalizeInput) (FinalizeResult, error) {
+	path, n, err := a.Rejects.Finalize(in.ImportKey)
+	if err != nil {
+		return FinalizeResult{}, err
+	}
+	return FinalizeResult{Path: path, Count: n}, nil
+}
+
+// toTemporal turns an error into the Temporal error that makes the right
+// retry decision: vendor throttling and outages retry (after Retry-After when
+// the vendor gave one), bad input and refused credentials fail at once.
+func toTemporal(err error, hint string) error {
+	if err == nil {
+		return nil
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	msg := err.Error()
+	if ve, ok := vendorapi.As(err); ok {
+		if ve.Auth() && hint != "" {
+			msg += "; " + hint
+		}
+		switch {
+		case !ve.Retryable() && ve.Auth():
+			return temporal.NewNonRetryableApplicationError(msg, "VendorAuth", nil)
+		case !ve.Retryable():
+			return temporal.NewNonRetryableApplicationError(msg, "VendorRejected", nil)
+		case ve.RetryAfter > 0:
+			return temporal.NewApplicationErrorWithOptions(msg, "VendorThrottled",
+				temporal.ApplicationErrorOptions{NextRetryDelay: ve.RetryAfter})
+		default:
+			return temporal.NewApplicationError(msg, "VendorUnavailable")
+		}
+	}
+	if errors.Is(err, source.ErrPermanent) {
+		return temporal.NewNonRetryableApplicationError(msg, "SourceError", nil)
+	}
+	return temporal.NewApplicationError(msg, "Transient")
+}
+
+func authHint(v vendor, conn connections.Connection) string {
+	if conn.Name != connections.Default {
+		return fmt.Sprintf("check the credentials of %s connection %q", v.name(), conn.Name)
+	}
+	var names []string
+	for _, s := range v.credentials() {
+		names = append(names, connections.EnvName(v.name(), s))
+	}
+	return fmt.Sprintf("check %s on the worker", strings.Join(names, ", "))
+}
+
+// heartbeater records progress on a ticker while a batch is in flight, so
+// the heartbeat timeout detects a dead worker quickly even when one vendor
+// call takes longer than that timeout.
+type heartbeater struct {
+	progress chan chunkProgress
+	done     chan struct{}
+	exited   chan struct{}
+}
+
+func startHeartbeat(ctx context.Context, initial chunkProgress) *heartbeater {
+	h := &heartbeater{progress: make(chan chunkProgress, 1), done: make(chan struct{}), exited: make(chan struct{})}
+	every := 5 * time.Second
+	if t := activity.GetInfo(ctx).HeartbeatTimeout; t > 0 {
+		every = max(t/3, 200*time.Millisecond)
+	}
+	go func() {
+		defer close(h.exited)
+		cur := initial
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-h.done:
+				return
+			case p := <-h.progress:
+				cur = p
+				activity.RecordHeartbeat(ctx, cur)
+			case <-tick.C:
+				activity.RecordHeartbeat(ctx, cur)
+			}
+		}
+	}()
+	return h
+}
+
+func (h *heartbeater) set(p chunkProgress) { h.progress <- p }
+
+// stop returns once the last heartbeat is recorded, so none is sent for an
+// activity that has already returned.
+func (h *heartbeater) stop() { close(h.done); <-h.exited }

@@ -1,0 +1,108 @@
+package activities
+
+import (
+	"time"
+
+	"importer/activities/mapping"
+	"importer/activities/source"
+)
+
+// Activity names, as registered on the worker and called by workflows.
+const (
+	PlanChunksName      = "PlanChunks"
+	ImportChunkName     = "ImportChunk"
+	FinalizeRejectsName = "FinalizeRejects"
+)
+
+// SourceRef says where the user list is and how to read it. It carries no
+// rows: activities read their own chunk straight from the source.
+type SourceRef struct {
+	URI    string        `json:"uri"`
+	Format source.Format `json:"format"`
+	// Header and Version are filled in by planning: the CSV column names and
+	// the identity of the planned bytes, so every chunk reads the same file.
+	Header  []string       `json:"header,omitempty"`
+	Version source.Version `json:"version"`
+}
+
+// Counts is the accounting of rows: Rows = Accepted + Rejected, always.
+type Counts struct {
+	Rows     int64 `json:"rows"`
+	Accepted int64 `json:"accepted"`
+	Rejected int64 `json:"rejected"`
+	// Inserted and Updated split Accepted where the vendor tells them apart.
+	Inserted int64 `json:"inserted"`
+	Updated  int64 `json:"updated"`
+}
+
+// Add adds o to c.
+func (c *Counts) Add(o Counts) {
+	c.Rows += o.Rows
+	c.Accepted += o.Accepted
+	c.Rejected += o.Rejected
+	c.Inserted += o.Inserted
+	c.Updated += o.Updated
+}
+
+// Balanced says whether every row is accounted for.
+func (c Counts) Balanced() bool { return c.Rows == c.Accepted+c.Rejected }
+
+// PlanInput asks for one page of chunk descriptors.
+type PlanInput struct {
+	Vendor    string          `json:"vendor"`
+	Source    SourceRef       `json:"source"`
+	Mapping   mapping.Mapping `json:"mapping"`
+	ChunkRows int             `json:"chunk_rows"`
+	MaxChunks int             `json:"max_chunks"`
+	From      int64           `json:"from"`
+	FromLine  int64           `json:"from_line"`
+	NextIndex int             `json:"next_index"`
+}
+
+// ChunkInput asks for one chunk to be read, mapped, validated and sent.
+type ChunkInput struct {
+	// ImportKey names the import's rejects; stable across continue-as-new.
+	ImportKey  string          `json:"import_key"`
+	Vendor     string          `json:"vendor"`
+	Connection string          `json:"connection"`
+	Source     SourceRef       `json:"source"`
+	Mapping    mapping.Mapping `json:"mapping"`
+	Chunk      source.Chunk    `json:"chunk"`
+	BatchSize  int             `json:"batch_size"`
+}
+
+// ChunkResult is the accounting of one chunk.
+type ChunkResult struct {
+	Chunk  int    `json:"chunk"`
+	Counts Counts `json:"counts"`
+}
+
+// chunkProgress is the heartbeat of ImportChunk: how many batches are done
+// and what they counted, so a retried attempt resumes at the next batch.
+type chunkProgress struct {
+	BatchesDone int    `json:"batches_done"`
+	Counts      Counts `json:"counts"`
+}
+
+// planProgress is the heartbeat of PlanChunks: the chunks found so far in
+// this page (descriptors only) and where to continue.
+type planProgress struct {
+	Page source.Page `json:"page"`
+}
+
+// FinalizeInput names the import whose rejects are joined.
+type FinalizeInput struct {
+	ImportKey string `json:"import_key"`
+}
+
+// FinalizeResult says where the rejects are.
+type FinalizeResult struct {
+	Path  string `json:"path"`
+	Count int    `json:"count"`
+}
+
+// Defaults sized to what vendors are known to accept.
+const (
+	DefaultBatchSize   = 1000
+	DefaultHTTPTimeout = 30 * time.Second
+)

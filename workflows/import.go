@@ -1,0 +1,300 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"importer/activities"
+	"importer/activities/source"
+)
+
+// Import imports a user list into one vendor. It plans the source into
+// chunks page by page, keeps at most Concurrency chunks in flight (a sliding
+// window), totals what each chunk reports, and continues as new before its
+// history grows large, carrying its cursor and totals. Rows never pass
+// through it: only chunk descriptors and counts do.
+func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
+	in.applyDefaults()
+	if err := activities.CheckVendor(in.Vendor); err != nil {
+		return ImportResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadInput", nil)
+	}
+	info := workflow.GetInfo(ctx)
+	st := in.State
+	if st == nil {
+		st = &ImportState{
+			// The first run's ID tells apart two imports that reuse one
+			// workflow ID, so their rejects never mix.
+			ImportKey: info.WorkflowExecution.ID + "-" + shortID(info.FirstRunID),
+			StartedAt: workflow.Now(ctx),
+			Source:    in.Source,
+		}
+	}
+	st.Runs++
+	r := &run{in: in, st: st, phase: "planning"}
+	if st.Planned {
+		r.phase = "importing"
+	}
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return r.progress(), nil }); err != nil {
+		return ImportResult{}, err
+	}
+	r.describe(ctx)
+
+	err := r.dispatch(ctx)
+	var can *workflow.ContinueAsNewError
+	if errors.As(err, &can) {
+		return ImportResult{}, err
+	}
+
+	// Rejects are joined even when the import was cancelled or failed, so
+	// what was done is on record; a disconnected context lets this run
+	// after a cancellation.
+	r.phase = "finishing"
+	r.describe(ctx)
+	fctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	fctx = workflow.WithActivityOptions(fctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 5 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 10},
+		Summary:             "join rejects",
+	})
+	var fin activities.FinalizeResult
+	ferr := workflow.ExecuteActivity(fctx, activities.FinalizeRejectsName, activities.FinalizeInput{ImportKey: st.ImportKey}).Get(fctx, &fin)
+
+	switch {
+	case ctx.Err() != nil:
+		r.phase = "canceled"
+		r.describe(ctx)
+		return ImportResult{}, temporal.NewCanceledError(fmt.Sprintf("import canceled after %d rows", st.Totals.Rows))
+	case err != nil:
+		r.phase, r.failure = "failed", err.Error()
+		r.describe(ctx)
+		if fin.Path != "" {
+			err = fmt.Errorf("%w (rejects so far: %s)", err, fin.Path)
+		}
+		return ImportResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "ImportFailed", nil)
+	case ferr != nil:
+		return ImportResult{}, fmt.Errorf("join rejects: %w", ferr)
+	}
+	r.phase = "done"
+	r.describe(ctx)
+	return ImportResult{
+		WorkflowID:  info.WorkflowExecution.ID,
+		Vendor:      in.Vendor,
+		Connection:  in.Connection,
+		Source:      in.Source.URI,
+		RowsRead:    st.Totals.Rows,
+		Accepted:    st.Totals.Accepted,
+		Rejected:    st.Totals.Rejected,
+		Inserted:    st.Totals.Inserted,
+		Updated:     st.Totals.Updated,
+		RejectsFile: fin.Path,
+		Chunks:      st.ChunksDone,
+		Runs:        st.Runs,
+		StartedAt:   st.StartedAt,
+		FinishedAt:  workflow.Now(ctx),
+		Counts:      st.Totals,
+	}, nil
+}
+
+// run is the state of one workflow run; st is what survives continue-as-new.
+type run struct {
+	in       ImportInput
+	st       *ImportState
+	phase    string
+	inFlight int
+	failure  string
+}
+
+// dispatch plans and sends chunks until the source is done, a chunk fails,
+// the import is cancelled, or it is time to continue as new.
+func (r *run) dispatch(ctx workflow.Context) error {
+	in, st := r.in, r.st
+	info := workflow.GetInfo(ctx)
+	// Chunks are cancelled when one fails for good: they would fail alike
+	// (bad credentials) or keep retrying into a deadline for nothing.
+	chunkCtx, cancelChunks := workflow.WithCancel(ctx)
+	defer cancelChunks()
+	sel := workflow.NewSelector(ctx)
+	var failure error
+	started := 0
+	pause := false // continue as new once in-flight chunks are done
+
+	for {
+		if failure == nil && !pause && ctx.Err() == nil && !st.PlanningDone && len(st.Queue) <= in.Concurrency {
+			if err := r.plan(ctx); err != nil {
+				failure = err
+				cancelChunks()
+			}
+		}
+		for failure == nil && !pause && ctx.Err() == nil && r.inFlight < in.Concurrency && len(st.Queue) > 0 {
+			c := st.Queue[0]
+			st.Queue = st.Queue[1:]
+			f := r.sendChunk(chunkCtx, c)
+			r.inFlight++
+			started++
+			sel.AddFuture(f, func(f workflow.Future) {
+				r.inFlight--
+				var res activities.ChunkResult
+				if err := f.Get(chunkCtx, &res); err != nil {
+					if failure == nil && ctx.Err() == nil {
+						failure = fmt.Errorf("chunk %d (lines from %d): %w", c.Index, c.FirstLine, rootCause(err))
+						cancelChunks()
+					}
+					return
+				}
+				st.Totals.Add(res.Counts)
+				st.ChunksDone++
+				st.BytesDone += c.Length
+			})
+			if started >= in.ChunksPerRun || info.GetContinueAsNewSuggested() {
+				pause = true
+			}
+		}
+		if r.inFlight == 0 {
+			switch {
+			case failure != nil:
+				return failure
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case st.PlanningDone && len(st.Queue) == 0:
+				return nil
+			case pause:
+				next := in
+				next.State = st
+				return workflow.NewContinueAsNewError(ctx, ImportWorkflowName, next)
+			}
+			continue // plan the next page
+		}
+		sel.Select(ctx)
+		r.describe(ctx)
+	}
+}
+
+// plan fetches the next page of chunk descriptors into the queue.
+func (r *run) plan(ctx workflow.Context) error {
+	in, st := r.in, r.st
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    10 * time.Minute,
+		ScheduleToCloseTimeout: in.VendorDeadline,
+		HeartbeatTimeout:       in.HeartbeatTimeout,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+		Summary:                fmt.Sprintf("plan chunks from byte %d", st.NextPlan.From),
+	})
+	var page source.Page
+	err := workflow.ExecuteActivity(actx, activities.PlanChunksName, activities.PlanInput{
+		Vendor: in.Vendor, Source: st.Source, Mapping: in.Mapping,
+		ChunkRows: in.ChunkRows, MaxChunks: in.PlanPage,
+		From: st.NextPlan.From, FromLine: st.NextPlan.FromLine, NextIndex: st.NextPlan.NextIndex,
+	}).Get(actx, &page)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // cancelled: the caller sees ctx.Err()
+		}
+		return fmt.Errorf("planning %s: %w", in.Source.URI, rootCause(err))
+	}
+	if !st.Planned {
+		st.Planned = true
+		st.Source.Header = page.Header
+		st.Source.Version = page.Version
+		st.BytesTotal = page.Version.Size - page.DataStart
+		r.phase = "importing"
+	}
+	if len(page.Chunks) == 0 && !page.Done {
+		return fmt.Errorf("planning %s returned no chunks at byte %d", in.Source.URI, st.NextPlan.From)
+	}
+	st.Queue = append(st.Queue, page.Chunks...)
+	st.ChunksPlan += len(page.Chunks)
+	for _, c := range page.Chunks {
+		st.RowsPlanned += int64(c.Rows)
+	}
+	st.PlanningDone = page.Done
+	st.NextPlan = PlanCursor{From: page.Next, FromLine: page.NextLine, NextIndex: page.NextIndex}
+	return nil
+}
+
+func (r *run) sendChunk(ctx workflow.Context, c source.Chunk) workflow.Future {
+	in, st := r.in, r.st
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    10 * time.Minute,
+		ScheduleToCloseTimeout: in.VendorDeadline,
+		HeartbeatTimeout:       in.HeartbeatTimeout,
+		// Wait for a cancelled chunk to stop, so its rejects are written
+		// before they are joined.
+		WaitForCancellation: true,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+		},
+		Summary: fmt.Sprintf("chunk %d: %d rows from line %d", c.Index+1, c.Rows, c.FirstLine),
+	})
+	return workflow.ExecuteActivity(actx, activities.ImportChunkName, activities.ChunkInput{
+		ImportKey:  st.ImportKey,
+		Vendor:     in.Vendor,
+		Connection: in.Connection,
+		Source:     st.Source,
+		Mapping:    in.Mapping,
+		Chunk:      c,
+		BatchSize:  in.BatchSize,
+	})
+}
+
+func (r *run) progress() Progress {
+	st := r.st
+	return Progress{
+		Phase:        r.phase,
+		RowsDone:     st.Totals.Rows,
+		Accepted:     st.Totals.Accepted,
+		Rejected:     st.Totals.Rejected,
+		RowsPlanned:  st.RowsPlanned,
+		PlanningDone: st.PlanningDone,
+		ChunksDone:   st.ChunksDone,
+		ChunksPlan:   st.ChunksPlan,
+		InFlight:     r.inFlight,
+		BytesDone:    st.BytesDone,
+		BytesTotal:   st.BytesTotal,
+		StartedAt:    st.StartedAt,
+		Runs:         st.Runs,
+		Error:        r.failure,
+	}
+}
+
+// describe sets the current details the Temporal UI shows for this run.
+func (r *run) describe(ctx workflow.Context) {
+	p := r.progress()
+	total := fmt.Sprintf("~%d%% of the source", int(p.Fraction()*100))
+	if p.PlanningDone {
+		total = fmt.Sprintf("%d rows", p.RowsPlanned)
+	}
+	d := fmt.Sprintf("**%s** %s\n\n%d of %s done · %d accepted · %d rejected · %d chunks in flight · run %d",
+		r.in.Vendor, p.Phase, p.RowsDone, total, p.Accepted, p.Rejected, p.InFlight, p.Runs)
+	if r.failure != "" {
+		d += "\n\nerror: " + r.failure
+	}
+	workflow.SetCurrentDetails(ctx, d)
+}
+
+// rootCause returns the innermost application error, whose message is the
+// activity's own explanation, instead of Temporal's wrapping.
+func rootCause(err error) error {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return fmt.Errorf("gave up after the vendor deadline (%s timeout): %w", timeout.TimeoutType(), timeout)
+	}
+	return err
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}

@@ -1,0 +1,323 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"importer/activities"
+	"importer/activities/source"
+)
+
+// fakeActs stands in for the real activities: a source of n chunks of
+// rowsPer rows, planned pageSize at a time, where chunk i rejects i%3 rows.
+type fakeActs struct {
+	chunks   int
+	rowsPer  int
+	delay    time.Duration
+	failAt   int // chunk index that fails for good; -1 for none
+	block    bool
+	mu       sync.Mutex
+	sent     map[int]int // chunk index → times sent
+	inFlight atomic.Int32
+	maxIn    atomic.Int32
+	finals   atomic.Int32
+	plans    atomic.Int32
+}
+
+func newFakeActs(chunks, rowsPer int) *fakeActs {
+	return &fakeActs{chunks: chunks, rowsPer: rowsPer, failAt: -1, sent: map[int]int{}}
+}
+
+func (f *fakeActs) plan(_ context.Context, in activities.PlanInput) (source.Page, error) {
+	f.plans.Add(1)
+	p := source.Page{Header: []string{"end_user", "active_from"}, DataStart: 20, Version: source.Version{Size: int64(20 + f.chunks*100)}}
+	for i := in.NextIndex; i < f.chunks && len(p.Chunks) < in.MaxChunks; i++ {
+		p.Chunks = append(p.Chunks, source.Chunk{Index: i, Offset: int64(20 + i*100), Length: 100, Rows: f.rowsPer, FirstLine: int64(2 + i*f.rowsPer)})
+	}
+	p.NextIndex = in.NextIndex + len(p.Chunks)
+	p.Next = int64(20 + p.NextIndex*100)
+	p.NextLine = int64(2 + p.NextIndex*f.rowsPer)
+	p.Done = p.NextIndex >= f.chunks
+	return p, nil
+}
+
+func (f *fakeActs) chunk(ctx context.Context, in activities.ChunkInput) (activities.ChunkResult, error) {
+	n := f.inFlight.Add(1)
+	defer f.inFlight.Add(-1)
+	for {
+		m := f.maxIn.Load()
+		if n <= m || f.maxIn.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	f.mu.Lock()
+	f.sent[in.Chunk.Index]++
+	f.mu.Unlock()
+	if f.block {
+		for ctx.Err() == nil {
+			activity.RecordHeartbeat(ctx)
+			time.Sleep(5 * time.Millisecond)
+		}
+		return activities.ChunkResult{}, ctx.Err()
+	}
+	if f.delay > 0 {
+		time.Sleep(f.delay)
+	}
+	if in.Chunk.Index == f.failAt {
+		return activities.ChunkResult{}, temporal.NewNonRetryableApplicationError("nebuly: insert users: HTTP 401 Unauthorized", "VendorAuth", nil)
+	}
+	rej := int64(in.Chunk.Index % 3)
+	rows := int64(in.Chunk.Rows)
+	return activities.ChunkResult{Chunk: in.Chunk.Index, Counts: activities.Counts{Rows: rows, Accepted: rows - rej, Rejected: rej, Inserted: rows - rej}}, nil
+}
+
+func (f *fakeActs) finalize(_ context.Context, in activities.FinalizeInput) (activities.FinalizeResult, error) {
+	f.finals.Add(1)
+	return activities.FinalizeResult{Path: "/tmp/" + in.ImportKey + ".rejects.ndjson", Count: 1}, nil
+}
+
+func (f *fakeActs) register(env *testsuite.TestWorkflowEnvironment) {
+	env.RegisterWorkflowWithOptions(Import, workflow.RegisterOptions{Name: ImportWorkflowName})
+	env.RegisterActivityWithOptions(f.plan, activity.RegisterOptions{Name: activities.PlanChunksName})
+	env.RegisterActivityWithOptions(f.chunk, activity.RegisterOptions{Name: activities.ImportChunkName})
+	env.RegisterActivityWithOptions(f.finalize, activity.RegisterOptions{Name: activities.FinalizeRejectsName})
+}
+
+func (f *fakeActs) expectedRejected() int64 {
+	var r int64
+	for i := 0; i < f.chunks; i++ {
+		r += int64(i % 3)
+	}
+	return r
+}
+
+func baseInput() ImportInput {
+	return ImportInput{
+		Vendor:    "nebuly",
+		Source:    activities.SourceRef{URI: "/data/users.csv", Format: source.CSV},
+		BatchSize: 10, ChunkRows: 10, Concurrency: 3, PlanPage: 4,
+	}
+}
+
+func TestImportDispatchesEveryChunkOnceAcrossPlanPages(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	f := newFakeActs(11, 10)
+	f.register(env)
+	env.ExecuteWorkflow(ImportWorkflowName, baseInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	var res ImportResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.RowsRead != 110 || res.Accepted+res.Rejected != res.RowsRead || res.Rejected != f.expectedRejected() {
+		t.Fatalf("totals: %+v, want 110 rows, %d rejected", res, f.expectedRejected())
+	}
+	if res.Chunks != 11 || len(f.sent) != 11 {
+		t.Fatalf("chunks done %d, distinct chunks sent %d; want 11", res.Chunks, len(f.sent))
+	}
+	for i, n := range f.sent {
+		if n != 1 {
+			t.Errorf("chunk %d sent %d times", i, n)
+		}
+	}
+	if got := f.plans.Load(); got != 3 { // pages of 4: 4+4+3
+		t.Errorf("planning calls = %d, want 3", got)
+	}
+	if res.RejectsFile == "" || f.finals.Load() != 1 {
+		t.Errorf("rejects not finalized once: file %q, calls %d", res.RejectsFile, f.finals.Load())
+	}
+}
+
+func TestImportKeepsAtMostConcurrencyChunksInFlight(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	f := newFakeActs(20, 5)
+	f.delay = 20 * time.Millisecond
+	f.register(env)
+	in := baseInput()
+	in.Concurrency = 3
+	in.PlanPage = 50
+	env.ExecuteWorkflow(ImportWorkflowName, in)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	if m := f.maxIn.Load(); m > 3 {
+		t.Fatalf("%d chunks ran at once; the window is 3", m)
+	}
+	if m := f.maxIn.Load(); m < 2 {
+		t.Fatalf("at most %d chunk ran at once; the window of 3 was not used", m)
+	}
+}
+
+func TestImportContinuesAsNewCarryingCursorAndTotals(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	f := newFakeActs(9, 10)
+	in := baseInput()
+	in.ChunksPerRun = 4
+	in.PlanPage = 3
+
+	var total ImportResult
+	runs := 0
+	for {
+		runs++
+		if runs > 5 {
+			t.Fatal("too many runs")
+		}
+		env := s.NewTestWorkflowEnvironment()
+		f.register(env)
+		env.ExecuteWorkflow(ImportWorkflowName, in)
+		err := env.GetWorkflowError()
+		var can *workflow.ContinueAsNewError
+		if errors.As(err, &can) {
+			var next ImportInput
+			if err := decodeInput(can, &next); err != nil {
+				t.Fatal(err)
+			}
+			if next.State == nil || next.State.Totals.Rows == 0 {
+				t.Fatalf("continue-as-new without state: %+v", next.State)
+			}
+			if !next.State.Totals.Balanced() {
+				t.Fatalf("carried totals do not balance: %+v", next.State.Totals)
+			}
+			in = next
+			continue
+		}
+		if err != nil {
+			t.Fatalf("run %d failed: %v", runs, err)
+		}
+		if err := env.GetWorkflowResult(&total); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	if runs != 3 {
+		t.Errorf("runs = %d, want 3 (4 + 4 + 1 chunks)", runs)
+	}
+	if total.RowsRead != 90 || total.Rejected != f.expectedRejected() || total.Runs != 3 {
+		t.Fatalf("final totals %+v", total)
+	}
+	for i := 0; i < 9; i++ {
+		if f.sent[i] != 1 {
+			t.Errorf("chunk %d sent %d times across runs", i, f.sent[i])
+		}
+	}
+}
+
+func TestImportFailsOnNonRetryableChunkErrorAndKeepsRejects(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	f := newFakeActs(10, 10)
+	f.failAt = 4
+	f.register(env)
+	env.ExecuteWorkflow(ImportWorkflowName, baseInput())
+	err := env.GetWorkflowError()
+	if err == nil {
+		t.Fatal("workflow succeeded; chunk 4 failed for good")
+	}
+	for _, want := range []string{"chunk 4", "401", "nebuly"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if f.finals.Load() != 1 {
+		t.Errorf("rejects finalized %d times after failure, want 1", f.finals.Load())
+	}
+	if len(f.sent) == 10 {
+		t.Errorf("all chunks were still sent after a permanent failure")
+	}
+}
+
+func TestImportCancellationStopsChunksAndKeepsRejects(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	f := newFakeActs(10, 10)
+	f.block = true
+	f.register(env)
+	in := baseInput()
+	in.HeartbeatTimeout = time.Second
+	env.RegisterDelayedCallback(env.CancelWorkflow, 50*time.Millisecond)
+	env.ExecuteWorkflow(ImportWorkflowName, in)
+	err := env.GetWorkflowError()
+	var canceled *temporal.CanceledError
+	if !errors.As(err, &canceled) {
+		t.Fatalf("want a canceled error, got %v", err)
+	}
+	if f.finals.Load() != 1 {
+		t.Errorf("rejects finalized %d times after cancel, want 1", f.finals.Load())
+	}
+	// The test environment reports a cancelled activity at once rather than
+	// waiting for it; what must hold is that every running chunk was told
+	// to stop (a chunk that was not would block forever).
+	deadline := time.Now().Add(10 * time.Second)
+	for f.inFlight.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := f.inFlight.Load(); n != 0 {
+		t.Errorf("%d chunks were never cancelled", n)
+	}
+}
+
+func TestImportRejectsUnknownVendor(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	f := newFakeActs(1, 1)
+	f.register(env)
+	in := baseInput()
+	in.Vendor = "nosuch"
+	env.ExecuteWorkflow(ImportWorkflowName, in)
+	err := env.GetWorkflowError()
+	if err == nil || !strings.Contains(err.Error(), "unknown vendor") {
+		t.Fatalf("want unknown vendor error, got %v", err)
+	}
+}
+
+func TestProgressQueryReportsCountsWithoutUserData(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	f := newFakeActs(6, 10)
+	f.register(env)
+	var mid Progress
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(ProgressQuery)
+		if err != nil {
+			t.Errorf("query: %v", err)
+			return
+		}
+		if err := v.Get(&mid); err != nil {
+			t.Error(err)
+		}
+	}, time.Millisecond)
+	env.ExecuteWorkflow(ImportWorkflowName, baseInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	v, err := env.QueryWorkflow(ProgressQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var end Progress
+	if err := v.Get(&end); err != nil {
+		t.Fatal(err)
+	}
+	if end.Phase != "done" || end.RowsDone != 60 || !end.PlanningDone || end.RowsPlanned != 60 || end.Fraction() != 1 {
+		t.Fatalf("final progress %+v", end)
+	}
+}
+
+func decodeInput(can *workflow.ContinueAsNewError, out *ImportInput) error {
+	return converter.GetDefaultDataConverter().FromPayloads(can.Input, out)
+}

@@ -1,0 +1,159 @@
+// Package workflows holds the deterministic workflow code of the importer.
+// Workflow inputs, results, queries and state carry descriptors, counts and
+// paths only, never rows of user data: activities read rows from the source.
+package workflows
+
+import (
+	"time"
+
+	"importer/activities"
+	"importer/activities/mapping"
+	"importer/activities/source"
+)
+
+// TaskQueue is the default task queue of the worker and the starter.
+const TaskQueue = "importer"
+
+// ImportWorkflowName is the registered name of the import workflow.
+const ImportWorkflowName = "Import"
+
+// ProgressQuery is the name of the import's progress query.
+const ProgressQuery = "progress"
+
+// ImportInput is what a person (or a schedule) asks for.
+type ImportInput struct {
+	Vendor     string               `json:"vendor"`
+	Connection string               `json:"connection,omitempty"`
+	Source     activities.SourceRef `json:"source"`
+	Mapping    mapping.Mapping      `json:"mapping"`
+	// BatchSize is rows per vendor request; ChunkRows is rows per activity
+	// (a whole number of batches); Concurrency is chunks in flight.
+	BatchSize   int `json:"batch_size,omitempty"`
+	ChunkRows   int `json:"chunk_rows,omitempty"`
+	Concurrency int `json:"concurrency,omitempty"`
+	// PlanPage is how many chunk descriptors one planning call returns.
+	PlanPage int `json:"plan_page,omitempty"`
+	// ChunksPerRun continues the workflow as new after this many chunks even
+	// if the server has not suggested it yet; it keeps each run's history
+	// small and predictable.
+	ChunksPerRun int `json:"chunks_per_run,omitempty"`
+	// VendorDeadline is how long one chunk may keep failing with retryable
+	// errors (vendor down, throttling) before the import fails.
+	VendorDeadline time.Duration `json:"vendor_deadline,omitempty"`
+	// HeartbeatTimeout is how soon a dead worker's chunk is given to another.
+	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+
+	// State is set only by continue-as-new: the cursor and totals so far.
+	State *ImportState `json:"state,omitempty"`
+}
+
+// ImportState is carried from one run of an import to the next.
+type ImportState struct {
+	ImportKey    string               `json:"import_key"`
+	StartedAt    time.Time            `json:"started_at"`
+	Runs         int                  `json:"runs"`
+	Source       activities.SourceRef `json:"source"`
+	Planned      bool                 `json:"planned"` // the first page has been planned
+	PlanningDone bool                 `json:"planning_done"`
+	NextPlan     PlanCursor           `json:"next_plan"`
+	Queue        []source.Chunk       `json:"queue,omitempty"` // planned, not yet sent
+	Totals       activities.Counts    `json:"totals"`
+	ChunksDone   int                  `json:"chunks_done"`
+	ChunksPlan   int                  `json:"chunks_planned"`
+	RowsPlanned  int64                `json:"rows_planned"`
+	BytesDone    int64                `json:"bytes_done"`
+	BytesTotal   int64                `json:"bytes_total"`
+}
+
+// PlanCursor is where planning continues.
+type PlanCursor struct {
+	From      int64 `json:"from"`
+	FromLine  int64 `json:"from_line"`
+	NextIndex int   `json:"next_index"`
+}
+
+// ImportResult is the summary of a finished import.
+type ImportResult struct {
+	WorkflowID  string            `json:"workflow_id"`
+	Vendor      string            `json:"vendor"`
+	Connection  string            `json:"connection"`
+	Source      string            `json:"source"`
+	RowsRead    int64             `json:"rows_read"`
+	Accepted    int64             `json:"accepted"`
+	Rejected    int64             `json:"rejected"`
+	Inserted    int64             `json:"inserted"`
+	Updated     int64             `json:"updated"`
+	RejectsFile string            `json:"rejects_file"`
+	Chunks      int               `json:"chunks"`
+	Runs        int               `json:"runs"`
+	StartedAt   time.Time         `json:"started_at"`
+	FinishedAt  time.Time         `json:"finished_at"`
+	Counts      activities.Counts `json:"-"`
+}
+
+// Progress is the answer to the progress query.
+type Progress struct {
+	Phase        string    `json:"phase"` // planning, importing, finishing, done, failed, canceled
+	RowsDone     int64     `json:"rows_done"`
+	Accepted     int64     `json:"accepted"`
+	Rejected     int64     `json:"rejected"`
+	RowsPlanned  int64     `json:"rows_planned"`
+	PlanningDone bool      `json:"planning_done"`
+	ChunksDone   int       `json:"chunks_done"`
+	ChunksPlan   int       `json:"chunks_planned"`
+	InFlight     int       `json:"in_flight"`
+	BytesDone    int64     `json:"bytes_done"`
+	BytesTotal   int64     `json:"bytes_total"`
+	StartedAt    time.Time `json:"started_at"`
+	Runs         int       `json:"runs"`
+	Error        string    `json:"error,omitempty"`
+}
+
+// Fraction estimates how much of the import is done, by bytes of the source,
+// which is known before planning has counted every row.
+func (p Progress) Fraction() float64 {
+	if p.PlanningDone && p.RowsPlanned > 0 {
+		return float64(p.RowsDone) / float64(p.RowsPlanned)
+	}
+	if p.BytesTotal > 0 {
+		return float64(p.BytesDone) / float64(p.BytesTotal)
+	}
+	return 0
+}
+
+// Defaults.
+const (
+	DefaultConcurrency      = 8
+	DefaultBatchesPerChunk  = 5
+	DefaultPlanPage         = 200
+	DefaultChunksPerRun     = 1000
+	DefaultVendorDeadline   = time.Hour
+	DefaultHeartbeatTimeout = 30 * time.Second
+)
+
+func (in *ImportInput) applyDefaults() {
+	if in.Connection == "" {
+		in.Connection = "default"
+	}
+	if in.BatchSize <= 0 {
+		in.BatchSize = activities.DefaultBatchSize
+	}
+	if in.ChunkRows <= 0 {
+		in.ChunkRows = in.BatchSize * DefaultBatchesPerChunk
+	}
+	if in.Concurrency <= 0 {
+		in.Concurrency = DefaultConcurrency
+	}
+	if in.PlanPage <= 0 {
+		in.PlanPage = DefaultPlanPage
+	}
+	if in.ChunksPerRun <= 0 {
+		in.ChunksPerRun = DefaultChunksPerRun
+	}
+	if in.VendorDeadline <= 0 {
+		in.VendorDeadline = DefaultVendorDeadline
+	}
+	if in.HeartbeatTimeout <= 0 {
+		in.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+}
