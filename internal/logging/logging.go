@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 	sdklog "go.temporal.io/sdk/log"
+	"golang.org/x/term"
 )
 
 // Options says how to log.
@@ -43,7 +44,9 @@ func New(opts Options) (zerolog.Logger, error) {
 	switch strings.ToLower(opts.Format) {
 	case "", "json":
 	case "console", "text":
-		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly}
+		// Colours only for a terminal: escape codes in a file or a pipe
+		// are noise.
+		out = zerolog.ConsoleWriter{Out: out, TimeFormat: time.TimeOnly, NoColor: !isTerminal(out)}
 	default:
 		return zerolog.Nop(), fmt.Errorf("unknown log format %q: use json or console", opts.Format)
 	}
@@ -95,4 +98,10 @@ func fields[T fieldAdder[T]](e T, kv []any) T {
 		e = e.Interface(key, kv[i+1])
 	}
 	return e
+}
+
+// isTerminal says whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

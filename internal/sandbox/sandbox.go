@@ -1,0 +1,71 @@
+// Package sandbox runs the fake vendor servers in-process and says how to
+// point the worker's connections at them, so that the demo and `worker
+// --sandbox` work without vendor accounts.
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"importer/internal/connections"
+	"importer/testsuite/fakes/nebulyfake"
+)
+
+// Key is the credential every sandbox vendor accepts.
+const Key = "sandbox-key"
+
+// Sandbox is a running set of fake vendors.
+type Sandbox struct {
+	URL    string // base URL; each vendor is under /<vendor>
+	Nebuly *nebulyfake.Server
+	srv    *http.Server
+}
+
+// Options tunes the fakes.
+type Options struct {
+	// Addr to listen on; default 127.0.0.1:0 (a free port).
+	Addr string
+	// Latency is added to every vendor call, to look like a real vendor.
+	Latency time.Duration
+}
+
+// Start starts the fakes.
+func Start(o Options) (*Sandbox, error) {
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:0"
+	}
+	neb := nebulyfake.New(nebulyfake.Options{APIKey: Key, Latency: o.Latency})
+	mux := http.NewServeMux()
+	mux.Handle("/nebuly/", http.StripPrefix("/nebuly", neb))
+	l, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox vendors: listen on %s: %w", o.Addr, err)
+	}
+	s := &Sandbox{URL: "http://" + l.Addr().String(), Nebuly: neb, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	go func() {
+		if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = err // the listener is ours; Serve fails only when it closes
+		}
+	}()
+	return s, nil
+}
+
+// Connections returns conns with every vendor's default connection pointed
+// at the sandbox.
+func (s *Sandbox) Connections(conns connections.Set) connections.Set {
+	return conns.With("nebuly", connections.Default, map[string]string{
+		"BASE_URL": s.URL + "/nebuly",
+		"API_KEY":  Key,
+	})
+}
+
+// Close stops the fakes.
+func (s *Sandbox) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.srv.Shutdown(ctx)
+}

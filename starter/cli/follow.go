@@ -1,0 +1,222 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"golang.org/x/term"
+
+	"importer/workflows"
+)
+
+// Follow shows an import's progress until it ends, then its summary. Ctrl-C
+// detaches: the import goes on in Temporal.
+func Follow(ctx context.Context, c client.Client, g *Globals, id string, detachable bool) error {
+	type outcome struct {
+		res workflows.ImportResult
+		err error
+	}
+	// A background context: Ctrl-C must detach the display, not cancel the
+	// wait in a way that looks like a failed import.
+	waitCtx, stopWait := context.WithCancel(context.Background())
+	defer stopWait()
+	done := make(chan outcome, 1)
+	go func() {
+		var o outcome
+		o.err = c.GetWorkflow(waitCtx, id, "").Get(waitCtx, &o.res)
+		done <- o
+	}()
+
+	tty := isTerminal(g.stderr)
+	every := 10 * time.Second
+	if tty {
+		every = time.Second
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	lastLine := ""
+	for {
+		select {
+		case o := <-done:
+			if tty && lastLine != "" {
+				fmt.Fprint(g.stderr, "\r\033[K")
+			}
+			return report(g, c, id, o.res, o.err)
+		case <-ctx.Done():
+			if tty {
+				fmt.Fprintln(g.stderr)
+			}
+			if detachable {
+				fmt.Fprintf(g.stderr, "Detached; the import goes on. Follow it again with: starter status %s\n", id)
+			}
+			return ExitError{Code: 130}
+		case <-tick.C:
+			p, err := queryProgress(ctx, c, id)
+			if err != nil {
+				continue // the workflow may be between runs; try again next tick
+			}
+			line := progressLine(p, time.Now())
+			if tty {
+				fmt.Fprintf(g.stderr, "\r\033[K%s", line)
+			} else if line != lastLine {
+				fmt.Fprintln(g.stderr, line)
+			}
+			lastLine = line
+		}
+	}
+}
+
+func queryProgress(ctx context.Context, c client.Client, id string) (workflows.Progress, error) {
+	var p workflows.Progress
+	v, err := c.QueryWorkflow(ctx, id, "", workflows.ProgressQuery)
+	if err != nil {
+		return p, err
+	}
+	return p, v.Get(&p)
+}
+
+// progressLine renders rows done of the total (estimated from bytes while
+// planning is still running), the rate and the time left.
+func progressLine(p workflows.Progress, now time.Time) string {
+	elapsed := now.Sub(p.StartedAt)
+	frac := p.Fraction()
+	var b strings.Builder
+	switch {
+	case p.PlanningDone:
+		fmt.Fprintf(&b, "%s: %s / %s rows (%.1f%%)", p.Phase, num(p.RowsDone), num(p.RowsPlanned), frac*100)
+	case frac > 0:
+		fmt.Fprintf(&b, "%s: %s rows (%.1f%% of the source)", p.Phase, num(p.RowsDone), frac*100)
+	default:
+		fmt.Fprintf(&b, "%s: %s rows", p.Phase, num(p.RowsDone))
+	}
+	if elapsed > 0 && p.RowsDone > 0 {
+		fmt.Fprintf(&b, " · %s rows/s", num(int64(float64(p.RowsDone)/elapsed.Seconds())))
+	}
+	if frac > 0.001 && frac < 1 {
+		left := time.Duration(float64(elapsed) * (1 - frac) / frac)
+		fmt.Fprintf(&b, " · ETA %s", left.Round(time.Second))
+	}
+	fmt.Fprintf(&b, " · %s rejected", num(p.Rejected))
+	return b.String()
+}
+
+// report prints the final summary and turns the outcome into an exit code.
+func report(g *Globals, c client.Client, id string, res workflows.ImportResult, err error) error {
+	if err != nil {
+		state, msg := failureOf(err)
+		if g.output == "json" {
+			_ = printJSON(g.stdout, map[string]any{"workflow_id": id, "status": state, "error": msg})
+		} else {
+			fmt.Fprintf(g.stderr, "Import %s %s: %s\n", id, state, msg)
+		}
+		return ExitError{Code: 1}
+	}
+	if g.output == "json" {
+		return printJSON(g.stdout, summaryJSON(res, "completed"))
+	}
+	printSummary(g.stdout, res, g.workflowLink(c, id))
+	return nil
+}
+
+func summaryJSON(res workflows.ImportResult, status string) map[string]any {
+	secs := res.FinishedAt.Sub(res.StartedAt).Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(res.RowsRead) / secs
+	}
+	return map[string]any{
+		"workflow_id":  res.WorkflowID,
+		"status":       status,
+		"vendor":       res.Vendor,
+		"connection":   res.Connection,
+		"source":       displaySource(res.Source),
+		"rows_read":    res.RowsRead,
+		"accepted":     res.Accepted,
+		"rejected":     res.Rejected,
+		"inserted":     res.Inserted,
+		"updated":      res.Updated,
+		"rejects_file": res.RejectsFile,
+		"chunks":       res.Chunks,
+		"runs":         res.Runs,
+		"started_at":   res.StartedAt,
+		"finished_at":  res.FinishedAt,
+		"seconds":      secs,
+		"rows_per_sec": rate,
+	}
+}
+
+func printSummary(w io.Writer, res workflows.ImportResult, link string) {
+	took := res.FinishedAt.Sub(res.StartedAt)
+	fmt.Fprintf(w, "Import %s completed in %s\n", res.WorkflowID, took.Round(10*time.Millisecond))
+	fmt.Fprintf(w, "  vendor        %s (connection %s)\n", res.Vendor, res.Connection)
+	fmt.Fprintf(w, "  source        %s\n", displaySource(res.Source))
+	fmt.Fprintf(w, "  rows read     %s\n", num(res.RowsRead))
+	fmt.Fprintf(w, "  accepted      %s (inserted %s, updated %s)\n", num(res.Accepted), num(res.Inserted), num(res.Updated))
+	fmt.Fprintf(w, "  rejected      %s\n", num(res.Rejected))
+	if res.RejectsFile != "" {
+		fmt.Fprintf(w, "  rejects file  %s\n", res.RejectsFile)
+	}
+	if took > 0 {
+		fmt.Fprintf(w, "  rate          %s rows/s\n", num(int64(float64(res.RowsRead)/took.Seconds())))
+	}
+	fmt.Fprintf(w, "  UI            %s\n", link)
+}
+
+// failureOf names how a workflow ended badly and why, in the words of the
+// activity or workflow that failed rather than Temporal's wrapping.
+func failureOf(err error) (string, string) {
+	var canceled *temporal.CanceledError
+	if errors.As(err, &canceled) {
+		return "canceled", "the import was canceled"
+	}
+	var terminated *temporal.TerminatedError
+	if errors.As(err, &terminated) {
+		return "terminated", err.Error()
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return "timed out", err.Error()
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return "failed", app.Error()
+	}
+	return "failed", err.Error()
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// num formats an integer with thousands separators.
+func num(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

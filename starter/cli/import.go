@@ -1,0 +1,253 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"importer/activities"
+	"importer/activities/mapping"
+	"importer/activities/source"
+	"importer/workflows"
+)
+
+type ImportOptions struct {
+	Vendor         string
+	Connection     string
+	Source         string
+	Format         string
+	MappingFile    string
+	ID             string
+	BatchSize      int
+	ChunkRows      int
+	Concurrency    int
+	VendorDeadline time.Duration
+	Wait           bool
+}
+
+func newImportCmd(g *Globals) *cobra.Command {
+	var f ImportOptions
+	cmd := &cobra.Command{
+		Use:   "import --vendor VENDOR --source FILE|URL",
+		Short: "Start an import of a user list into a vendor",
+		Long: `Start an import of a user list into a vendor.
+
+The source is a CSV file (header row, RFC 4180 quoting) or NDJSON (one JSON
+object a line), given as a local path or an http(s) URL that answers Range
+requests. Each worker reads its own chunk straight from the source, so a local
+path must be readable by the workers (use a URL for a cluster).
+
+By default a column maps to the vendor field of the same name; for Nebuly,
+tags.<Name> columns fill tags. A --mapping file (YAML or JSON) renames columns
+and sets constants:
+
+  fields:          # vendor field: source column
+    end_user: email
+    tags.Plan: plan
+  constants:
+    active_from: "2026-01-01"
+
+Rows that break the vendor's rules, and rows the vendor refuses, go to the
+rejects file with their line and reason; the summary names it. The exit code
+is 0 when the import completed (even with rejected rows) and 1 when it failed.`,
+		Example: `  starter import --vendor nebuly --source users.csv --wait
+  starter import --vendor nebuly --source https://example.com/export.ndjson --mapping map.yaml --wait -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, id, err := PrepareImport(f)
+			if err != nil {
+				return err
+			}
+			c, err := g.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			run, err := StartImport(cmd.Context(), c, g, id, in)
+			if err != nil {
+				return err
+			}
+			link := g.workflowLink(c, run.GetID())
+			if !f.Wait && g.output == "json" {
+				return printJSON(g.stdout, map[string]string{"workflow_id": run.GetID(), "run_id": run.GetRunID(), "ui": link})
+			}
+			fmt.Fprintf(g.stderr, "Started import %s\n  UI: %s\n", run.GetID(), link)
+			if !f.Wait {
+				fmt.Fprintf(g.stderr, "Follow it with: starter status %s\n", run.GetID())
+				return nil
+			}
+			return Follow(cmd.Context(), c, g, run.GetID(), true)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.Vendor, "vendor", "", "vendor to import into: "+strings.Join(activities.Vendors(), ", "))
+	fl.StringVar(&f.Connection, "connection", "default", "the worker's connection (account) at the vendor")
+	fl.StringVar(&f.Source, "source", "", "the user list: a local path or an http(s) URL")
+	fl.StringVar(&f.Format, "format", "", "csv or ndjson (default: from the source's extension)")
+	fl.StringVar(&f.MappingFile, "mapping", "", "a mapping file that renames columns and sets constants")
+	fl.StringVar(&f.ID, "id", "", "workflow ID (default: import-<vendor>-<source name>-<time>)")
+	fl.IntVar(&f.BatchSize, "batch-size", activities.DefaultBatchSize, "users per vendor request")
+	fl.IntVar(&f.ChunkRows, "chunk-rows", 0, "rows per chunk, the unit of work and retry (default: 5 batches)")
+	fl.IntVar(&f.Concurrency, "concurrency", workflows.DefaultConcurrency, "chunks in flight at once")
+	fl.DurationVar(&f.VendorDeadline, "vendor-deadline", workflows.DefaultVendorDeadline, "how long a chunk may keep failing with retryable errors before the import fails")
+	fl.BoolVar(&f.Wait, "wait", false, "follow the import with a live progress display and print the summary")
+	_ = cmd.MarkFlagRequired("vendor")
+	_ = cmd.MarkFlagRequired("source")
+	return cmd
+}
+
+// prepareImport checks everything that can be checked on this side, so a
+// typo fails here in a sentence instead of in a workflow.
+func PrepareImport(f ImportOptions) (workflows.ImportInput, string, error) {
+	var in workflows.ImportInput
+	vendor := strings.ToLower(strings.TrimSpace(f.Vendor))
+	if err := activities.CheckVendor(vendor); err != nil {
+		return in, "", err
+	}
+	if f.BatchSize <= 0 || f.ChunkRows < 0 || f.Concurrency <= 0 {
+		return in, "", errors.New("--batch-size and --concurrency must be positive, and --chunk-rows not negative")
+	}
+	uri, err := sourceURI(f.Source)
+	if err != nil {
+		return in, "", err
+	}
+	format, err := source.DetectFormat(uri, f.Format)
+	if err != nil {
+		return in, "", err
+	}
+	var m mapping.Mapping
+	if f.MappingFile != "" {
+		if m, err = mapping.Load(f.MappingFile); err != nil {
+			return in, "", err
+		}
+	}
+	if format == source.CSV && !isURL(uri) {
+		if err := checkHeader(vendor, uri, m); err != nil {
+			return in, "", err
+		}
+	}
+	in = workflows.ImportInput{
+		Vendor:         vendor,
+		Connection:     f.Connection,
+		Source:         activities.SourceRef{URI: uri, Format: format},
+		Mapping:        m,
+		BatchSize:      f.BatchSize,
+		ChunkRows:      f.ChunkRows,
+		Concurrency:    f.Concurrency,
+		VendorDeadline: f.VendorDeadline,
+	}
+	id := f.ID
+	if id == "" {
+		id = defaultWorkflowID(vendor, uri, time.Now())
+	}
+	return in, id, nil
+}
+
+func sourceURI(s string) (string, error) {
+	if s == "" {
+		return "", errors.New("--source is empty: give a file path or an http(s) URL")
+	}
+	if isURL(s) {
+		return s, nil
+	}
+	s = strings.TrimPrefix(s, "file://")
+	abs, err := filepath.Abs(s)
+	if err != nil {
+		return "", fmt.Errorf("source %s: %w", s, err)
+	}
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("cannot read source %s: no such file", s)
+	case err != nil:
+		return "", fmt.Errorf("cannot read source %s: %w", s, err)
+	case fi.IsDir():
+		return "", fmt.Errorf("cannot read source %s: it is a directory", s)
+	}
+	fh, err := os.Open(abs)
+	if err != nil {
+		return "", fmt.Errorf("cannot read source %s: %w", s, err)
+	}
+	fh.Close()
+	return abs, nil
+}
+
+func isURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// checkHeader reads the first record of a local CSV and checks that the
+// vendor's required fields can be filled.
+func checkHeader(vendor, uri string, m mapping.Mapping) error {
+	page, err := source.Plan(context.Background(), &source.Opener{}, source.PlanRequest{
+		URI: uri, Format: source.CSV, ChunkRows: 1, MaxChunks: 1,
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("cannot read Source: %w", err)
+	}
+	required, err := activities.RequiredFields(vendor)
+	if err != nil {
+		return err
+	}
+	if missing := m.Missing(page.Header, required); len(missing) > 0 {
+		return fmt.Errorf("%s requires %s; the source has no column for %s (its columns: %s); add the columns or map them with --mapping",
+			vendor, strings.Join(required, ", "), strings.Join(missing, ", "), strings.Join(page.Header, ", "))
+	}
+	return nil
+}
+
+func defaultWorkflowID(vendor, uri string, now time.Time) string {
+	name := uri
+	if u, err := url.Parse(uri); err == nil && u.Path != "" {
+		name = u.Path
+	}
+	name = strings.TrimSuffix(filepath.Base(name), filepath.Ext(name))
+	name = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '-'
+	}, name)
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	return fmt.Sprintf("import-%s-%s-%s", vendor, name, now.UTC().Format("20060102-150405"))
+}
+
+func StartImport(ctx context.Context, c client.Client, g *Globals, id string, in workflows.ImportInput) (client.WorkflowRun, error) {
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:            id,
+		TaskQueue:     g.taskQueue,
+		StaticSummary: fmt.Sprintf("Import into %s (%s) from %s", in.Vendor, in.Connection, displaySource(in.Source.URI)),
+		StaticDetails: fmt.Sprintf("Vendor: %s  \nconnection: %s  \nsource: %s (%s)  \nbatch size: %d  \nconcurrency: %d",
+			in.Vendor, in.Connection, displaySource(in.Source.URI), in.Source.Format, in.BatchSize, in.Concurrency),
+	}, workflows.ImportWorkflowName, in)
+	if err != nil {
+		return nil, fmt.Errorf("start import: %w", err)
+	}
+	return run, nil
+}
+
+func (g *Globals) workflowLink(c client.Client, id string) string {
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", strings.TrimRight(g.uiURL, "/"), url.PathEscape(g.namespaceOr(c)), url.PathEscape(id))
+}
+
+// displaySource shows a source without the query string of a URL, which can
+// hold a presigned credential.
+func displaySource(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || u.Host == "" {
+		return uri
+	}
+	u.RawQuery, u.User, u.Fragment = "", nil, ""
+	return u.String()
+}

@@ -1,0 +1,165 @@
+// Package demo is the starter's one-command demo: an embedded Temporal
+// server and UI, sandbox vendors, a worker and an import, in one process. It
+// is the only part of the starter that links the Temporal server.
+package demo
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"importer/activities"
+	"importer/internal/connections"
+	"importer/internal/devserver"
+	"importer/internal/sandbox"
+	"importer/internal/temporalclient"
+	"importer/internal/workerrun"
+	"importer/starter/cli"
+	"importer/testsuite/gen"
+	"importer/workflows"
+)
+
+type demoFlags struct {
+	rows    int
+	exit    bool
+	port    int
+	uiPort  int
+	dataDir string
+	latency time.Duration
+}
+
+// NewCommand is the demo subcommand.
+func NewCommand(g *cli.Globals) *cobra.Command {
+	var f demoFlags
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run a whole import on this machine: Temporal, its UI, a worker and sandbox vendors",
+		Long: `Run a whole import on this machine with nothing else installed.
+
+demo starts an embedded Temporal server (in memory) with its web UI, fake
+vendor servers that follow the vendors' documented rules, and a worker, all in
+this process. It generates a user list with some invalid rows and some quoted
+newlines, imports it into the sandbox Nebuly with a live progress display, and
+prints the summary. The UI stays up for you to look around until Ctrl-C, unless
+--exit is given.`,
+		Example: `  go run ./starter demo
+  go run ./starter demo --rows 200000 --exit -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd, g, f) },
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&f.rows, "rows", 100000, "rows in the generated user list")
+	fl.BoolVar(&f.exit, "exit", false, "exit when the import is done instead of keeping the UI up")
+	fl.IntVar(&f.port, "port", 7233, "Temporal frontend port (a free one is used if it is taken)")
+	fl.IntVar(&f.uiPort, "ui-port", 8233, "Temporal web UI port (a free one is used if it is taken)")
+	fl.StringVar(&f.dataDir, "data-dir", filepath.Join(".importer", "demo"), "where the generated list and the rejects go")
+	fl.DurationVar(&f.latency, "latency", 50*time.Millisecond, "delay added to every sandbox vendor call, as a real vendor would take")
+	return cmd
+}
+
+func runDemo(cmd *cobra.Command, g *cli.Globals, f demoFlags) error {
+	ctx := cmd.Context()
+	if f.rows <= 0 {
+		return errors.New("--rows must be positive")
+	}
+	log := g.Logger()
+	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+
+	srv, err := devserver.Start(ctx, devserver.Options{
+		FrontendPort:     portOrFree(f.port),
+		UIPort:           portOrFree(f.uiPort),
+		SearchAttributes: workflows.SearchAttributes(),
+		// The server's warnings (pollers closing at shutdown) are not the
+		// user's business; errors are.
+		Logger: log.Level(zerolog.ErrorLevel),
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	sb, err := sandbox.Start(sandbox.Options{Latency: f.latency})
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	fmt.Fprintf(g.Stderr(), "Temporal UI:       %s\nTemporal frontend: %s\nSandbox vendors:   %s\n\n", srv.UIAddress(), srv.FrontendAddress(), sb.URL)
+
+	path, err := filepath.Abs(filepath.Join(f.dataDir, "demo-users.csv"))
+	if err != nil {
+		return err
+	}
+	genOpts := gen.Options{Rows: f.rows, InvalidEvery: 200, QuotedNewlineEvery: 50}
+	st, err := gen.File(path, genOpts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.Stderr(), "Generated %s: %s rows (%s of them invalid on purpose), %s bytes\n",
+		path, cli.Num(int64(st.Rows)), cli.Num(int64(st.Invalid)), cli.Num(st.Bytes))
+
+	c, err := temporalclient.Dial(ctx, temporalclient.Options{Address: srv.FrontendAddress(), Namespace: srv.Namespace(), Logger: log})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	w, err := workerrun.Start(c, workerrun.Options{
+		TaskQueue:   g.TaskQueue(),
+		Connections: sb.Connections(connections.FromOS(activities.Vendors())),
+		DataDir:     f.dataDir,
+		Logger:      log,
+	})
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+
+	g.UseServer(srv.UIAddress(), srv.Namespace())
+	in, id, err := cli.PrepareImport(cli.ImportOptions{
+		Vendor: "nebuly", Connection: connections.Default, Source: path,
+		BatchSize: activities.DefaultBatchSize, Concurrency: workflows.DefaultConcurrency,
+		VendorDeadline: workflows.DefaultVendorDeadline,
+	})
+	if err != nil {
+		return err
+	}
+	run, err := cli.StartImport(ctx, c, g, id, in)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.Stderr(), "Started import %s\n  UI: %s\n", run.GetID(), g.WorkflowLink(c, run.GetID()))
+	ferr := cli.Follow(ctx, c, g, run.GetID(), false)
+	if ctx.Err() != nil {
+		fmt.Fprintln(g.Stderr(), "Stopping.")
+		return ferr
+	}
+	if ferr == nil {
+		fmt.Fprintf(g.Stderr(), "The sandbox Nebuly now holds %s users; the list had %s valid rows.\n",
+			cli.Num(int64(sb.Nebuly.Count())), cli.Num(int64(st.Valid)))
+	}
+	if f.exit {
+		return ferr
+	}
+	fmt.Fprintf(g.Stderr(), "\nThe Temporal UI stays up at %s; press Ctrl-C to stop.\n", srv.UIAddress())
+	<-ctx.Done()
+	fmt.Fprintln(g.Stderr(), "Stopping.")
+	return ferr
+}
+
+// portOrFree keeps the demo working when a Temporal dev server (or an
+// earlier demo) already holds the usual port.
+func portOrFree(port int) int {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err == nil {
+		l.Close()
+		return port
+	}
+	return 0
+}

@@ -1,0 +1,31 @@
+// Command fakevendors serves the fake vendor APIs on their own, so a worker
+// started separately (or any HTTP client) can be pointed at them.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"importer/internal/sandbox"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8089", "address to listen on")
+	latency := flag.Duration("latency", 0, "delay added to every call, to look like a real vendor")
+	flag.Parse()
+	sb, err := sandbox.Start(sandbox.Options{Addr: *addr, Latency: *latency})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fakevendors:", err)
+		os.Exit(1)
+	}
+	defer sb.Close()
+	fmt.Printf("Fake vendors at %s. Point a worker at them with:\n\n", sb.URL)
+	fmt.Printf("  export IMPORTER_NEBULY_BASE_URL=%s/nebuly IMPORTER_NEBULY_API_KEY=%s\n\n", sb.URL, sandbox.Key)
+	fmt.Println("Ctrl-C to stop.")
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+}

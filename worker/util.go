@@ -1,0 +1,31 @@
+package main
+
+import (
+	"os"
+
+	"github.com/rs/zerolog"
+)
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// serverLevel keeps the embedded server's own logs to errors unless the user
+// asked for debug: its info and warn lines (pollers closing at shutdown, for
+// one) are for Temporal's developers, not for people importing users.
+func serverLevel(l zerolog.Level) zerolog.Level {
+	if l <= zerolog.DebugLevel {
+		return l
+	}
+	return max(l, zerolog.ErrorLevel)
+}
+
+func dbLabel(db string) string {
+	if db == "" {
+		return "in memory"
+	}
+	return db
+}
