@@ -3,12 +3,12 @@
 package nebuly
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
+
+	"importer/activities/vendorapi"
 )
 
 // User is one eligible user as Nebuly's API takes it.
@@ -41,7 +41,7 @@ const DateLayout = "2006-01-02"
 // can name the user.
 func FromFields(fields map[string]any) (User, error) {
 	u := User{Tags: map[string]string{}}
-	id, err := text(fields[FieldEndUser])
+	id, err := vendorapi.Text(fields[FieldEndUser])
 	if err != nil {
 		return u, fmt.Errorf("end_user: %w", err)
 	}
@@ -80,7 +80,7 @@ func FromFields(fields map[string]any) (User, error) {
 		if name == "" {
 			return u, fmt.Errorf("a tag column has no name after %q", TagPrefix)
 		}
-		v, err := text(fields[k])
+		v, err := vendorapi.Text(fields[k])
 		if err != nil {
 			return u, fmt.Errorf("tag %q: %w", name, err)
 		}
@@ -92,43 +92,10 @@ func FromFields(fields map[string]any) (User, error) {
 	return u, nil
 }
 
-// text renders a scalar field as a string. Lists and objects have no string
-// form Nebuly would accept.
-func text(v any) (string, error) {
-	switch x := v.(type) {
-	case nil:
-		return "", nil
-	case string:
-		return x, nil
-	case json.Number:
-		return x.String(), nil
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64), nil
-	case int:
-		return strconv.Itoa(x), nil
-	case int64:
-		return strconv.FormatInt(x, 10), nil
-	case bool:
-		return strconv.FormatBool(x), nil
-	default:
-		return "", fmt.Errorf("is a %s; Nebuly takes text", kind(v))
-	}
-}
-
-func kind(v any) string {
-	switch v.(type) {
-	case []any:
-		return "list"
-	case map[string]any:
-		return "object"
-	}
-	return fmt.Sprintf("%T", v)
-}
-
 // date reads YYYY-MM-DD or an RFC 3339 timestamp (whose calendar date is
 // kept, in the timestamp's own zone). Empty gives the zero time.
 func date(v any) (time.Time, error) {
-	s, err := text(v)
+	s, err := vendorapi.Text(v)
 	if err != nil {
 		return time.Time{}, err
 	}
