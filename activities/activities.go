@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
@@ -30,6 +31,9 @@ type Activities struct {
 	Opener      *source.Opener
 	// HTTP is the client for vendor calls; its timeout bounds one call.
 	HTTP *http.Client
+	// Temporal is the worker's client, for the vendor gate (SignalWithStart
+	// and checking on holders).
+	Temporal client.Client
 }
 
 // New builds Activities with sensible HTTP clients.
@@ -51,6 +55,10 @@ func (a *Activities) Register(w worker.ActivityRegistry) {
 	w.RegisterActivityWithOptions(a.PlanChunks, activity.RegisterOptions{Name: PlanChunksName})
 	w.RegisterActivityWithOptions(a.ImportChunk, activity.RegisterOptions{Name: ImportChunkName})
 	w.RegisterActivityWithOptions(a.FinalizeRejects, activity.RegisterOptions{Name: FinalizeRejectsName})
+	w.RegisterActivityWithOptions(a.SubmitJob, activity.RegisterOptions{Name: SubmitJobName})
+	w.RegisterActivityWithOptions(a.WaitJob, activity.RegisterOptions{Name: WaitJobName})
+	w.RegisterActivityWithOptions(a.SignalGate, activity.RegisterOptions{Name: SignalGateName})
+	w.RegisterActivityWithOptions(a.GateHolderAlive, activity.RegisterOptions{Name: GateHolderAliveName})
 }
 
 // planSubPage bounds the work between two heartbeats that record found
@@ -113,24 +121,35 @@ func (a *Activities) PlanChunks(ctx context.Context, in PlanInput) (source.Page,
 	return page, nil
 }
 
+// vendorConn looks up a vendor and its connection, and checks that the
+// connection has the credentials the vendor needs, so a missing one fails
+// before any call with the variable to set.
+func (a *Activities) vendorConn(vendorName, connName string) (vendor, connections.Connection, error) {
+	v, err := lookupVendor(vendorName)
+	if err != nil {
+		return nil, connections.Connection{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadInput", nil)
+	}
+	conn, err := a.Connections.Get(v.name(), connName)
+	if err != nil {
+		return nil, connections.Connection{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadConnection", nil)
+	}
+	for _, setting := range v.credentials() {
+		if _, err := conn.Require(setting); err != nil {
+			return nil, connections.Connection{}, temporal.NewNonRetryableApplicationError(err.Error(), "MissingCredentials", nil)
+		}
+	}
+	return v, conn, nil
+}
+
 // ImportChunk reads one chunk from the source, maps and validates its rows,
 // sends the valid ones to the vendor batch by batch, and writes the rejects.
 // It heartbeats after every batch with the counts so far; a retried attempt
 // (after a 429, a crash, a timeout) resumes at the first unfinished batch.
 // Resending a batch is safe because every vendor call is an upsert.
 func (a *Activities) ImportChunk(ctx context.Context, in ChunkInput) (ChunkResult, error) {
-	v, err := lookupVendor(in.Vendor)
+	v, conn, err := a.vendorConn(in.Vendor, in.Connection)
 	if err != nil {
-		return ChunkResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadInput", nil)
-	}
-	conn, err := a.Connections.Get(v.name(), in.Connection)
-	if err != nil {
-		return ChunkResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadConnection", nil)
-	}
-	for _, setting := range v.credentials() {
-		if _, err := conn.Require(setting); err != nil {
-			return ChunkResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "MissingCredentials", nil)
-		}
+		return ChunkResult{}, err
 	}
 	batchSize := in.BatchSize
 	if batchSize <= 0 {

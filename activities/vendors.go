@@ -7,7 +7,9 @@ import (
 	"sort"
 	"strings"
 
+	"importer/activities/bitlabs"
 	"importer/activities/nebuly"
+	"importer/activities/userpilot"
 	"importer/internal/connections"
 )
 
@@ -41,6 +43,31 @@ type vendor interface {
 	// credentials names the settings that must be set, for a clear error
 	// before the first call.
 	credentials() []string
+	traits() Traits
+}
+
+// Traits are what the import workflow must know to orchestrate a vendor.
+type Traits struct {
+	// Gated: bulk calls to one account must never overlap, so imports hold
+	// the account's gate around them.
+	Gated bool `json:"gated,omitempty"`
+	// SingleBypass: a request of one user is not a bulk and skips the gate.
+	SingleBypass bool `json:"single_bypass,omitempty"`
+	// Jobs: a bulk call starts a background job that must be waited for
+	// (SubmitJob, then WaitJob).
+	Jobs bool `json:"jobs,omitempty"`
+	// MaxChunkRows caps rows per chunk (a job's row limit); 0 for none.
+	MaxChunkRows int `json:"max_chunk_rows,omitempty"`
+}
+
+// VendorTraits returns a vendor's traits. The set of vendors is fixed at
+// build time, so this is safe to call from workflow code.
+func VendorTraits(vendorName string) (Traits, error) {
+	v, err := lookupVendor(vendorName)
+	if err != nil {
+		return Traits{}, err
+	}
+	return v.traits(), nil
 }
 
 // Vendors lists the vendors the importer knows, for --help and validation.
@@ -55,7 +82,9 @@ func Vendors() []string {
 
 // registry is read-only after init: the set of vendors is fixed at build time.
 var registry = map[string]vendor{
-	"nebuly": nebulyVendor{},
+	"nebuly":    nebulyVendor{},
+	"bitlabs":   bitlabsVendor{},
+	"userpilot": userpilotVendor{},
 }
 
 func lookupVendor(name string) (vendor, error) {
@@ -86,6 +115,7 @@ type nebulyVendor struct{}
 func (nebulyVendor) name() string          { return "nebuly" }
 func (nebulyVendor) required() []string    { return nebuly.RequiredFields }
 func (nebulyVendor) credentials() []string { return []string{"API_KEY"} }
+func (nebulyVendor) traits() Traits        { return Traits{} }
 
 func (nebulyVendor) build(fields map[string]any) (any, string, error) {
 	u, err := nebuly.FromFields(fields)
@@ -111,4 +141,100 @@ func (nebulyVendor) send(ctx context.Context, conn connections.Connection, hc *h
 		failed[f.EndUser] = f.Reason
 	}
 	return sendOutcome{Inserted: out.Inserted, Updated: out.Updated, Failed: failed}, nil
+}
+
+type bitlabsVendor struct{}
+
+func (bitlabsVendor) name() string          { return "bitlabs" }
+func (bitlabsVendor) required() []string    { return bitlabs.RequiredFields }
+func (bitlabsVendor) credentials() []string { return []string{"S2S_TOKEN"} }
+
+// BitLabs runs one bulk import (a request of more than one user) at a time
+// per account; single-user requests may run in parallel.
+func (bitlabsVendor) traits() Traits { return Traits{Gated: true, SingleBypass: true} }
+
+func (bitlabsVendor) build(fields map[string]any) (any, string, error) {
+	u, err := bitlabs.FromFields(fields)
+	return u, u.UID, err
+}
+
+func (bitlabsVendor) send(ctx context.Context, conn connections.Connection, hc *http.Client, items []any) (sendOutcome, error) {
+	token, err := conn.Require("S2S_TOKEN")
+	if err != nil {
+		return sendOutcome{}, err
+	}
+	users := make([]bitlabs.User, len(items))
+	for i, it := range items {
+		users[i] = it.(bitlabs.User)
+	}
+	res, err := bitlabs.New(conn.GetOr("BASE_URL", bitlabs.DefaultBaseURL), token, hc).Import(ctx, users)
+	if err != nil {
+		return sendOutcome{}, err
+	}
+	failed := make(map[string]string, len(res.Failed))
+	for _, f := range res.Failed {
+		failed[f.UID] = f.Reason
+	}
+	// BitLabs does not say which users were new: all count as inserted.
+	return sendOutcome{Inserted: res.SuccessCount, Failed: failed}, nil
+}
+
+type userpilotVendor struct{}
+
+func (userpilotVendor) name() string          { return "userpilot" }
+func (userpilotVendor) required() []string    { return userpilot.RequiredFields }
+func (userpilotVendor) credentials() []string { return []string{"API_KEY"} }
+func (userpilotVendor) maxJobRows() int       { return userpilot.MaxBulk }
+
+// Userpilot processes one bulk job at a time per account, and a bulk call
+// only queues a job.
+func (userpilotVendor) traits() Traits {
+	return Traits{Gated: true, Jobs: true, MaxChunkRows: userpilot.MaxBulk}
+}
+
+func (userpilotVendor) build(fields map[string]any) (any, string, error) {
+	u, err := userpilot.FromFields(fields)
+	return u, u.UserID, err
+}
+
+func (v userpilotVendor) client(conn connections.Connection, hc *http.Client) (*userpilot.Client, error) {
+	key, err := conn.Require("API_KEY")
+	if err != nil {
+		return nil, err
+	}
+	return userpilot.New(conn.GetOr("BASE_URL", userpilot.DefaultBaseURL), key, hc), nil
+}
+
+// send is not used (Userpilot goes through submit and job), but a vendor
+// must be able to send; it submits and does not wait.
+func (v userpilotVendor) send(ctx context.Context, conn connections.Connection, hc *http.Client, items []any) (sendOutcome, error) {
+	return sendOutcome{}, fmt.Errorf("userpilot imports run as background jobs")
+}
+
+func (v userpilotVendor) submit(ctx context.Context, conn connections.Connection, hc *http.Client, items []any) (string, error) {
+	c, err := v.client(conn, hc)
+	if err != nil {
+		return "", err
+	}
+	users := make([]userpilot.User, len(items))
+	for i, it := range items {
+		users[i] = it.(userpilot.User)
+	}
+	job, err := c.BulkIdentify(ctx, users)
+	if err != nil {
+		return "", err
+	}
+	return job.JobID, nil
+}
+
+func (v userpilotVendor) job(ctx context.Context, conn connections.Connection, hc *http.Client, id string) (jobStatus, error) {
+	c, err := v.client(conn, hc)
+	if err != nil {
+		return jobStatus{}, err
+	}
+	j, err := c.Job(ctx, id)
+	if err != nil {
+		return jobStatus{}, err
+	}
+	return jobStatus{Status: j.Status, Terminal: j.Terminal(), Failed: j.Failed(), Reason: j.Reason, Done: j.CompletedRows, Total: j.TotalRows}, nil
 }

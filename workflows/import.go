@@ -19,8 +19,12 @@ import (
 // through it: only chunk descriptors and counts do.
 func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 	in.applyDefaults()
-	if err := activities.CheckVendor(in.Vendor); err != nil {
+	traits, err := activities.VendorTraits(in.Vendor)
+	if err != nil {
 		return ImportResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadInput", nil)
+	}
+	if traits.MaxChunkRows > 0 && in.ChunkRows > traits.MaxChunkRows {
+		in.ChunkRows = traits.MaxChunkRows
 	}
 	info := workflow.GetInfo(ctx)
 	st := in.State
@@ -34,7 +38,8 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 		}
 	}
 	st.Runs++
-	r := &run{in: in, st: st, phase: "planning"}
+	r := &run{in: in, st: st, phase: "planning", traits: traits,
+		gate: &gateLock{vendor: in.Vendor, connection: in.Connection, lease: in.GateLease}}
 	if st.Planned {
 		r.phase = "importing"
 	}
@@ -43,7 +48,7 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 	}
 	r.describe(ctx)
 
-	err := r.dispatch(ctx)
+	err = r.dispatch(ctx)
 	var can *workflow.ContinueAsNewError
 	if errors.As(err, &can) {
 		return ImportResult{}, err
@@ -103,6 +108,8 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 // run is the state of one workflow run; st is what survives continue-as-new.
 type run struct {
 	in       ImportInput
+	traits   activities.Traits
+	gate     *gateLock
 	st       *ImportState
 	phase    string
 	inFlight int
@@ -133,7 +140,7 @@ func (r *run) dispatch(ctx workflow.Context) error {
 		for failure == nil && !pause && ctx.Err() == nil && r.inFlight < in.Concurrency && len(st.Queue) > 0 {
 			c := st.Queue[0]
 			st.Queue = st.Queue[1:]
-			f := r.sendChunk(chunkCtx, c)
+			f := r.processChunk(chunkCtx, c)
 			r.inFlight++
 			started++
 			sel.AddFuture(f, func(f workflow.Future) {
@@ -216,9 +223,84 @@ func (r *run) plan(ctx workflow.Context) error {
 	return nil
 }
 
-func (r *run) sendChunk(ctx workflow.Context, c source.Chunk) workflow.Future {
+// processChunk imports one chunk. For a gated vendor it holds the vendor
+// account's gate around the bulk work, so no two imports (on any worker)
+// overlap a bulk there; a chunk of one row is no bulk and skips the gate
+// where the vendor allows it.
+func (r *run) processChunk(ctx workflow.Context, c source.Chunk) workflow.Future {
+	t := r.traits
+	if !t.Gated || (t.SingleBypass && (c.Rows <= 1 || r.in.BatchSize <= 1)) {
+		return r.sendChunk(ctx, c)
+	}
+	fut, set := workflow.NewFuture(ctx)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		id, err := r.gate.acquire(ctx, fmt.Sprintf("chunk %d (%d rows)", c.Index+1, c.Rows))
+		if err != nil {
+			set.Set(nil, err)
+			return
+		}
+		var res activities.ChunkResult
+		if t.Jobs {
+			res, err = r.jobChunk(ctx, c)
+		} else {
+			err = r.sendChunk(ctx, c).Get(ctx, &res)
+		}
+		r.gate.release(ctx, id)
+		set.Set(res, err)
+	})
+	return fut
+}
+
+// jobChunk submits a chunk as a vendor job and waits for it to end. The
+// submit's result (the job ID) is in history before the wait starts, so a
+// wait that is retried or resumed on another worker polls the same job.
+func (r *run) jobChunk(ctx workflow.Context, c source.Chunk) (activities.ChunkResult, error) {
+	in := r.in
+	chunk := r.chunkInput(c)
+	var sub activities.JobSubmitResult
+	if err := workflow.ExecuteActivity(r.activityOptions(ctx, fmt.Sprintf("chunk %d: submit %d rows from line %d", c.Index+1, c.Rows, c.FirstLine)),
+		activities.SubmitJobName, chunk).Get(ctx, &sub); err != nil {
+		return activities.ChunkResult{}, err
+	}
+	res := activities.ChunkResult{Chunk: c.Index, Counts: sub.Counts}
+	if sub.JobID == "" {
+		return res, nil
+	}
+	wctx := r.activityOptions(ctx, fmt.Sprintf("chunk %d: wait for job %s", c.Index+1, sub.JobID))
+	// A job's wait is bounded by the vendor deadline, not by one attempt:
+	// Userpilot processes about 1,200 rows a minute.
+	wctx = workflow.WithStartToCloseTimeout(wctx, in.VendorDeadline)
+	var done activities.ChunkResult
+	if err := workflow.ExecuteActivity(wctx, activities.WaitJobName, activities.WaitJobInput{
+		Chunk: chunk, JobID: sub.JobID, Pending: sub.Pending, PollInterval: in.JobPoll, MaxPoll: in.JobMaxPoll,
+	}).Get(ctx, &done); err != nil {
+		return activities.ChunkResult{}, err
+	}
+	res.Counts.Add(done.Counts)
+	return res, nil
+}
+
+func (r *run) chunkInput(c source.Chunk) activities.ChunkInput {
 	in, st := r.in, r.st
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+	return activities.ChunkInput{
+		ImportKey:  st.ImportKey,
+		Vendor:     in.Vendor,
+		Connection: in.Connection,
+		Source:     st.Source,
+		Mapping:    in.Mapping,
+		Chunk:      c,
+		BatchSize:  in.BatchSize,
+	}
+}
+
+func (r *run) sendChunk(ctx workflow.Context, c source.Chunk) workflow.Future {
+	actx := r.activityOptions(ctx, fmt.Sprintf("chunk %d: %d rows from line %d", c.Index+1, c.Rows, c.FirstLine))
+	return workflow.ExecuteActivity(actx, activities.ImportChunkName, r.chunkInput(c))
+}
+
+func (r *run) activityOptions(ctx workflow.Context, summary string) workflow.Context {
+	in := r.in
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    10 * time.Minute,
 		ScheduleToCloseTimeout: in.VendorDeadline,
 		HeartbeatTimeout:       in.HeartbeatTimeout,
@@ -230,16 +312,7 @@ func (r *run) sendChunk(ctx workflow.Context, c source.Chunk) workflow.Future {
 			BackoffCoefficient: 2,
 			MaximumInterval:    time.Minute,
 		},
-		Summary: fmt.Sprintf("chunk %d: %d rows from line %d", c.Index+1, c.Rows, c.FirstLine),
-	})
-	return workflow.ExecuteActivity(actx, activities.ImportChunkName, activities.ChunkInput{
-		ImportKey:  st.ImportKey,
-		Vendor:     in.Vendor,
-		Connection: in.Connection,
-		Source:     st.Source,
-		Mapping:    in.Mapping,
-		Chunk:      c,
-		BatchSize:  in.BatchSize,
+		Summary: summary,
 	})
 }
 

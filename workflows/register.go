@@ -8,4 +8,5 @@ import (
 // Register registers the workflows under their public names.
 func Register(w worker.WorkflowRegistry) {
 	w.RegisterWorkflowWithOptions(Import, workflow.RegisterOptions{Name: ImportWorkflowName})
+	w.RegisterWorkflowWithOptions(Gate, workflow.RegisterOptions{Name: GateWorkflowName})
 }

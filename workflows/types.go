@@ -43,6 +43,14 @@ type ImportInput struct {
 	// HeartbeatTimeout is how soon a dead worker's chunk is given to another.
 	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
 
+	// GateLease is how long a grant of the vendor's gate lasts before the
+	// gate checks that this import still runs (gated vendors only).
+	GateLease time.Duration `json:"gate_lease,omitempty"`
+	// JobPoll and JobMaxPoll are the first and the longest wait between two
+	// polls of a vendor's background job (Userpilot).
+	JobPoll    time.Duration `json:"job_poll,omitempty"`
+	JobMaxPoll time.Duration `json:"job_max_poll,omitempty"`
+
 	// State is set only by continue-as-new: the cursor and totals so far.
 	State *ImportState `json:"state,omitempty"`
 }

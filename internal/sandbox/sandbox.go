@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"importer/internal/connections"
+	"importer/testsuite/fakes/bitlabsfake"
 	"importer/testsuite/fakes/nebulyfake"
+	"importer/testsuite/fakes/userpilotfake"
 )
 
 // Key is the credential every sandbox vendor accepts.
@@ -20,9 +22,11 @@ const Key = "sandbox-key"
 
 // Sandbox is a running set of fake vendors.
 type Sandbox struct {
-	URL    string // base URL; each vendor is under /<vendor>
-	Nebuly *nebulyfake.Server
-	srv    *http.Server
+	URL       string // base URL; each vendor is under /<vendor>
+	Nebuly    *nebulyfake.Server
+	BitLabs   *bitlabsfake.Server
+	Userpilot *userpilotfake.Server
+	srv       *http.Server
 }
 
 // Options tunes the fakes.
@@ -39,13 +43,20 @@ func Start(o Options) (*Sandbox, error) {
 		o.Addr = "127.0.0.1:0"
 	}
 	neb := nebulyfake.New(nebulyfake.Options{APIKey: Key, Latency: o.Latency})
+	// A bulk import at BitLabs holds the account for a while; Userpilot
+	// works through jobs at a pace a demo can watch (documented: about
+	// 1,200 rows a minute, which would make a demo last hours).
+	bl := bitlabsfake.New(bitlabsfake.Options{Token: Key, Latency: o.Latency, BulkLatency: 2 * o.Latency})
+	up := userpilotfake.New(userpilotfake.Options{APIKey: Key, Latency: o.Latency, RowsPerMinute: 3_000_000})
 	mux := http.NewServeMux()
 	mux.Handle("/nebuly/", http.StripPrefix("/nebuly", neb))
+	mux.Handle("/bitlabs/", http.StripPrefix("/bitlabs", bl))
+	mux.Handle("/userpilot/", http.StripPrefix("/userpilot", up))
 	l, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox vendors: listen on %s: %w", o.Addr, err)
 	}
-	s := &Sandbox{URL: "http://" + l.Addr().String(), Nebuly: neb, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	s := &Sandbox{URL: "http://" + l.Addr().String(), Nebuly: neb, BitLabs: bl, Userpilot: up, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	go func() {
 		if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			_ = err // the listener is ours; Serve fails only when it closes
@@ -59,6 +70,12 @@ func Start(o Options) (*Sandbox, error) {
 func (s *Sandbox) Connections(conns connections.Set) connections.Set {
 	return conns.With("nebuly", connections.Default, map[string]string{
 		"BASE_URL": s.URL + "/nebuly",
+		"API_KEY":  Key,
+	}).With("bitlabs", connections.Default, map[string]string{
+		"BASE_URL":  s.URL + "/bitlabs",
+		"S2S_TOKEN": Key,
+	}).With("userpilot", connections.Default, map[string]string{
+		"BASE_URL": s.URL + "/userpilot",
 		"API_KEY":  Key,
 	})
 }

@@ -57,7 +57,9 @@ func Start(c client.Client, o Options) (*Worker, error) {
 		WorkerStopTimeout:                  o.StopTimeout,
 	})
 	workflows.Register(w)
-	activities.New(o.Connections, dir).Register(w)
+	acts := activities.New(o.Connections, dir)
+	acts.Temporal = c
+	acts.Register(w)
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on task queue %s: %w", o.TaskQueue, err)
 	}

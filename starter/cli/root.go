@@ -59,7 +59,7 @@ temporal.toml profiles). Vendor credentials live in the worker, not here.`,
 	pf.StringVar(&g.uiURL, "ui-url", envOr("IMPORTER_UI_URL", "http://127.0.0.1:8233"), "base URL of the Temporal web UI, for links [IMPORTER_UI_URL]")
 	pf.StringVarP(&g.output, "output", "o", "table", "table or json")
 	pf.StringVar(&g.logLevel, "log-level", "warn", "log level of the client's own logs: debug, info, warn, error")
-	root.AddCommand(newImportCmd(g), newStatusCmd(g), newCancelCmd(g))
+	root.AddCommand(newImportCmd(g), newStatusCmd(g), newCancelCmd(g), newGateCmd(g))
 	for _, e := range extra {
 		root.AddCommand(e(g))
 	}

@@ -120,7 +120,7 @@ func TestCLIClearErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown vendor", []string{"import", "--vendor", "acme", "--source", good}, `unknown vendor "acme": choose one of nebuly`},
+		{"unknown vendor", []string{"import", "--vendor", "acme", "--source", good}, `unknown vendor "acme": choose one of bitlabs, nebuly, userpilot`},
 		{"missing file", []string{"import", "--vendor", "nebuly", "--source", filepath.Join(dir, "nope.csv")}, "no such file"},
 		{"unknown format", []string{"import", "--vendor", "nebuly", "--source", good, "--format", "xlsx"}, "--format"},
 		{"missing columns", []string{"import", "--vendor", "nebuly", "--source", noCols}, "no column for end_user, active_from"},

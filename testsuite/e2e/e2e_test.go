@@ -37,7 +37,7 @@ const apiKey = "e2e-key"
 
 // harness is one embedded Temporal server, one fake Nebuly and a client.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *devserver.Server
 	c     client.Client
 	fake  *nebulyfake.Server
@@ -47,7 +47,7 @@ type harness struct {
 	queue string
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	ctx := context.Background()

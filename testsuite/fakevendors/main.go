@@ -23,7 +23,9 @@ func main() {
 	}
 	defer sb.Close()
 	fmt.Printf("Fake vendors at %s. Point a worker at them with:\n\n", sb.URL)
-	fmt.Printf("  export IMPORTER_NEBULY_BASE_URL=%s/nebuly IMPORTER_NEBULY_API_KEY=%s\n\n", sb.URL, sandbox.Key)
+	fmt.Printf("  export IMPORTER_NEBULY_BASE_URL=%s/nebuly IMPORTER_NEBULY_API_KEY=%s\n", sb.URL, sandbox.Key)
+	fmt.Printf("  export IMPORTER_BITLABS_BASE_URL=%s/bitlabs IMPORTER_BITLABS_S2S_TOKEN=%s\n", sb.URL, sandbox.Key)
+	fmt.Printf("  export IMPORTER_USERPILOT_BASE_URL=%s/userpilot IMPORTER_USERPILOT_API_KEY=%s\n\n", sb.URL, sandbox.Key)
 	fmt.Println("Ctrl-C to stop.")
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

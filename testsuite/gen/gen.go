@@ -26,6 +26,9 @@ type Options struct {
 	CRLF bool
 	// Domain is the e-mail domain of the users; default example.com.
 	Domain string
+	// IDPrefix starts the user ids of BitLabs and Userpilot lists; default
+	// "u". Two lists with other prefixes have no user in common.
+	IDPrefix string
 }
 
 // Stats says what was written.

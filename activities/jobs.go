@@ -1,0 +1,200 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"importer/activities/rejects"
+	"importer/internal/connections"
+)
+
+// Activity names for vendors whose bulk call starts a background job
+// (Userpilot): one activity submits a chunk as a job, another waits for it.
+// They are apart so that the job ID is in the workflow's history before any
+// waiting: a retried or resumed wait polls the same job and never submits
+// the rows again.
+const (
+	SubmitJobName = "SubmitJob"
+	WaitJobName   = "WaitJob"
+)
+
+// jobStatus is what a vendor says of a background job.
+type jobStatus struct {
+	Status   string
+	Terminal bool
+	Failed   bool
+	Reason   string
+	Done     int
+	Total    int
+}
+
+// jobVendor is a vendor whose bulk call is an asynchronous job.
+type jobVendor interface {
+	vendor
+	// maxJobRows is the most rows one job may carry.
+	maxJobRows() int
+	submit(ctx context.Context, conn connections.Connection, hc *http.Client, items []any) (jobID string, err error)
+	job(ctx context.Context, conn connections.Connection, hc *http.Client, jobID string) (jobStatus, error)
+}
+
+// JobSubmitResult is a submitted chunk: its job, and the counts of the rows
+// that were not sent (invalid ones, already in the rejects file).
+type JobSubmitResult struct {
+	Chunk   int    `json:"chunk"`
+	JobID   string `json:"job_id,omitempty"` // empty when no row was valid
+	Counts  Counts `json:"counts"`           // Rows = the chunk's rows; Rejected = invalid rows
+	Pending int64  `json:"pending"`          // valid rows in the job, accepted or rejected by WaitJob
+}
+
+// WaitJobInput names the job to wait for and its chunk.
+type WaitJobInput struct {
+	Chunk   ChunkInput `json:"chunk"`
+	JobID   string     `json:"job_id"`
+	Pending int64      `json:"pending"`
+	// PollInterval is the first wait between polls; it grows to MaxPoll.
+	PollInterval time.Duration `json:"poll_interval,omitempty"`
+	MaxPoll      time.Duration `json:"max_poll,omitempty"`
+}
+
+// jobWaitProgress is WaitJob's heartbeat: the last status seen.
+type jobWaitProgress struct {
+	Status string `json:"status"`
+	Done   int    `json:"done"`
+	Total  int    `json:"total"`
+	Polls  int    `json:"polls"`
+}
+
+// SubmitJob reads a chunk, writes its invalid rows to the rejects, and
+// submits the valid ones as one vendor job. The caller holds the vendor's
+// gate. The job ID is recorded as a heartbeat the moment the vendor answers,
+// so an attempt retried after a crash between the answer and the activity's
+// completion returns that job instead of submitting again.
+func (a *Activities) SubmitJob(ctx context.Context, in ChunkInput) (JobSubmitResult, error) {
+	v, conn, err := a.vendorConn(in.Vendor, in.Connection)
+	if err != nil {
+		return JobSubmitResult{}, err
+	}
+	jv, ok := v.(jobVendor)
+	if !ok {
+		return JobSubmitResult{}, temporal.NewNonRetryableApplicationError(v.name()+" has no bulk jobs", "BadInput", nil)
+	}
+	if in.Chunk.Rows > jv.maxJobRows() {
+		return JobSubmitResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("chunk %d has %d rows; one %s job takes at most %d", in.Chunk.Index, in.Chunk.Rows, v.name(), jv.maxJobRows()), "BadInput", nil)
+	}
+	rows, err := a.readRows(ctx, v, in)
+	if err != nil {
+		return JobSubmitResult{}, err
+	}
+	res := JobSubmitResult{Chunk: in.Chunk.Index, Counts: Counts{Rows: int64(len(rows))}}
+	var items []any
+	var invalid []rejects.Reject
+	for _, r := range rows {
+		if r.item == nil {
+			invalid = append(invalid, rejects.Reject{Line: r.line, UserID: r.key, Vendor: v.name(), Reason: r.reason})
+			continue
+		}
+		items = append(items, r.item)
+	}
+	if err := a.Rejects.WritePart(in.ImportKey, rejects.PartName(in.Chunk.Index, 0), invalid); err != nil {
+		return JobSubmitResult{}, err
+	}
+	res.Counts.Rejected = int64(len(invalid))
+	res.Pending = int64(len(items))
+	if len(items) == 0 {
+		return res, nil
+	}
+	if activity.HasHeartbeatDetails(ctx) {
+		var jobID string
+		if err := activity.GetHeartbeatDetails(ctx, &jobID); err == nil && jobID != "" {
+			res.JobID = jobID
+			return res, nil
+		}
+	}
+	jobID, err := jv.submit(ctx, conn, a.HTTP, items)
+	if err != nil {
+		return JobSubmitResult{}, toTemporal(fmt.Errorf("chunk %d: submit %d users: %w", in.Chunk.Index, len(items), err), authHint(v, conn))
+	}
+	activity.RecordHeartbeat(ctx, jobID)
+	res.JobID = jobID
+	return res, nil
+}
+
+// WaitJob polls a job until it ends, heartbeating each status, with a
+// growing interval. A completed job accepts its rows; a failed one turns
+// them into rejects with the vendor's reason. Counts cover only the job's
+// rows (Rows is 0: SubmitJob counted them).
+func (a *Activities) WaitJob(ctx context.Context, in WaitJobInput) (ChunkResult, error) {
+	v, conn, err := a.vendorConn(in.Chunk.Vendor, in.Chunk.Connection)
+	if err != nil {
+		return ChunkResult{}, err
+	}
+	jv, ok := v.(jobVendor)
+	if !ok {
+		return ChunkResult{}, temporal.NewNonRetryableApplicationError(v.name()+" has no bulk jobs", "BadInput", nil)
+	}
+	every, most := in.PollInterval, in.MaxPoll
+	if every <= 0 {
+		every = time.Second
+	}
+	if most <= 0 {
+		most = 30 * time.Second
+	}
+	if hb := activity.GetInfo(ctx).HeartbeatTimeout; hb > 0 && most > hb/2 {
+		most = hb / 2 // a poll is a heartbeat: poll often enough to stay alive
+	}
+	var prog jobWaitProgress
+	for {
+		st, err := jv.job(ctx, conn, a.HTTP, in.JobID)
+		if err != nil {
+			return ChunkResult{}, toTemporal(fmt.Errorf("chunk %d: job %s: %w", in.Chunk.Chunk.Index, in.JobID, err), authHint(v, conn))
+		}
+		prog = jobWaitProgress{Status: st.Status, Done: st.Done, Total: st.Total, Polls: prog.Polls + 1}
+		activity.RecordHeartbeat(ctx, prog)
+		if st.Terminal {
+			if !st.Failed {
+				return ChunkResult{Chunk: in.Chunk.Chunk.Index, Counts: Counts{Accepted: in.Pending, Inserted: in.Pending}}, nil
+			}
+			return a.failJob(ctx, v, in, st)
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ChunkResult{}, ctx.Err()
+		case <-t.C:
+		}
+		every = min(every*3/2, most)
+	}
+}
+
+// failJob writes every row of a failed job to the rejects, with the reason.
+func (a *Activities) failJob(ctx context.Context, v vendor, in WaitJobInput, st jobStatus) (ChunkResult, error) {
+	rows, err := a.readRows(ctx, v, in.Chunk)
+	if err != nil {
+		return ChunkResult{}, err
+	}
+	reason := fmt.Sprintf("%s job %s failed", v.name(), in.JobID)
+	if st.Reason != "" {
+		reason += ": " + st.Reason
+	}
+	var out []rejects.Reject
+	for _, r := range rows {
+		if r.item != nil {
+			out = append(out, rejects.Reject{Line: r.line, UserID: r.key, Vendor: v.name(), Reason: reason})
+		}
+	}
+	if int64(len(out)) != in.Pending {
+		return ChunkResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("chunk %d: the failed job had %d rows, the source now gives %d", in.Chunk.Chunk.Index, in.Pending, len(out)), "AccountingError", nil)
+	}
+	if err := a.Rejects.WritePart(in.Chunk.ImportKey, rejects.PartName(in.Chunk.Chunk.Index, 1), out); err != nil {
+		return ChunkResult{}, err
+	}
+	return ChunkResult{Chunk: in.Chunk.Chunk.Index, Counts: Counts{Rejected: in.Pending}}, nil
+}
