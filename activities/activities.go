@@ -147,9 +147,13 @@ func (a *Activities) vendorConn(vendorName, connName string) (vendor, connection
 // (after a 429, a crash, a timeout) resumes at the first unfinished batch.
 // Resending a batch is safe because every vendor call is an upsert.
 func (a *Activities) ImportChunk(ctx context.Context, in ChunkInput) (ChunkResult, error) {
-	v, conn, err := a.vendorConn(in.Vendor, in.Connection)
+	vv, conn, err := a.vendorConn(in.Vendor, in.Connection)
 	if err != nil {
 		return ChunkResult{}, err
+	}
+	v, ok := vv.(batchVendor)
+	if !ok {
+		return ChunkResult{}, temporal.NewNonRetryableApplicationError(vv.name()+" imports run as background jobs, not batches", "BadInput", nil)
 	}
 	batchSize := in.BatchSize
 	if batchSize <= 0 {
@@ -236,7 +240,7 @@ func (a *Activities) readRows(ctx context.Context, v vendor, in ChunkInput) ([]r
 
 // sendBatch sends the valid rows of one batch and returns the batch's counts
 // and rejects (invalid rows plus the rows the vendor refused).
-func (a *Activities) sendBatch(ctx context.Context, v vendor, conn connections.Connection, batch []row) (Counts, []rejects.Reject, error) {
+func (a *Activities) sendBatch(ctx context.Context, v batchVendor, conn connections.Connection, batch []row) (Counts, []rejects.Reject, error) {
 	var items []any
 	var rejected []rejects.Reject
 	for _, r := range batch {

@@ -38,12 +38,18 @@ type vendor interface {
 	required() []string
 	// build turns a mapped row into the vendor payload and its user key.
 	build(fields map[string]any) (item any, key string, err error)
-	// send delivers one batch of payloads built by build.
-	send(ctx context.Context, conn connections.Connection, hc *http.Client, items []any) (sendOutcome, error)
 	// credentials names the settings that must be set, for a clear error
 	// before the first call.
 	credentials() []string
 	traits() Traits
+}
+
+// batchVendor is a vendor whose bulk call answers at once (Nebuly,
+// BitLabs); a vendor whose bulk call starts a job is a jobVendor instead.
+type batchVendor interface {
+	vendor
+	// send delivers one batch of payloads built by build.
+	send(ctx context.Context, conn connections.Connection, hc *http.Client, items []any) (sendOutcome, error)
 }
 
 // Traits are what the import workflow must know to orchestrate a vendor.
@@ -203,12 +209,6 @@ func (v userpilotVendor) client(conn connections.Connection, hc *http.Client) (*
 		return nil, err
 	}
 	return userpilot.New(conn.GetOr("BASE_URL", userpilot.DefaultBaseURL), key, hc), nil
-}
-
-// send is not used (Userpilot goes through submit and job), but a vendor
-// must be able to send; it submits and does not wait.
-func (v userpilotVendor) send(ctx context.Context, conn connections.Connection, hc *http.Client, items []any) (sendOutcome, error) {
-	return sendOutcome{}, fmt.Errorf("userpilot imports run as background jobs")
 }
 
 func (v userpilotVendor) submit(ctx context.Context, conn connections.Connection, hc *http.Client, items []any) (string, error) {
