@@ -1,15 +1,12 @@
 package bitlabs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strings"
-	"time"
 
 	"importer/activities/vendorapi"
 )
@@ -34,16 +31,12 @@ type Client struct {
 	url   string
 	token string
 	hc    *http.Client
-	now   func() time.Time
 }
 
 // New makes a client. hc may be nil for http.DefaultClient; give it a
 // timeout, since a vendor that never answers would hold a batch forever.
 func New(baseURL, s2sToken string, hc *http.Client) *Client {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	return &Client{url: strings.TrimRight(baseURL, "/") + Path, token: s2sToken, hc: hc, now: time.Now}
+	return &Client{url: strings.TrimRight(baseURL, "/") + Path, token: s2sToken, hc: hc}
 }
 
 // Failure is a user BitLabs would not import, with its reason.
@@ -85,37 +78,33 @@ func (c *Client) Import(ctx context.Context, users []User) (Result, error) {
 		u.Questions = qs
 		sent[i] = u
 	}
-	b, err := json.Marshal(map[string][]User{"users": sent})
+	status, data, err := vendorapi.Do(ctx, c.hc, vendorapi.Call{
+		Vendor:      vendor,
+		Op:          opName,
+		Method:      http.MethodPost,
+		URL:         c.url,
+		Header:      http.Header{"X-S2S-Token": {c.token}},
+		JSON:        map[string][]User{"users": sent},
+		MaxResponse: maxResponse,
+		Message:     errorMessage,
+		SkipHTML:    true,
+		Secrets:     []string{c.token},
+	})
 	if err != nil {
-		return Result{}, fmt.Errorf("%s: %s: encode request: %w", vendor, opName, err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(b))
-	if err != nil {
-		return Result{}, fmt.Errorf("%s: %s: %w", vendor, opName, err)
-	}
-	req.Header.Set("X-S2S-Token", c.token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return Result{}, fmt.Errorf("%s: %s: %w", vendor, opName, ctx.Err())
+		if ve, ok := vendorapi.As(err); ok && ve.Status != 0 {
+			// BitLabs runs one bulk import at a time; it does not document
+			// the status of an overlapping one, so both "conflict" and
+			// "locked" count.
+			ve.Conflict = status == http.StatusConflict || status == http.StatusLocked
+			if env, ok := errorEnvelope(data); ok {
+				// Added after Do has trimmed the message, so that a long
+				// one keeps the id BitLabs support asks for.
+				ve.Message += traceSuffix(env.TraceID)
+			}
 		}
-		// The transport error names the URL, never the token or the body.
-		return Result{}, &vendorapi.Error{Vendor: vendor, Op: opName, Err: err}
+		return Result{}, err
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		if ctx.Err() != nil {
-			return Result{}, fmt.Errorf("%s: %s: %w", vendor, opName, ctx.Err())
-		}
-		return Result{}, &vendorapi.Error{Vendor: vendor, Op: opName, Err: fmt.Errorf("read answer: %w", err)}
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return Result{}, c.statusError(resp, data)
-	}
-	return result(resp.StatusCode, data, users)
+	return result(status, data, users)
 }
 
 // envelope is the frame BitLabs wraps its answers in.
@@ -266,25 +255,22 @@ func describe(name string, raw json.RawMessage) (string, bool) {
 	return name + ": " + vendorapi.Trim(string(raw)), true
 }
 
-// statusError turns a failed answer into a *vendorapi.Error carrying the
-// envelope's message and trace id, never the token or the request.
-func (c *Client) statusError(resp *http.Response, data []byte) error {
-	ve := &vendorapi.Error{Vendor: vendor, Op: opName, Status: resp.StatusCode,
-		RetryAfter: vendorapi.ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())}
-	// BitLabs runs one bulk import at a time; it does not document the
-	// status of an overlapping one, so both "conflict" and "locked" count.
-	if resp.StatusCode == http.StatusConflict || resp.StatusCode == http.StatusLocked {
-		ve.Conflict = true
-	}
+// errorEnvelope reads a failed answer's envelope, if it carries a message.
+func errorEnvelope(data []byte) (envelope, bool) {
 	var env envelope
-	if json.Unmarshal(data, &env) == nil && env.Error != nil && strings.TrimSpace(env.Error.Details.Msg) != "" {
-		ve.Message = vendorapi.Trim(env.Error.Details.Msg) + traceSuffix(env.TraceID)
-		return ve
+	if json.Unmarshal(data, &env) != nil || env.Error == nil || strings.TrimSpace(env.Error.Details.Msg) == "" {
+		return envelope{}, false
 	}
-	if !strings.Contains(resp.Header.Get("Content-Type"), "html") {
-		ve.Message = vendorapi.Trim(string(data))
+	return env, true
+}
+
+// errorMessage is the envelope's message of a failed answer, never the
+// token or the request; a body without one (a proxy's text) stands as it is.
+func errorMessage(data []byte) string {
+	if env, ok := errorEnvelope(data); ok {
+		return env.Error.Details.Msg
 	}
-	return ve
+	return string(data)
 }
 
 func traceSuffix(id string) string {

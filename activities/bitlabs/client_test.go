@@ -390,3 +390,46 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+func TestEchoedTokenIsRedactedAndALongMessageKeepsItsTrace(t *testing.T) {
+	c, _ := canned(t, 403, nil, `{"data":null,"error":{"details":{"http":403,"msg":"token `+token+` may not import"}},"trace_id":"tr-9"}`)
+	_, err := c.Import(context.Background(), users("a"))
+	ve, ok := vendorapi.As(err)
+	if !ok || ve.Message != "token [redacted] may not import (trace tr-9)" || !ve.Auth() {
+		t.Fatalf("error %v", err)
+	}
+
+	long := strings.Repeat("field is wrong ", 40)
+	c, _ = canned(t, 400, nil, `{"data":null,"error":{"details":{"http":400,"msg":"`+long+`"}},"trace_id":"tr-10"}`)
+	_, err = c.Import(context.Background(), users("a"))
+	if ve, ok = vendorapi.As(err); !ok || !strings.HasSuffix(ve.Message, "… (trace tr-10)") || len(ve.Message) > vendorapi.MaxMessage+40 {
+		t.Fatalf("error %v: a long message is trimmed and keeps the trace id", err)
+	}
+}
+
+func TestAnEchoedTokenStaysOutOfTheError(t *testing.T) {
+	const wrong = "wrong-s2s-token-9f8e7d"
+	for name, body := range map[string]string{
+		"text":     "unknown token " + wrong,
+		"envelope": `{"error": {"details": {"msg": "token ` + wrong + ` is not valid"}}, "trace_id": "t-1"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("X-S2S-Token") != wrong {
+					t.Errorf("the token was not sent")
+				}
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = io.WriteString(w, body)
+			}))
+			defer srv.Close()
+			_, err := bitlabs.New(srv.URL, wrong, nil).Import(context.Background(), users("u1", "u2"))
+			ve, ok := vendorapi.As(err)
+			if !ok || ve.Status != http.StatusUnauthorized {
+				t.Fatalf("want a 401 vendor error, got %v", err)
+			}
+			if strings.Contains(err.Error(), wrong) || !strings.Contains(err.Error(), "[redacted]") {
+				t.Fatalf("the error must show the vendor's message without the token: %v", err)
+			}
+		})
+	}
+}

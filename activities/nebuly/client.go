@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"importer/activities/vendorapi"
 )
@@ -24,21 +22,20 @@ const Path = "/api/external/eligible-users"
 // user of a big project fits, a runaway body does not.
 const maxResponse = 256 << 20
 
+// vendor names Nebuly in errors.
+const vendor = "nebuly"
+
 // Client calls one Nebuly project's eligible-users API.
 type Client struct {
 	url string
 	key string
 	hc  *http.Client
-	now func() time.Time
 }
 
 // New makes a client. hc may be nil for http.DefaultClient; give it a
 // timeout, since a vendor that never answers would hold a batch forever.
 func New(baseURL, apiKey string, hc *http.Client) *Client {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	return &Client{url: strings.TrimRight(baseURL, "/") + Path, key: apiKey, hc: hc, now: time.Now}
+	return &Client{url: strings.TrimRight(baseURL, "/") + Path, key: apiKey, hc: hc}
 }
 
 type usersBody struct {
@@ -258,74 +255,71 @@ type detailError struct{ details []validationDetail }
 func (e *detailError) Error() string { return fmt.Sprintf("%d validation errors", len(e.details)) }
 
 func (c *Client) do(ctx context.Context, method, op string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return fmt.Errorf("nebuly: %s: encode request: %w", op, err)
+	status, data, err := vendorapi.Do(ctx, c.hc, vendorapi.Call{
+		Vendor:      vendor,
+		Op:          op,
+		Method:      method,
+		URL:         c.url,
+		Header:      http.Header{"Authorization": {"Bearer " + c.key}},
+		JSON:        body,
+		MaxResponse: maxResponse,
+		Message:     errorMessage,
+		SkipHTML:    true,
+		Secrets:     []string{c.key},
+	})
+	if err != nil {
+		if ve, ok := vendorapi.As(err); ok && ve.Status != 0 {
+			if details := validationDetails(data); len(details) > 0 {
+				// Upsert reads the refused users' positions from here.
+				ve.Err = &detailError{details: details}
+			}
 		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.url, rd)
-	if err != nil {
-		return fmt.Errorf("nebuly: %s: %w", op, err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("nebuly: %s: %w", op, ctx.Err())
-		}
-		// The transport error names the URL, never the key or the body.
-		return &vendorapi.Error{Vendor: "nebuly", Op: op, Err: err}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return &vendorapi.Error{Vendor: "nebuly", Op: op, Status: 0, Err: fmt.Errorf("read answer: %w", err)}
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return c.statusError(op, resp, data)
+		return err
 	}
 	if out == nil || len(bytes.TrimSpace(data)) == 0 {
 		if out != nil && method != http.MethodDelete {
-			return &vendorapi.Error{Vendor: "nebuly", Op: op, Status: resp.StatusCode, Message: "empty answer where a user list was expected"}
+			return &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "empty answer where a user list was expected"}
 		}
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		// A 2xx we cannot read may still have stored the users; retrying
 		// is safe because Upsert converges.
-		return &vendorapi.Error{Vendor: "nebuly", Op: op, Err: fmt.Errorf("unreadable answer (HTTP %d): %w", resp.StatusCode, err)}
+		return &vendorapi.Error{Vendor: vendor, Op: op, Err: fmt.Errorf("unreadable answer (HTTP %d): %w", status, err)}
 	}
 	return nil
 }
 
-// statusError turns a failed answer into a *vendorapi.Error whose message
-// is the vendor's explanation without any echo of user data: for 422 only
-// each problem's location and message are kept, not its input.
-func (c *Client) statusError(op string, resp *http.Response, data []byte) error {
-	ve := &vendorapi.Error{Vendor: "nebuly", Op: op, Status: resp.StatusCode,
-		RetryAfter: vendorapi.ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())}
-	var body struct {
-		Detail  json.RawMessage `json:"detail"`
-		Message string          `json:"message"`
-		Error   string          `json:"error"`
-	}
-	if json.Unmarshal(data, &body) != nil {
-		if !strings.Contains(resp.Header.Get("Content-Type"), "html") {
-			ve.Message = vendorapi.Trim(string(data))
-		}
-		return ve
-	}
+// errorBody is what Nebuly's failed answers may hold: FastAPI's detail (a
+// list of problems for 422, a string otherwise), or a message or error.
+type errorBody struct {
+	Detail  json.RawMessage `json:"detail"`
+	Message string          `json:"message"`
+	Error   string          `json:"error"`
+}
+
+// validationDetails reads a failed answer's list of problems, if it has one.
+func validationDetails(data []byte) []validationDetail {
+	var body errorBody
 	var details []validationDetail
+	if json.Unmarshal(data, &body) != nil || json.Unmarshal(body.Detail, &details) != nil {
+		return nil
+	}
+	return details
+}
+
+// errorMessage is the vendor's explanation of a failed answer without any
+// echo of user data: for 422 only each problem's location and message are
+// kept, not its input. A body that is not Nebuly's JSON (a proxy's text)
+// stands as it is.
+func errorMessage(data []byte) string {
+	var body errorBody
+	if json.Unmarshal(data, &body) != nil {
+		return string(data)
+	}
 	var detail string
-	switch {
-	case json.Unmarshal(body.Detail, &details) == nil && len(details) > 0:
+	switch details := validationDetails(data); {
+	case len(details) > 0:
 		parts := make([]string, 0, len(details))
 		for i, d := range details {
 			if i == 5 {
@@ -334,16 +328,13 @@ func (c *Client) statusError(op string, resp *http.Response, data []byte) error 
 			}
 			parts = append(parts, locString(d.Loc)+": "+d.Msg)
 		}
-		ve.Message = vendorapi.Trim(strings.Join(parts, "; "))
-		ve.Err = &detailError{details: details}
+		return strings.Join(parts, "; ")
 	case json.Unmarshal(body.Detail, &detail) == nil && detail != "":
-		ve.Message = vendorapi.Trim(detail)
+		return detail
 	case body.Message != "":
-		ve.Message = vendorapi.Trim(body.Message)
-	case body.Error != "":
-		ve.Message = vendorapi.Trim(body.Error)
+		return body.Message
 	}
-	return ve
+	return body.Error
 }
 
 // locString renders ["body","users",3,"active_from"] as users[3].active_from.

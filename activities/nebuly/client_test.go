@@ -3,9 +3,11 @@ package nebuly_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -233,4 +235,103 @@ func TestListAndDelete(t *testing.T) {
 	if len(got) != 1 || got[0].EndUser != "b@x.io" || fake.Count() != 1 {
 		t.Fatalf("list after delete: %+v", got)
 	}
+}
+
+func TestFailedAnswerMessages(t *testing.T) {
+	sixDetails := `{"detail":[` + strings.Repeat(`{"loc":["body","users",0,"active_from"],"msg":"invalid date","input":"secret-input"},`, 5) +
+		`{"loc":["body","users",1,"tags"],"msg":"not a dict","input":"secret-input"}]}`
+	cases := []struct {
+		name, ctype, body string
+		status            int
+		want              string
+	}{
+		{"proxy html page", "text/html", "<html><body>502 Bad Gateway</body></html>", 502, ""},
+		{"plain text", "text/plain", "  upstream\n reset ", 503, "upstream reset"},
+		{"detail string echoing the key", "application/json", `{"detail":"key ` + key + ` is not valid"}`, 401, "key [redacted] is not valid"},
+		{"message field", "application/json", `{"message":"quota exceeded"}`, 429, "quota exceeded"},
+		{"error field", "application/json", `{"error":"maintenance"}`, 503, "maintenance"},
+		{"validation details", "application/json", sixDetails, 422,
+			"users[0].active_from: invalid date; users[0].active_from: invalid date; users[0].active_from: invalid date; " +
+				"users[0].active_from: invalid date; users[0].active_from: invalid date; and 1 more"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := canned(t, tc.status, tc.ctype, tc.body, nil).Insert(context.Background(), users("a@x.io", "b@x.io"))
+			ve, ok := vendorapi.As(err)
+			if !ok || ve.Status != tc.status {
+				t.Fatalf("want a *vendorapi.Error with status %d, got %v", tc.status, err)
+			}
+			if ve.Message != tc.want {
+				t.Fatalf("message %q, want %q", ve.Message, tc.want)
+			}
+			if strings.Contains(err.Error(), "secret-input") || strings.Contains(err.Error(), key) {
+				t.Fatalf("error echoes the request or the key: %v", err)
+			}
+		})
+	}
+}
+
+func TestAnEchoedKeyStaysOutOfTheError(t *testing.T) {
+	const wrong = "sk-wrong-key-0a1b2c3d"
+	for name, body := range map[string]string{
+		"text":   "invalid API key: Bearer " + wrong,
+		"detail": `{"detail": "the key ` + wrong + ` is not valid"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if !strings.HasSuffix(r.Header.Get("Authorization"), wrong) {
+					t.Errorf("the key was not sent: %q", r.Header.Get("Authorization"))
+				}
+				if strings.HasPrefix(body, "{") {
+					w.Header().Set("Content-Type", "application/json")
+				}
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = w.Write([]byte(body))
+			}))
+			defer srv.Close()
+			_, err := nebuly.New(srv.URL, wrong, nil).Upsert(context.Background(), users("a@example.com"))
+			ve, ok := vendorapi.As(err)
+			if !ok || ve.Status != http.StatusUnauthorized || !ve.Auth() {
+				t.Fatalf("want a 401 vendor error, got %v", err)
+			}
+			if strings.Contains(err.Error(), wrong) || !strings.Contains(err.Error(), "[redacted]") {
+				t.Fatalf("the error must show the vendor's message without the key: %v", err)
+			}
+		})
+	}
+}
+
+func TestRefusalsNamedByPositionAreFailuresNotErrors(t *testing.T) {
+	// One answer names both users of the first POST; the client must file
+	// them as failures and send nothing more for them.
+	var posts atomic.Int64
+	c := canned(t, http.StatusUnprocessableEntity, "application/json",
+		`{"detail":[{"loc":["body","users",0,"active_to"],"msg":"before active_from"},{"loc":["body","users",1],"msg":"missing end_user"}]}`, &posts)
+	out, err := c.Upsert(context.Background(), users("a@x.io", "b@x.io"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []nebuly.Failure{
+		{EndUser: "a@x.io", Reason: "Nebuly refused the user: active_to: before active_from"},
+		{EndUser: "b@x.io", Reason: "Nebuly refused the user: missing end_user"},
+	}
+	if out.Inserted != 0 || out.Updated != 0 || len(out.Failed) != 2 || out.Failed[0] != want[0] || out.Failed[1] != want[1] || posts.Load() != 1 {
+		t.Fatalf("outcome %+v after %d requests, want %+v after 1", out, posts.Load(), want)
+	}
+}
+
+// canned makes a client of a server that gives every request the same
+// answer, and counts the requests in hits if it is not nil.
+func canned(t *testing.T, status int, ctype, body string, hits *atomic.Int64) *nebuly.Client {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits != nil {
+			hits.Add(1)
+		}
+		w.Header().Set("Content-Type", ctype)
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(srv.Close)
+	return nebuly.New(srv.URL, key, srv.Client())
 }

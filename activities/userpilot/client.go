@@ -1,17 +1,13 @@
 package userpilot
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"importer/activities/vendorapi"
 )
@@ -40,9 +36,6 @@ const (
 	StatusCompleted      = "completed"
 	StatusFailed         = "failed"
 )
-
-// maxResponse bounds what the client reads of an answer.
-const maxResponse = 32 << 20
 
 // vendor names Userpilot in errors.
 const vendor = "userpilot"
@@ -74,16 +67,12 @@ type Client struct {
 	base string
 	key  string
 	hc   *http.Client
-	now  func() time.Time
 }
 
 // New makes a client. hc may be nil for http.DefaultClient; give it a
 // timeout, since a vendor that never answers would hold an activity forever.
 func New(baseURL, apiKey string, hc *http.Client) *Client {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), key: apiKey, hc: hc, now: time.Now}
+	return &Client{base: strings.TrimRight(baseURL, "/"), key: apiKey, hc: hc}
 }
 
 // BulkIdentify submits users (create or update) as one background job and
@@ -99,13 +88,9 @@ func (c *Client) BulkIdentify(ctx context.Context, users []User) (Job, error) {
 	if len(users) == 0 {
 		return Job{}, fmt.Errorf("userpilot: %s: no users to send", op)
 	}
-	body, err := json.Marshal(struct {
+	body := struct {
 		Users []User `json:"users"`
-	}{users})
-	if err != nil {
-		// The encoder's message can quote a value; keep only its kind.
-		return Job{}, fmt.Errorf("userpilot: %s: encode request: %s", op, encodeProblem(err))
-	}
+	}{users}
 	data, status, err := c.do(ctx, http.MethodPost, BulkIdentifyPath, op, body)
 	if err != nil {
 		return Job{}, err
@@ -186,8 +171,7 @@ func decodeJob(op string, status int, data []byte) (Job, error) {
 	j.TotalRows = count(raw.TotalRows)
 	j.CompletedRows = count(raw.CompletedRows)
 	if j.Failed() {
-		parts := nonEmpty(reasonText(raw.Errors), reasonText(raw.Error), reasonText(raw.Message))
-		j.Reason = vendorapi.Trim(strings.Join(dedupe(parts), "; "))
+		j.Reason = vendorapi.Trim(vendorapi.JoinDistinct("; ", reasonText(raw.Errors), reasonText(raw.Error), reasonText(raw.Message)))
 	}
 	return j, nil
 }
@@ -242,7 +226,7 @@ func reasonText(raw json.RawMessage) string {
 		for _, item := range list {
 			parts = append(parts, reasonText(item))
 		}
-		return strings.Join(dedupe(nonEmpty(parts...)), "; ")
+		return vendorapi.JoinDistinct("; ", parts...)
 	}
 	var item errorItem
 	if json.Unmarshal(raw, &item) == nil {
@@ -261,7 +245,7 @@ func itemText(it errorItem) string {
 	code := strings.TrimSpace(textOf(it.ErrorCode))
 	switch {
 	case msg == "" && details == "":
-		return strings.Join(dedupe(nonEmpty(name, code)), ": ")
+		return vendorapi.JoinDistinct(": ", name, code)
 	case msg == "":
 		msg = details
 	case details != "" && !strings.Contains(msg, details):
@@ -286,9 +270,11 @@ func textOf(v any) string {
 	case []any:
 		var parts []string
 		for _, e := range x {
-			parts = append(parts, textOf(e))
+			if s := textOf(e); strings.TrimSpace(s) != "" {
+				parts = append(parts, s)
+			}
 		}
-		return strings.Join(nonEmpty(parts...), "; ")
+		return strings.Join(parts, "; ")
 	case map[string]any:
 		for _, k := range []string{"message", "details", "detail", "error"} {
 			if s := textOf(x[k]); s != "" {
@@ -299,110 +285,42 @@ func textOf(v any) string {
 	return ""
 }
 
-func nonEmpty(parts ...string) []string {
-	out := parts[:0:0]
-	for _, p := range parts {
-		if strings.TrimSpace(p) != "" {
-			out = append(out, p)
+// do sends one request (body, when not nil, as JSON) and returns the body
+// of a 2xx answer. A 409 means another job is running: Conflict is set so
+// that the caller retries later.
+func (c *Client) do(ctx context.Context, method, path, op string, body any) ([]byte, int, error) {
+	status, data, err := vendorapi.Do(ctx, c.hc, vendorapi.Call{
+		Vendor:   vendor,
+		Op:       op,
+		Method:   method,
+		URL:      c.base + path,
+		Header:   http.Header{"Authorization": {"Token " + c.key}},
+		JSON:     body,
+		Message:  errorMessage,
+		SkipHTML: true,
+		Secrets:  []string{c.key},
+	})
+	if err != nil {
+		if ve, ok := vendorapi.As(err); ok && status == http.StatusConflict {
+			ve.Conflict = true
 		}
+		return nil, status, err
 	}
-	return out
+	return data, status, nil
 }
 
-func dedupe(parts []string) []string {
-	seen := map[string]bool{}
-	out := parts[:0:0]
-	for _, p := range parts {
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// do sends one request and returns the body of a 2xx answer.
-func (c *Client) do(ctx context.Context, method, path, op string, body []byte) ([]byte, int, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return nil, 0, fmt.Errorf("userpilot: %s: %w", op, err)
-	}
-	req.Header.Set("Authorization", "Token "+c.key)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, 0, fmt.Errorf("userpilot: %s: %w", op, ctx.Err())
-		}
-		// The transport error names the URL, never the key or the body.
-		return nil, 0, &vendorapi.Error{Vendor: vendor, Op: op, Err: err}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, 0, fmt.Errorf("userpilot: %s: %w", op, ctx.Err())
-		}
-		return nil, 0, &vendorapi.Error{Vendor: vendor, Op: op, Err: fmt.Errorf("read answer: %w", err)}
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, resp.StatusCode, c.statusError(op, resp, data)
-	}
-	return data, resp.StatusCode, nil
-}
-
-// statusError turns a failed answer into a *vendorapi.Error carrying the
-// vendor's explanation. A 409 means another job is running: Conflict is set
-// so that the caller retries later.
-func (c *Client) statusError(op string, resp *http.Response, data []byte) error {
-	ve := &vendorapi.Error{Vendor: vendor, Op: op, Status: resp.StatusCode,
-		RetryAfter: vendorapi.ParseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
-		Conflict:   resp.StatusCode == http.StatusConflict}
+// errorMessage reads the explanation of a failed answer; a body that is not
+// a JSON object (a proxy's text) stands as it is.
+func errorMessage(data []byte) string {
 	var body struct {
 		Errors  json.RawMessage `json:"errors"`
 		Message json.RawMessage `json:"message"`
 		Error   json.RawMessage `json:"error"`
 		Detail  json.RawMessage `json:"detail"`
 	}
-	var msg string
-	if json.Unmarshal(data, &body) == nil {
-		msg = strings.Join(dedupe(nonEmpty(reasonText(body.Errors), reasonText(body.Message),
-			reasonText(body.Error), reasonText(body.Detail))), "; ")
-	} else if !strings.Contains(resp.Header.Get("Content-Type"), "html") {
-		msg = string(data)
+	if json.Unmarshal(data, &body) != nil {
+		return string(data)
 	}
-	ve.Message = vendorapi.Trim(c.scrub(msg))
-	return ve
-}
-
-// scrub removes the API key, should the vendor ever echo it.
-func (c *Client) scrub(msg string) string {
-	if len(c.key) >= 4 {
-		msg = strings.ReplaceAll(msg, c.key, "[redacted]")
-	}
-	return msg
-}
-
-// encodeProblem describes a JSON encoding failure without the value.
-func encodeProblem(err error) string {
-	var ute *json.UnsupportedTypeError
-	if errors.As(err, &ute) {
-		return "unsupported value type " + ute.Type.String()
-	}
-	var uve *json.UnsupportedValueError
-	if errors.As(err, &uve) {
-		return "unsupported value (for example a non-finite number)"
-	}
-	var me *json.MarshalerError
-	if errors.As(err, &me) {
-		return "a value could not be encoded (for example an invalid json.Number)"
-	}
-	return "a value could not be encoded"
+	return vendorapi.JoinDistinct("; ", reasonText(body.Errors), reasonText(body.Message),
+		reasonText(body.Error), reasonText(body.Detail))
 }

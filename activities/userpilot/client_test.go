@@ -377,3 +377,37 @@ func TestRetryAfterIsKept(t *testing.T) {
 		t.Fatalf("429: %v", err)
 	}
 }
+
+func TestFailedAnswerMessages(t *testing.T) {
+	cases := []struct {
+		name, ctype, body string
+		status            int
+		want              string
+	}{
+		{"proxy html page", "text/html", "<html><body>Bad Gateway</body></html>", 502, ""},
+		{"plain text", "text/plain", " upstream\n  reset ", 503, "upstream reset"},
+		{"errors list, said twice", "application/json",
+			`{"errors":[{"message":"Invalid request body","details":"users[2].metadata.plan must be a primitive"},{"message":"Invalid request body","details":"users[2].metadata.plan must be a primitive"}],"message":"Invalid request body: users[2].metadata.plan must be a primitive"}`,
+			400, "Invalid request body: users[2].metadata.plan must be a primitive"},
+		{"error code only", "application/json", `{"errors":[{"error":"rate_limited","error_code":"429"}]}`, 429, "rate_limited: 429"},
+		{"message echoing the key", "application/json", `{"message":"token ` + key + ` unknown"}`, 401, "token [redacted] unknown"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tc.ctype)
+				w.WriteHeader(tc.status)
+				_, _ = w.Write([]byte(tc.body))
+			}))
+			defer srv.Close()
+			_, err := userpilot.New(srv.URL, key, srv.Client()).BulkIdentify(context.Background(), users("u", 3))
+			ve, ok := vendorapi.As(err)
+			if !ok || ve.Status != tc.status || ve.Conflict {
+				t.Fatalf("want a *vendorapi.Error with status %d and no conflict, got %v", tc.status, err)
+			}
+			if ve.Message != tc.want {
+				t.Fatalf("message %q, want %q", ve.Message, tc.want)
+			}
+		})
+	}
+}
