@@ -1,0 +1,165 @@
+package fynd
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"importer/activities/vendorapi"
+)
+
+// Definition is a user attribute definition: the slug is the key that
+// bulk updates set values under.
+type Definition struct {
+	ID               string // _id
+	Name             string
+	Slug             string
+	Description      string
+	Type             string
+	CustomerEditable bool
+	Encrypted        bool
+	Pinned           bool
+	Locked           bool // is_locked
+	CreatedAt        time.Time
+	ModifiedAt       time.Time
+}
+
+// DefinitionInput creates or updates a definition. Fynd's type words are
+// not documented; Type is sent as given. Slug is only sent on create (the
+// update operation takes none).
+type DefinitionInput struct {
+	Name, Slug, Description, Type string
+	CustomerEditable              *bool
+}
+
+func decodeDefinition(m map[string]any) Definition {
+	return Definition{
+		ID:               str(pick(m, "_id", "id")),
+		Name:             str(m["name"]),
+		Slug:             str(m["slug"]),
+		Description:      str(m["description"]),
+		Type:             str(m["type"]),
+		CustomerEditable: boolean(m["customer_editable"]),
+		Encrypted:        boolean(m["encrypted"]),
+		Pinned:           boolean(m["pinned"]),
+		Locked:           boolean(m["is_locked"]),
+		CreatedAt:        timestamp(m["created_at"]),
+		ModifiedAt:       timestamp(m["modified_at"]),
+	}
+}
+
+// FindDefinition returns the definition with exactly this slug, or nil,
+// nil when there is none. It pages through the list, since the slug filter
+// is not documented to be exact.
+func (c *Client) FindDefinition(ctx context.Context, slug string) (*Definition, error) {
+	const op = "find attribute definition"
+	if strings.TrimSpace(slug) == "" {
+		return nil, fmt.Errorf("fynd: %s: empty slug", op)
+	}
+	var found *Definition
+	err := c.eachListed(ctx, op, c.paths.Definitions, url.Values{"slug": {slug}}, func(item map[string]any) bool {
+		if d := decodeDefinition(item); d.Slug == slug && d.ID != "" {
+			found = &d
+			return true
+		}
+		return false
+	})
+	return found, err
+}
+
+// CreateDefinition creates a definition. Fynd requires name, slug,
+// description and type.
+func (c *Client) CreateDefinition(ctx context.Context, in DefinitionInput) (Definition, error) {
+	const op = "create attribute definition"
+	for _, f := range []struct{ name, v string }{
+		{"name", in.Name}, {"slug", in.Slug}, {"description", in.Description}, {"type", in.Type},
+	} {
+		if strings.TrimSpace(f.v) == "" {
+			return Definition{}, fmt.Errorf("fynd: %s: %s is required", op, f.name)
+		}
+	}
+	body := map[string]any{"name": in.Name, "slug": in.Slug, "description": in.Description, "type": in.Type}
+	if in.CustomerEditable != nil {
+		body["customer_editable"] = *in.CustomerEditable
+	}
+	return c.definitionCall(ctx, op, http.MethodPost, c.endpoint(c.paths.Definitions, "", nil), body)
+}
+
+// UpdateDefinition changes a definition's name, description, type and
+// customer_editable; empty fields are left as they are.
+func (c *Client) UpdateDefinition(ctx context.Context, id string, in DefinitionInput) (Definition, error) {
+	const op = "update attribute definition"
+	if strings.TrimSpace(id) == "" {
+		return Definition{}, fmt.Errorf("fynd: %s: empty id", op)
+	}
+	body := map[string]any{}
+	for k, v := range map[string]string{"name": in.Name, "description": in.Description, "type": in.Type} {
+		if v != "" {
+			body[k] = v
+		}
+	}
+	if in.CustomerEditable != nil {
+		body["customer_editable"] = *in.CustomerEditable
+	}
+	if len(body) == 0 {
+		return Definition{}, fmt.Errorf("fynd: %s: nothing to change", op)
+	}
+	return c.definitionCall(ctx, op, http.MethodPut, c.endpoint(c.paths.Definition, id, nil), body)
+}
+
+// GetDefinition reads one definition.
+func (c *Client) GetDefinition(ctx context.Context, id string) (Definition, error) {
+	const op = "get attribute definition"
+	if strings.TrimSpace(id) == "" {
+		return Definition{}, fmt.Errorf("fynd: %s: empty id", op)
+	}
+	return c.definitionCall(ctx, op, http.MethodGet, c.endpoint(c.paths.Definition, id, nil), nil)
+}
+
+func (c *Client) definitionCall(ctx context.Context, op, method, u string, body any) (Definition, error) {
+	status, data, err := c.call(ctx, op, method, u, body)
+	if err != nil {
+		return Definition{}, err
+	}
+	m, err := decodeObject(data)
+	if err != nil {
+		return Definition{}, &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "answer is not a JSON object"}
+	}
+	d := decodeDefinition(m)
+	if d.ID == "" {
+		return Definition{}, &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "answer has no _id"}
+	}
+	return d, nil
+}
+
+// eachListed pages through a number-paged list ({items, page}), calling
+// visit for each item until it returns true or the list ends.
+func (c *Client) eachListed(ctx context.Context, op, tmpl string, q url.Values, visit func(map[string]any) bool) error {
+	for pageNo := 1; pageNo <= maxPages; pageNo++ {
+		q.Set("page_no", strconv.Itoa(pageNo))
+		q.Set("page_size", strconv.Itoa(c.pageSize))
+		status, data, err := c.call(ctx, op, http.MethodGet, c.endpoint(tmpl, "", q), nil)
+		if err != nil {
+			return err
+		}
+		m, err := decodeObject(data)
+		if err != nil {
+			return &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "answer is not a JSON object"}
+		}
+		items := array(m["items"])
+		for _, it := range items {
+			if o := object(it); o != nil && visit(o) {
+				return nil
+			}
+		}
+		if len(items) == 0 || !hasNextPage(object(m["page"]), pageNo, c.pageSize, len(items)) {
+			return nil
+		}
+	}
+	// Every page answered 200; retrying would page forever again.
+	return &vendorapi.Error{Vendor: vendor, Op: op, Status: http.StatusOK, Message: fmt.Sprintf("list did not end after %d pages", maxPages)}
+}
