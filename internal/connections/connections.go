@@ -4,7 +4,8 @@
 //
 // The default connection of each vendor reads IMPORTER_<VENDOR>_<SETTING>
 // environment variables, e.g. IMPORTER_NEBULY_API_KEY. Those names are a
-// contract that scripts and tests rely on.
+// contract that scripts and tests rely on. A config file (Load) adds named
+// connections, several accounts per vendor, and may hold a default one too.
 package connections
 
 import (
@@ -35,14 +36,20 @@ func (c Connection) GetOr(setting, def string) string {
 	return def
 }
 
-// Require returns a setting, or an error that tells the operator which
-// environment variable to set on the worker.
+// Require returns a setting, or an error that tells the operator where to
+// set it: the environment variable for a default connection, the config
+// file for a named one.
 func (c Connection) Require(setting string) (string, error) {
 	if v := c.Get(setting); v != "" {
 		return v, nil
 	}
-	return "", fmt.Errorf("%s connection %q has no %s: set %s in the worker's environment",
-		c.Vendor, c.Name, strings.ToLower(setting), EnvName(c.Vendor, setting))
+	name := strings.ToLower(setting)
+	if c.Name != Default {
+		return "", fmt.Errorf("%s connection %q has no %s: set it under connections.%s.%s in the worker's config file",
+			c.Vendor, c.Name, name, c.Vendor, c.Name)
+	}
+	return "", fmt.Errorf("%s connection %q has no %s: set %s in the worker's environment (or %s under connections.%s.default in its config file)",
+		c.Vendor, c.Name, name, EnvName(c.Vendor, setting), name, c.Vendor)
 }
 
 // EnvName is the variable that holds a default-connection setting.

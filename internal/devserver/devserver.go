@@ -4,6 +4,14 @@
 // memory) and registers the namespace and the project's search attributes at
 // start.
 //
+// With Options.Postgres it persists to PostgreSQL instead, as production
+// does: workflows in one database, SQL visibility in another. Setup creates
+// the databases and applies or upgrades the schema with the server's own
+// SQL tool (what temporal-sql-tool and the compose files' admin-tools job
+// run), and the namespace and search attributes are registered through the
+// frontend once it is up. Restarting on the same databases keeps every
+// workflow, which is what the end-to-end tests use it for.
+//
 // The Temporal CLI's own dev server is an internal package and cannot be
 // imported, so this is the project's small equivalent, built on the server's
 // public packages. Linking it is expensive (the server's dependency tree), so
@@ -35,6 +43,8 @@ import (
 	"go.temporal.io/server/common/primitives"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
+
+	"importer/internal/logging"
 )
 
 // Options configures the embedded server.
@@ -46,8 +56,14 @@ type Options struct {
 	// UIPort is the web UI's port; 0 picks a free one. DisableUI turns it off.
 	UIPort    int
 	DisableUI bool
+	// CodecEndpoint, when set, is the payload codec endpoint's base URL the
+	// web UI's browser pages call to show encrypted payloads decoded.
+	CodecEndpoint string
 	// DBFile is the SQLite file; empty keeps everything in memory (lost at exit).
 	DBFile string
+	// Postgres, when set, persists to PostgreSQL instead of SQLite (DBFile
+	// is then ignored).
+	Postgres *PostgresOptions
 	// Namespace to register. Default "default".
 	Namespace string
 	// SearchAttributes to register in the namespace (name → type).
@@ -107,15 +123,32 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		}
 	}
 
-	sqlConf, err := sqliteConfig(opts)
-	if err != nil {
-		return nil, err
-	}
-	conf, err := serverConfig(opts, sqlConf)
-	if err != nil {
-		return nil, err
-	}
 	logger := serverLogger{log: opts.Logger}
+	var stores config.Persistence
+	if opts.Postgres != nil {
+		pg := opts.Postgres.withDefaults()
+		opts.Postgres = &pg
+		if pg.Setup {
+			if err := setupPostgres(pg, logger); err != nil {
+				return nil, fmt.Errorf("set up temporal schema: %w", err)
+			}
+		}
+		stores = postgresStores(pg)
+	} else {
+		sqlConf, err := sqliteConfig(opts)
+		if err != nil {
+			return nil, err
+		}
+		stores = config.Persistence{
+			DefaultStore:    "sqlite",
+			VisibilityStore: "sqlite",
+			DataStores:      map[string]config.DataStore{"sqlite": {SQL: sqlConf}},
+		}
+	}
+	conf, err := serverConfig(opts, stores)
+	if err != nil {
+		return nil, err
+	}
 	authorizer, err := authorization.GetAuthorizerFromConfig(&conf.Global.Authorization)
 	if err != nil {
 		return nil, fmt.Errorf("temporal authorizer: %w", err)
@@ -157,6 +190,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("start temporal server: %w", err)
 	}
+	if opts.Postgres != nil {
+		if err := registerNamespace(ctx, s.frontend, opts.Namespace, opts.SearchAttributes, logging.NewTemporal(opts.Logger)); err != nil {
+			s.Stop()
+			return nil, err
+		}
+	}
 	if !opts.DisableUI {
 		s.ui = uiserver.NewServer(uiserveroptions.WithConfigProvider(&uiconfig.Config{
 			Host:                opts.Host,
@@ -168,6 +207,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			HideLogs:            true,
 			// No internet here or on many servers: do not fetch release news.
 			DisableNewsFetch: true,
+			Codec:            uiconfig.Codec{Endpoint: opts.CodecEndpoint},
 		}))
 		uiErr := make(chan error, 1)
 		go func() { uiErr <- s.ui.Start() }()
@@ -221,7 +261,7 @@ func sqliteConfig(opts Options) (*config.SQL, error) {
 	return conf, nil
 }
 
-func serverConfig(opts Options, sqlConf *config.SQL) (*config.Config, error) {
+func serverConfig(opts Options, stores config.Persistence) (*config.Config, error) {
 	httpPort, err := FreePort(opts.Host)
 	if err != nil {
 		return nil, err
@@ -230,10 +270,11 @@ func serverConfig(opts Options, sqlConf *config.SQL) (*config.Config, error) {
 	conf := &config.Config{}
 	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
 	conf.Global.Membership.BroadcastAddress = opts.Host
-	conf.Persistence.DefaultStore = "sqlite"
-	conf.Persistence.VisibilityStore = "sqlite"
+	conf.Persistence = stores
+	// A dev server on one machine needs one shard. The count is fixed when
+	// a database is first used: on one made by another cluster the server
+	// keeps the stored count (and logs the mismatch).
 	conf.Persistence.NumHistoryShards = 1
-	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
 	conf.ClusterMetadata = &cluster.Config{
 		FailoverVersionIncrement: 10,
 		MasterClusterName:        "active",

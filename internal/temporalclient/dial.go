@@ -6,12 +6,14 @@ package temporalclient
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
 
+	"importer/internal/codec"
 	"importer/internal/logging"
 )
 
@@ -25,7 +27,10 @@ type Options struct {
 }
 
 // Dial connects and checks that the server answers, so that a wrong address
-// fails here with a clear sentence rather than later with a gRPC dump.
+// fails here with a clear sentence rather than later with a gRPC dump. When
+// IMPORTER_CODEC_KEYS is set, every payload and failure message the client
+// writes is encrypted and every one it reads is decrypted (see
+// internal/codec).
 func Dial(ctx context.Context, o Options) (client.Client, error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
@@ -44,6 +49,17 @@ func Dial(ctx context.Context, o Options) (client.Client, error) {
 		opts.Namespace = client.DefaultNamespace
 	}
 	opts.Logger = logging.NewTemporal(o.Logger)
+	// The worker and the starter both dial here, so they always agree on
+	// whether, and with which keys, payloads are encrypted.
+	ring, err := codec.KeyringFromEnv(os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("payload encryption: %w", err)
+	}
+	if ring != nil {
+		opts.DataConverter = codec.DataConverter(ring)
+		opts.FailureConverter = codec.FailureConverter(ring)
+		o.Logger.Info().Str("active_key", ring.ActiveID()).Strs("keys", ring.IDs()).Msg("payloads are encrypted")
+	}
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second

@@ -1,0 +1,273 @@
+package artifacts
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// MinSecretLen is the shortest URL-signing secret NewLocal accepts, in bytes.
+const MinSecretLen = 16
+
+// Local keeps artifacts as files under a directory and publishes them through
+// its own HTTP handler (see Handler and Listen) at URLs signed with an HMAC
+// and an expiry time.
+type Local struct {
+	dir    string
+	secret []byte
+	now    func() time.Time // tests move it to expire URLs
+
+	mu        sync.RWMutex
+	publicURL string // base of URLs, no trailing slash; "" until Listen when not configured
+}
+
+// NewLocal returns a store that keeps files under dir (created 0700 if
+// missing) and mints URLs under publicURL, the address at which vendors reach
+// the handler (e.g. "http://127.0.0.1:8235" or "https://files.example.com").
+// An empty publicURL means "wherever Listen binds", which suits tests that
+// listen on port 0. secret signs URLs; keep it stable (LoadOrCreateSecret) so
+// URLs outlive a worker restart.
+func NewLocal(dir, publicURL string, secret []byte) (*Local, error) {
+	if dir == "" {
+		return nil, errors.New("local artifact store: no directory given")
+	}
+	if len(secret) < MinSecretLen {
+		return nil, fmt.Errorf("local artifact store: URL-signing secret is %d bytes; at least %d are needed", len(secret), MinSecretLen)
+	}
+	base, err := normalizePublicURL(publicURL)
+	if err != nil {
+		return nil, fmt.Errorf("local artifact store: %w", err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("local artifact store: directory %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("local artifact store: create directory: %w", err)
+	}
+	return &Local{
+		dir:       abs,
+		secret:    append([]byte(nil), secret...),
+		now:       time.Now,
+		publicURL: base,
+	}, nil
+}
+
+// normalizePublicURL checks that u is an absolute http(s) URL without query
+// or fragment (they would corrupt the URLs built on it) and drops a trailing
+// slash. "" stays "".
+func normalizePublicURL(u string) (string, error) {
+	if u == "" {
+		return "", nil
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return "", fmt.Errorf("public URL %q: %w", u, err)
+	}
+	if p.Scheme != "http" && p.Scheme != "https" {
+		return "", fmt.Errorf("public URL %q: want an http:// or https:// URL", u)
+	}
+	if p.Host == "" {
+		return "", fmt.Errorf("public URL %q has no host", u)
+	}
+	if p.RawQuery != "" || p.Fragment != "" || p.User != nil {
+		return "", fmt.Errorf("public URL %q: must not carry a query, fragment or user info", u)
+	}
+	return strings.TrimRight(u, "/"), nil
+}
+
+// Dir is the directory that holds the artifacts.
+func (l *Local) Dir() string { return l.dir }
+
+func (l *Local) base() string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.publicURL
+}
+
+// adoptURL makes u the public URL when none was configured.
+func (l *Local) adoptURL(u string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.publicURL == "" {
+		l.publicURL = u
+	}
+}
+
+// path maps a valid key to its file.
+func (l *Local) path(key string) string {
+	return filepath.Join(l.dir, filepath.FromSlash(key))
+}
+
+// Put writes r to a hidden temporary file next to the target and renames it
+// into place, so a reader (or the handler serving a vendor) sees the old file
+// or the new one, never half of one.
+func (l *Local) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
+	if err := ValidKey(key); err != nil {
+		return 0, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("put artifact %s: %w", key, err)
+	}
+	target := l.path(key)
+	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
+		return 0, fmt.Errorf("put artifact %s: %w", key, err)
+	}
+	// CreateTemp makes the file 0600; the leading dot keeps it out of the key
+	// space (ValidKey refuses segments that start with '.').
+	tmp, err := os.CreateTemp(filepath.Dir(target), ".put-*")
+	if err != nil {
+		return 0, fmt.Errorf("put artifact %s: %w", key, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	n, err := io.Copy(tmp, ctxReader{ctx: ctx, r: r})
+	if err != nil {
+		return 0, fmt.Errorf("put artifact %s: write: %w", key, err)
+	}
+	// Sync before rename: after a crash the key must hold a whole file, not
+	// an empty one that the rename made durable before its data.
+	if err := tmp.Sync(); err != nil {
+		return 0, fmt.Errorf("put artifact %s: sync: %w", key, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return 0, fmt.Errorf("put artifact %s: close: %w", key, err)
+	}
+	if err := os.Rename(tmp.Name(), target); err != nil {
+		return 0, fmt.Errorf("put artifact %s: %w", key, err)
+	}
+	committed = true
+	return n, nil
+}
+
+// Open returns the artifact's file.
+func (l *Local) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	if err := ValidKey(key); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("open artifact %s: %w", key, err)
+	}
+	f, _, err := l.openFile(key)
+	if err != nil {
+		return nil, fmt.Errorf("open artifact %s: %w", key, err)
+	}
+	return f, nil
+}
+
+// openFile opens a regular file for key; a directory, or a path through a
+// file, counts as absent.
+func (l *Local) openFile(key string) (*os.File, fs.FileInfo, error) {
+	f, err := os.Open(l.path(key))
+	if err != nil {
+		if absent(err) {
+			return nil, nil, ErrNotFound
+		}
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, nil, err
+	}
+	if !st.Mode().IsRegular() {
+		_ = f.Close()
+		return nil, nil, ErrNotFound
+	}
+	return f, st, nil
+}
+
+func absent(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// URL returns {publicURL}/artifacts/{key}?expires=<unix>&sig=<hex>, valid
+// until now+ttl.
+func (l *Local) URL(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	if err := ValidKey(key); err != nil {
+		return "", err
+	}
+	if ttl <= 0 {
+		return "", fmt.Errorf("artifact URL for %s: ttl must be positive, got %s", key, ttl)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("artifact URL for %s: %w", key, err)
+	}
+	base := l.base()
+	if base == "" {
+		return "", fmt.Errorf("artifact URL for %s: the local store has no public URL (configure one or call Listen first)", key)
+	}
+	f, _, err := l.openFile(key)
+	if err != nil {
+		return "", fmt.Errorf("artifact URL for %s: %w", key, err)
+	}
+	_ = f.Close()
+	expires := strconv.FormatInt(l.now().Add(ttl).Unix(), 10)
+	q := url.Values{"expires": {expires}, "sig": {hex.EncodeToString(l.sign(key, expires))}}
+	return base + urlPrefix + key + "?" + q.Encode(), nil
+}
+
+// sign is HMAC-SHA256(secret, key "\n" expires); the newline keeps key and
+// expiry from running into each other (key "a1" expires "2" differs from key
+// "a" expires "12").
+func (l *Local) sign(key, expires string) []byte {
+	m := hmac.New(sha256.New, l.secret)
+	m.Write([]byte(key))
+	m.Write([]byte{'\n'})
+	m.Write([]byte(expires))
+	return m.Sum(nil)
+}
+
+// Delete removes the artifact's file.
+func (l *Local) Delete(ctx context.Context, key string) error {
+	if err := ValidKey(key); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete artifact %s: %w", key, err)
+	}
+	p := l.path(key)
+	st, err := os.Lstat(p)
+	if err != nil {
+		if absent(err) {
+			return nil
+		}
+		return fmt.Errorf("delete artifact %s: %w", key, err)
+	}
+	if st.IsDir() {
+		// A key that names a directory of other artifacts is not an
+		// artifact itself: there is nothing to delete.
+		return nil
+	}
+	if err := os.Remove(p); err != nil && !absent(err) {
+		return fmt.Errorf("delete artifact %s: %w", key, err)
+	}
+	return nil
+}
+
+// Describe names the directory and the address vendors fetch from.
+func (l *Local) Describe() string {
+	base := l.base()
+	if base == "" {
+		base = "(not listening yet)"
+	}
+	return "local " + l.dir + " (served at " + base + ")"
+}
