@@ -6,10 +6,14 @@ package activities
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -17,8 +21,11 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
+	"importer/activities/fynd"
+	"importer/activities/mapping"
 	"importer/activities/rejects"
 	"importer/activities/source"
+	"importer/activities/state"
 	"importer/activities/vendorapi"
 	"importer/internal/connections"
 )
@@ -32,19 +39,48 @@ type Activities struct {
 	// HTTP is the client for vendor calls; its timeout bounds one call.
 	HTTP *http.Client
 	// Temporal is the worker's client, for the vendor gate (SignalWithStart
-	// and checking on holders).
+	// and checking on holders) and the pacer.
 	Temporal client.Client
+	// Artifacts publishes the files a vendor fetches by URL (Fynd).
+	Artifacts ArtifactStore
+
+	// State keeps incremental imports' per-user hashes between runs.
+	State state.Store
+
+	// One Fynd client per connection, kept for its OAuth token.
+	fyndMu      sync.Mutex
+	fyndClients map[string]*fynd.Client
+	// Loaded incremental states, by state key.
+	stateMu  sync.Mutex
+	stateIdx map[string]stateIndex
+	// reserveMu keeps this worker to one pacer reservation at a time.
+	reserveMu sync.Mutex
+	// Loaded duplicates files, by path.
+	dupMu    sync.Mutex
+	dupFiles map[string]map[int64]int64
 }
 
-// New builds Activities with sensible HTTP clients.
-func New(conns connections.Set, rejectsDir string) *Activities {
+// New builds Activities with sensible HTTP clients. Rejects and
+// incremental state live under dataDir, which all workers of a deployment
+// must share.
+func New(conns connections.Set, dataDir string) *Activities {
+	return NewWithRoots(conns, dataDir, nil)
+}
+
+// NewWithRoots is New with the certificate authorities that vendor HTTPS
+// and http(s) sources are verified against (internal/vendorca adds a
+// sandbox's CA to the system's); nil means the system's roots.
+// Certificates are always verified.
+func NewWithRoots(conns connections.Set, dataDir string, roots *x509.CertPool) *Activities {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	// Chunks run in parallel against one vendor host: keep their
 	// connections alive instead of opening one per call.
 	transport.MaxIdleConnsPerHost = 64
+	transport.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	return &Activities{
 		Connections: conns,
-		Rejects:     rejects.Store{Dir: rejectsDir},
+		Rejects:     rejects.Store{Dir: filepath.Join(dataDir, "rejects")},
+		State:       state.Store{Dir: filepath.Join(dataDir, "state")},
 		Opener:      &source.Opener{HTTP: &http.Client{Transport: transport}},
 		HTTP:        &http.Client{Transport: transport, Timeout: DefaultHTTPTimeout},
 	}
@@ -59,6 +95,26 @@ func (a *Activities) Register(w worker.ActivityRegistry) {
 	w.RegisterActivityWithOptions(a.WaitJob, activity.RegisterOptions{Name: WaitJobName})
 	w.RegisterActivityWithOptions(a.SignalGate, activity.RegisterOptions{Name: SignalGateName})
 	w.RegisterActivityWithOptions(a.GateHolderAlive, activity.RegisterOptions{Name: GateHolderAliveName})
+	for name, fn := range map[string]any{
+		PrepareAudienceName:   a.PrepareAudience,
+		EnsureAttributesName:  a.EnsureAttributes,
+		StartAttributeJobName: a.StartAttributeJob,
+		WaitAttributeJobName:  a.WaitAttributeJob,
+		SyncGroupName:         a.SyncGroup,
+		WaitGroupName:         a.WaitGroup,
+		RefreshGroupName:      a.RefreshGroup,
+		WaitRefreshName:       a.WaitRefresh,
+		VerifyGroupName:       a.VerifyGroup,
+		FinishAudienceName:    a.FinishAudience,
+		LookupGroupsName:      a.LookupGroups,
+		PrepareStateName:      a.PrepareState,
+		DeactivateMissingName: a.DeactivateMissing,
+		CommitStateName:       a.CommitState,
+		DiscardStateName:      a.DiscardState,
+		FindDuplicatesName:    a.FindDuplicates,
+	} {
+		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
+	}
 }
 
 // planSubPage bounds the work between two heartbeats that record found
@@ -112,13 +168,29 @@ func (a *Activities) PlanChunks(ctx context.Context, in PlanInput) (source.Page,
 		activity.RecordHeartbeat(ctx, planProgress{Page: page})
 	}
 	if in.Source.Format == source.CSV && in.From == 0 {
-		if missing := in.Mapping.Missing(page.Header, v.required()); len(missing) > 0 {
-			msg := fmt.Sprintf("the source has no column for the %s fields %s (its columns: %s); add the columns or map them with --mapping",
-				v.name(), strings.Join(missing, ", "), strings.Join(page.Header, ", "))
+		msg, err := columnsProblem(v.name(), in.Mapping, page.Header)
+		if err != nil {
+			return source.Page{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadInput", nil)
+		}
+		if msg != "" {
 			return source.Page{}, temporal.NewNonRetryableApplicationError(msg, "MissingColumns", nil)
 		}
 	}
 	return page, nil
+}
+
+// columnsProblem says, in a sentence, why a CSV with this header cannot
+// fill the vendor's required fields under m; "" when it can.
+func columnsProblem(vendorName string, m mapping.Mapping, header []string) (string, error) {
+	missing, err := MissingColumns(vendorName, m, header)
+	if err != nil || len(missing) == 0 {
+		return "", err
+	}
+	if hint := source.DelimiterHint(header); hint != "" {
+		return hint, nil
+	}
+	return fmt.Sprintf("the source has no column for the %s fields %s (its columns: %s); add the columns or map them with --mapping",
+		vendorName, strings.Join(missing, ", "), strings.Join(header, ", ")), nil
 }
 
 // vendorConn looks up a vendor and its connection, and checks that the
@@ -173,13 +245,20 @@ func (a *Activities) ImportChunk(ctx context.Context, in ChunkInput) (ChunkResul
 	if err != nil {
 		return ChunkResult{}, err
 	}
+	if err := a.markUnchanged(in, rows); err != nil {
+		return ChunkResult{}, err
+	}
 	for b := prog.BatchesDone; b*batchSize < len(rows); b++ {
 		batch := rows[b*batchSize : min((b+1)*batchSize, len(rows))]
-		counts, rejected, err := a.sendBatch(ctx, v, conn, batch)
+		label := fmt.Sprintf("%s chunk %d batch %d", activity.GetInfo(ctx).WorkflowExecution.ID, in.Chunk.Index+1, b+1)
+		counts, rejected, failed, err := a.sendBatch(ctx, v, conn, batch, label)
 		if err != nil {
 			return ChunkResult{}, toTemporal(fmt.Errorf("chunk %d, lines %d-%d: %w", in.Chunk.Index, batch[0].line, batch[len(batch)-1].line, err), authHint(v, conn))
 		}
 		if err := a.Rejects.WritePart(in.ImportKey, rejects.PartName(in.Chunk.Index, b), rejected); err != nil {
+			return ChunkResult{}, err
+		}
+		if err := a.recordState(in, statePart(in.Chunk.Index, b), batch, failed); err != nil {
 			return ChunkResult{}, err
 		}
 		prog.BatchesDone = b + 1
@@ -195,17 +274,43 @@ func (a *Activities) ImportChunk(ctx context.Context, in ChunkInput) (ChunkResul
 	return ChunkResult{Chunk: in.Chunk.Index, Counts: prog.Counts}, nil
 }
 
-// readRows reads, maps and validates a chunk. A user id that appears twice in
-// the chunk is sent once, with its last row; the earlier rows are rejected.
+// readRows reads, maps and validates a chunk (chunkRows), with the rows the
+// duplicate scan found replaced by a later row of the same user rejected.
 func (a *Activities) readRows(ctx context.Context, v vendor, in ChunkInput) ([]row, error) {
-	rows := make([]row, 0, in.Chunk.Rows)
-	err := source.ReadChunk(ctx, a.Opener, in.Source.URI, in.Source.Format, in.Source.Header, in.Source.Version, in.Chunk,
+	var superseded map[int64]int64
+	if in.Duplicates != "" {
+		var err error
+		if superseded, err = a.supersededLines(in.Duplicates); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := chunkRows(ctx, a.Opener, v, in.Source, in.Mapping, in.Chunk, superseded)
+	if err != nil {
+		return nil, toTemporal(fmt.Errorf("read chunk %d of %s: %w", in.Chunk.Index, redact(in.Source.URI), err), "")
+	}
+	if len(rows) != in.Chunk.Rows {
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("chunk %d of %s: read %d rows where planning found %d", in.Chunk.Index, redact(in.Source.URI), len(rows), in.Chunk.Rows),
+			"SourceChanged", nil)
+	}
+	return rows, nil
+}
+
+// chunkRows reads one chunk and maps and validates every row by the
+// vendor's rules. It is the one implementation behind an import's chunks and
+// a dry run (DryRun), so the two cannot disagree about a row. A row whose
+// line is in superseded (line → the later line of the same user) is a
+// duplicate; of the valid rows left, a user id that appears twice in the
+// chunk is sent once, with its last row, and the earlier rows are rejected.
+func chunkRows(ctx context.Context, o *source.Opener, v vendor, src SourceRef, m mapping.Mapping, c source.Chunk, superseded map[int64]int64) ([]row, error) {
+	rows := make([]row, 0, c.Rows)
+	err := source.ReadChunk(ctx, o, src.URI, src.Format, src.Header, src.Version, c,
 		func(rec source.Record) error {
 			r := row{line: rec.Line}
 			if rec.Err != nil {
 				r.reason = rec.Err.Error()
 			} else {
-				item, key, err := v.build(in.Mapping.Apply(rec.Fields))
+				item, key, err := v.build(m.Apply(rec.Fields))
 				r.key = key
 				if err != nil {
 					r.reason = err.Error()
@@ -217,12 +322,14 @@ func (a *Activities) readRows(ctx context.Context, v vendor, in ChunkInput) ([]r
 			return nil
 		})
 	if err != nil {
-		return nil, toTemporal(fmt.Errorf("read chunk %d of %s: %w", in.Chunk.Index, redact(in.Source.URI), err), "")
+		return nil, err
 	}
-	if len(rows) != in.Chunk.Rows {
-		return nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("chunk %d of %s: read %d rows where planning found %d", in.Chunk.Index, redact(in.Source.URI), len(rows), in.Chunk.Rows),
-			"SourceChanged", nil)
+	for i := range rows {
+		if by, ok := superseded[rows[i].line]; ok {
+			rows[i].item = nil
+			rows[i].reason = duplicateReason(by)
+			rows[i].duplicate = true
+		}
 	}
 	last := make(map[string]int, len(rows))
 	for i, r := range rows {
@@ -231,32 +338,61 @@ func (a *Activities) readRows(ctx context.Context, v vendor, in ChunkInput) ([]r
 		}
 		if j, dup := last[r.key]; dup {
 			rows[j].item = nil
-			rows[j].reason = fmt.Sprintf("duplicate user id: line %d has the same id and replaces this row", r.line)
+			rows[j].reason = duplicateReason(r.line)
+			rows[j].duplicate = true
 		}
 		last[r.key] = i
 	}
 	return rows, nil
 }
 
+func duplicateReason(by int64) string {
+	return fmt.Sprintf("duplicate user id: line %d has the same id and replaces this row", by)
+}
+
 // sendBatch sends the valid rows of one batch and returns the batch's counts
 // and rejects (invalid rows plus the rows the vendor refused).
-func (a *Activities) sendBatch(ctx context.Context, v batchVendor, conn connections.Connection, batch []row) (Counts, []rejects.Reject, error) {
+//
+// A paced vendor's request first waits for its reservation at the vendor's
+// pacer, and a 429 it gets is reported there, so every worker waits.
+//
+// Rows an incremental import found unchanged are not sent. It returns the
+// batch's counts, its rejects, and the users the vendor refused.
+func (a *Activities) sendBatch(ctx context.Context, v batchVendor, conn connections.Connection, batch []row, label string) (Counts, []rejects.Reject, map[string]string, error) {
 	var items []any
 	var rejected []rejects.Reject
+	unchanged := 0
 	for _, r := range batch {
-		if r.item != nil {
+		switch {
+		case r.unchanged:
+			unchanged++
+		case r.item != nil:
 			items = append(items, r.item)
 		}
 	}
 	var out sendOutcome
 	if len(items) > 0 {
+		pv, paced := v.(pacedVendor)
+		var p Pacing
+		if paced {
+			var err error
+			if p, err = pv.pacing(conn); err != nil {
+				return Counts{}, nil, nil, temporal.NewNonRetryableApplicationError(err.Error(), "BadConnection", nil)
+			}
+			if err := a.pace(ctx, v.name(), p, label); err != nil {
+				return Counts{}, nil, nil, err
+			}
+		}
 		var err error
 		out, err = v.send(ctx, conn, a.HTTP, items)
 		if err != nil {
-			return Counts{}, nil, err
+			if paced {
+				a.reportThrottle(ctx, v.name(), p, err, time.Now())
+			}
+			return Counts{}, nil, nil, err
 		}
 		if out.Inserted+out.Updated+len(out.Failed) != len(items) {
-			return Counts{}, nil, temporal.NewNonRetryableApplicationError(
+			return Counts{}, nil, nil, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("%s answered for %d users of %d sent (%d inserted, %d updated, %d failed)",
 					v.name(), out.Inserted+out.Updated+len(out.Failed), len(items), out.Inserted, out.Updated, len(out.Failed)),
 				"AccountingError", nil)
@@ -264,6 +400,9 @@ func (a *Activities) sendBatch(ctx context.Context, v batchVendor, conn connecti
 	}
 	for _, r := range batch {
 		reason := r.reason
+		if r.unchanged {
+			continue
+		}
 		if r.item != nil {
 			reason = out.Failed[r.key]
 			if reason == "" {
@@ -273,13 +412,14 @@ func (a *Activities) sendBatch(ctx context.Context, v batchVendor, conn connecti
 		rejected = append(rejected, rejects.Reject{Line: r.line, UserID: r.key, Vendor: v.name(), Reason: reason})
 	}
 	c := Counts{
-		Rows:     int64(len(batch)),
-		Inserted: int64(out.Inserted),
-		Updated:  int64(out.Updated),
-		Accepted: int64(out.Inserted + out.Updated),
-		Rejected: int64(len(rejected)),
+		Rows:      int64(len(batch)),
+		Inserted:  int64(out.Inserted),
+		Updated:   int64(out.Updated),
+		Accepted:  int64(out.Inserted + out.Updated),
+		Rejected:  int64(len(rejected)),
+		Unchanged: int64(unchanged),
 	}
-	return c, rejected, nil
+	return c, rejected, out.Failed, nil
 }
 
 // FinalizeRejects joins the rejects of an import into one file.

@@ -91,17 +91,27 @@ func (a *Activities) SubmitJob(ctx context.Context, in ChunkInput) (JobSubmitRes
 	if err != nil {
 		return JobSubmitResult{}, err
 	}
+	if err := a.markUnchanged(in, rows); err != nil {
+		return JobSubmitResult{}, err
+	}
 	res := JobSubmitResult{Chunk: in.Chunk.Index, Counts: Counts{Rows: int64(len(rows))}}
 	var items []any
 	var invalid []rejects.Reject
 	for _, r := range rows {
-		if r.item == nil {
+		switch {
+		case r.unchanged:
+			res.Counts.Unchanged++
+		case r.item == nil:
 			invalid = append(invalid, rejects.Reject{Line: r.line, UserID: r.key, Vendor: v.name(), Reason: r.reason})
-			continue
+		default:
+			items = append(items, r.item)
 		}
-		items = append(items, r.item)
 	}
 	if err := a.Rejects.WritePart(in.ImportKey, rejects.PartName(in.Chunk.Index, 0), invalid); err != nil {
+		return JobSubmitResult{}, err
+	}
+	// The job's users count as delivered until WaitJob says the job failed.
+	if err := a.recordState(in, statePart(in.Chunk.Index, 0), rows, nil); err != nil {
 		return JobSubmitResult{}, err
 	}
 	res.Counts.Rejected = int64(len(invalid))
@@ -179,15 +189,23 @@ func (a *Activities) failJob(ctx context.Context, v vendor, in WaitJobInput, st 
 	if err != nil {
 		return ChunkResult{}, err
 	}
+	if err := a.markUnchanged(in.Chunk, rows); err != nil {
+		return ChunkResult{}, err
+	}
 	reason := fmt.Sprintf("%s job %s failed", v.name(), in.JobID)
 	if st.Reason != "" {
 		reason += ": " + st.Reason
 	}
 	var out []rejects.Reject
+	failed := map[string]string{}
 	for _, r := range rows {
-		if r.item != nil {
+		if r.item != nil && !r.unchanged {
 			out = append(out, rejects.Reject{Line: r.line, UserID: r.key, Vendor: v.name(), Reason: reason})
+			failed[r.key] = reason
 		}
+	}
+	if err := a.recordState(in.Chunk, statePart(in.Chunk.Chunk.Index, 0), rows, failed); err != nil {
+		return ChunkResult{}, err
 	}
 	if int64(len(out)) != in.Pending {
 		return ChunkResult{}, temporal.NewNonRetryableApplicationError(

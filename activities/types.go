@@ -25,11 +25,15 @@ type SourceRef struct {
 	Version source.Version `json:"version"`
 }
 
-// Counts is the accounting of rows: Rows = Accepted + Rejected, always.
+// Counts is the accounting of rows: Rows = Accepted + Rejected + Unchanged,
+// always.
 type Counts struct {
 	Rows     int64 `json:"rows"`
 	Accepted int64 `json:"accepted"`
 	Rejected int64 `json:"rejected"`
+	// Unchanged counts rows an incremental import did not send, because
+	// the last successful run delivered the same content.
+	Unchanged int64 `json:"unchanged,omitempty"`
 	// Inserted and Updated split Accepted where the vendor tells them apart.
 	Inserted int64 `json:"inserted"`
 	Updated  int64 `json:"updated"`
@@ -40,12 +44,31 @@ func (c *Counts) Add(o Counts) {
 	c.Rows += o.Rows
 	c.Accepted += o.Accepted
 	c.Rejected += o.Rejected
+	c.Unchanged += o.Unchanged
 	c.Inserted += o.Inserted
 	c.Updated += o.Updated
 }
 
 // Balanced says whether every row is accounted for.
-func (c Counts) Balanced() bool { return c.Rows == c.Accepted+c.Rejected }
+func (c Counts) Balanced() bool { return c.Rows == c.Accepted+c.Rejected+c.Unchanged }
+
+// Incremental makes an import send only what changed since the last
+// successful run with the same state key (a schedule, say).
+type Incremental struct {
+	// StateKey names the state compared with and, after success, replaced.
+	StateKey string `json:"state_key"`
+	// Missing says what to do with users of the last successful run that
+	// the list no longer has: "report" (default) lists them; "deactivate"
+	// ends their access where the vendor has such a thing (Nebuly:
+	// active_to is set to today).
+	Missing string `json:"missing,omitempty"`
+}
+
+// Missing-user policies of an incremental import.
+const (
+	MissingReport     = "report"
+	MissingDeactivate = "deactivate"
+)
 
 // PlanInput asks for one page of chunk descriptors.
 type PlanInput struct {
@@ -69,6 +92,12 @@ type ChunkInput struct {
 	Mapping    mapping.Mapping `json:"mapping"`
 	Chunk      source.Chunk    `json:"chunk"`
 	BatchSize  int             `json:"batch_size"`
+	// Incremental, when set, skips users whose content is unchanged since
+	// the last success and records what this run delivered.
+	Incremental *Incremental `json:"incremental,omitempty"`
+	// Duplicates is the file of rows a later row of the same user replaces
+	// (FindDuplicates); empty when there are none.
+	Duplicates string `json:"duplicates,omitempty"`
 }
 
 // ChunkResult is the accounting of one chunk.

@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"importer/activities/bitlabs"
+	"importer/activities/dynamic"
+	"importer/activities/mapping"
 	"importer/activities/nebuly"
 	"importer/activities/userpilot"
 	"importer/internal/connections"
@@ -21,6 +26,12 @@ type row struct {
 	key    string // the vendor's user id, for rejects and duplicate detection
 	item   any    // the vendor payload; nil when rejected
 	reason string // why the row is rejected, if it is
+	// duplicate: rejected because a later row of the same user replaces it.
+	duplicate bool
+	// Incremental imports only: the hashes of the key and the payload, and
+	// whether the last successful run delivered the same payload.
+	keyHash, contentHash uint64
+	unchanged            bool
 }
 
 // sendOutcome is what a vendor made of one batch of valid rows.
@@ -37,10 +48,22 @@ type vendor interface {
 	// the source header before the import starts.
 	required() []string
 	// build turns a mapped row into the vendor payload and its user key.
+	// The key comes back even for an invalid row, and from the key fields
+	// alone, which the duplicate scan relies on.
 	build(fields map[string]any) (item any, key string, err error)
+	// keyFields are the fields a user's key is made of, and keyOf makes
+	// the key from their text values as build would: the duplicate scan
+	// reads only these columns.
+	keyFields() []string
+	keyOf(values []string) string
 	// credentials names the settings that must be set, for a clear error
 	// before the first call.
 	credentials() []string
+	// settings names the other connection settings the vendor's code
+	// reads. With credentials it is the vendor's ConnectionSchema entry,
+	// which config files are checked against: a setting read here and not
+	// listed cannot be set from a file.
+	settings() []string
 	traits() Traits
 }
 
@@ -86,11 +109,65 @@ func Vendors() []string {
 	return names
 }
 
+// ConnectionVendors lists every vendor whose connections the worker reads:
+// the import vendors and Fynd, whose audiences sync through their own
+// workflow.
+func ConnectionVendors() []string {
+	return append(Vendors(), AudienceVendor)
+}
+
+// ConnectionSchema lists, for every vendor of ConnectionVendors, the
+// connection settings its code reads: the required ones (credentials and
+// account ids) and the optional ones. The worker checks its config file
+// against it.
+func ConnectionSchema() connections.Schema {
+	s := connections.Schema{}
+	for _, name := range ConnectionVendors() {
+		if name == AudienceVendor {
+			s[name] = connections.VendorSchema{Required: slices.Clone(fyndCredentials), Optional: fyndSettings()}
+			continue
+		}
+		v := registry[name]
+		s[name] = connections.VendorSchema{Required: slices.Clone(v.credentials()), Optional: slices.Clone(v.settings())}
+	}
+	return s
+}
+
 // registry is read-only after init: the set of vendors is fixed at build time.
 var registry = map[string]vendor{
 	"nebuly":    nebulyVendor{},
 	"bitlabs":   bitlabsVendor{},
 	"userpilot": userpilotVendor{},
+	"dynamic":   dynamicVendor{},
+}
+
+// anyOfVendor is a vendor whose rows need at least one of several fields
+// (Dynamic: an id or an e-mail), checked against the source's columns
+// before the import starts.
+type anyOfVendor interface {
+	anyOf() []string
+}
+
+// MissingColumns says which of a vendor's required fields a source with
+// these columns cannot fill under mapping m, and, for a vendor that needs
+// one of several fields, whether it can fill none of them.
+func MissingColumns(vendorName string, m mapping.Mapping, columns []string) ([]string, error) {
+	v, err := lookupVendor(vendorName)
+	if err != nil {
+		return nil, err
+	}
+	missing := m.Missing(columns, v.required())
+	if av, ok := v.(anyOfVendor); ok {
+		have := m.Provides(columns)
+		found := false
+		for _, f := range av.anyOf() {
+			found = found || have[f]
+		}
+		if !found {
+			missing = append(missing, "one of "+strings.Join(av.anyOf(), ", "))
+		}
+	}
+	return missing, nil
 }
 
 func lookupVendor(name string) (vendor, error) {
@@ -118,10 +195,13 @@ func RequiredFields(vendorName string) ([]string, error) {
 
 type nebulyVendor struct{}
 
-func (nebulyVendor) name() string          { return "nebuly" }
-func (nebulyVendor) required() []string    { return nebuly.RequiredFields }
-func (nebulyVendor) credentials() []string { return []string{"API_KEY"} }
-func (nebulyVendor) traits() Traits        { return Traits{} }
+func (nebulyVendor) name() string            { return "nebuly" }
+func (nebulyVendor) required() []string      { return nebuly.RequiredFields }
+func (nebulyVendor) credentials() []string   { return []string{"API_KEY"} }
+func (nebulyVendor) settings() []string      { return []string{"BASE_URL"} }
+func (nebulyVendor) traits() Traits          { return Traits{} }
+func (nebulyVendor) keyFields() []string     { return []string{nebuly.FieldEndUser} }
+func (nebulyVendor) keyOf(v []string) string { return strings.TrimSpace(v[0]) }
 
 func (nebulyVendor) build(fields map[string]any) (any, string, error) {
 	u, err := nebuly.FromFields(fields)
@@ -151,9 +231,12 @@ func (nebulyVendor) send(ctx context.Context, conn connections.Connection, hc *h
 
 type bitlabsVendor struct{}
 
-func (bitlabsVendor) name() string          { return "bitlabs" }
-func (bitlabsVendor) required() []string    { return bitlabs.RequiredFields }
-func (bitlabsVendor) credentials() []string { return []string{"S2S_TOKEN"} }
+func (bitlabsVendor) name() string            { return "bitlabs" }
+func (bitlabsVendor) required() []string      { return bitlabs.RequiredFields }
+func (bitlabsVendor) credentials() []string   { return []string{"S2S_TOKEN"} }
+func (bitlabsVendor) settings() []string      { return []string{"BASE_URL"} }
+func (bitlabsVendor) keyFields() []string     { return []string{bitlabs.FieldUID} }
+func (bitlabsVendor) keyOf(v []string) string { return strings.TrimSpace(v[0]) }
 
 // BitLabs runs one bulk import (a request of more than one user) at a time
 // per account; single-user requests may run in parallel.
@@ -187,10 +270,13 @@ func (bitlabsVendor) send(ctx context.Context, conn connections.Connection, hc *
 
 type userpilotVendor struct{}
 
-func (userpilotVendor) name() string          { return "userpilot" }
-func (userpilotVendor) required() []string    { return userpilot.RequiredFields }
-func (userpilotVendor) credentials() []string { return []string{"API_KEY"} }
-func (userpilotVendor) maxJobRows() int       { return userpilot.MaxBulk }
+func (userpilotVendor) name() string            { return "userpilot" }
+func (userpilotVendor) required() []string      { return userpilot.RequiredFields }
+func (userpilotVendor) credentials() []string   { return []string{"API_KEY"} }
+func (userpilotVendor) settings() []string      { return []string{"BASE_URL"} }
+func (userpilotVendor) maxJobRows() int         { return userpilot.MaxBulk }
+func (userpilotVendor) keyFields() []string     { return []string{userpilot.FieldUserID} }
+func (userpilotVendor) keyOf(v []string) string { return strings.TrimSpace(v[0]) }
 
 // Userpilot processes one bulk job at a time per account, and a bulk call
 // only queues a job.
@@ -237,4 +323,74 @@ func (v userpilotVendor) job(ctx context.Context, conn connections.Connection, h
 		return jobStatus{}, err
 	}
 	return jobStatus{Status: j.Status, Terminal: j.Terminal(), Failed: j.Failed(), Reason: j.Reason, Done: j.CompletedRows, Total: j.TotalRows}, nil
+}
+
+type dynamicVendor struct{}
+
+func (dynamicVendor) name() string        { return "dynamic" }
+func (dynamicVendor) required() []string  { return nil }
+func (dynamicVendor) anyOf() []string     { return []string{dynamic.FieldID, dynamic.FieldEmail} }
+func (dynamicVendor) keyFields() []string { return []string{dynamic.FieldID, dynamic.FieldEmail} }
+
+// keyOf is dynamic.User.Key on the id and e-mail columns.
+func (dynamicVendor) keyOf(v []string) string {
+	return dynamic.User{ID: strings.TrimSpace(v[0]), Email: strings.TrimSpace(v[1])}.Key()
+}
+func (dynamicVendor) credentials() []string { return []string{"API_TOKEN", "ENVIRONMENT_ID"} }
+
+// settings: pacing reads REQUESTS_PER_MINUTE and RATE_GROUP.
+func (dynamicVendor) settings() []string {
+	return []string{"BASE_URL", "REQUESTS_PER_MINUTE", "RATE_GROUP"}
+}
+
+// Dynamic's bulk endpoint answers at once; its limit is a request rate
+// (150 a minute per IP), which the pacer keeps across workers.
+func (dynamicVendor) traits() Traits { return Traits{} }
+
+func (dynamicVendor) build(fields map[string]any) (any, string, error) {
+	u, err := dynamic.FromFields(fields)
+	return u, u.Key(), err
+}
+
+// DefaultDynamicRequestsPerMinute is Dynamic's documented limit on the bulk
+// endpoint, per IP.
+const DefaultDynamicRequestsPerMinute = 150
+
+// pacing reads the connection's limit: REQUESTS_PER_MINUTE (default 150)
+// and RATE_GROUP, the pacer that connections sharing one egress IP share
+// (default "shared": every connection of the deployment).
+func (dynamicVendor) pacing(conn connections.Connection) (Pacing, error) {
+	rpm := DefaultDynamicRequestsPerMinute
+	if s := conn.Get("REQUESTS_PER_MINUTE"); s != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return Pacing{}, fmt.Errorf("dynamic connection %q: REQUESTS_PER_MINUTE %q is not a positive whole number", conn.Name, s)
+		}
+		rpm = n
+	}
+	return Pacing{Group: conn.GetOr("RATE_GROUP", "shared"), Interval: intervalFor(rpm, time.Minute)}, nil
+}
+
+func (dynamicVendor) send(ctx context.Context, conn connections.Connection, hc *http.Client, items []any) (sendOutcome, error) {
+	token, err := conn.Require("API_TOKEN")
+	if err != nil {
+		return sendOutcome{}, err
+	}
+	env, err := conn.Require("ENVIRONMENT_ID")
+	if err != nil {
+		return sendOutcome{}, err
+	}
+	users := make([]dynamic.User, len(items))
+	for i, it := range items {
+		users[i] = it.(dynamic.User)
+	}
+	res, err := dynamic.New(conn.GetOr("BASE_URL", dynamic.DefaultBaseURL), token, env, hc).BulkUpsert(ctx, users)
+	if err != nil {
+		return sendOutcome{}, err
+	}
+	failed := make(map[string]string, len(res.Failed))
+	for _, f := range res.Failed {
+		failed[f.Key] = f.Reason
+	}
+	return sendOutcome{Inserted: res.Created, Updated: res.Updated, Failed: failed}, nil
 }

@@ -7,21 +7,28 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
 	"importer/activities"
+	"importer/internal/artifacts"
+	"importer/internal/codec"
 	"importer/internal/connections"
 	"importer/internal/devserver"
 	"importer/internal/logging"
 	"importer/internal/sandbox"
 	"importer/internal/temporalclient"
+	"importer/internal/vendorca"
 	"importer/internal/workerrun"
 	"importer/workflows"
 )
@@ -39,6 +46,12 @@ type flags struct {
 	logFormat string
 	logLevel  string
 	maxActs   int
+
+	codecListen  string
+	codecOrigins []string
+
+	config   string
+	vendorCA string
 }
 
 func main() {
@@ -54,13 +67,44 @@ func newCommand() *cobra.Command {
 		Short: "Run the importer's Temporal worker (and, with --dev, a Temporal server and UI)",
 		Long: `Run the importer's Temporal worker.
 
-Vendor connections come from the worker's environment, never from the
-workflows: IMPORTER_<VENDOR>_<SETTING>, for example IMPORTER_NEBULY_API_KEY
-and IMPORTER_NEBULY_BASE_URL.
+Vendor connections come from the worker, never from the workflows, which
+only name one. Each vendor's "default" connection reads
+IMPORTER_<VENDOR>_<SETTING>, for example IMPORTER_NEBULY_API_KEY and
+IMPORTER_NEBULY_BASE_URL. --config names a YAML file with more accounts:
+
+  connections:
+    nebuly:
+      eu: {api_key: "${NEBULY_EU_KEY}", base_url: "https://backend.eu.nebuly.com"}
+    dynamic:
+      prod: {api_token: "${DYNAMIC_TOKEN}", environment_id: "...", requests_per_minute: 150}
+
+Settings are the variables' names lower-cased; ${VAR} is replaced by the
+worker's environment variable. A "default" connection in the file is
+overridden setting by setting by the IMPORTER_<VENDOR>_<SETTING> variables
+that are set. The file must be private to its owner (chmod 600).
+
+Vendor HTTPS certificates are always verified; --vendor-ca adds a PEM
+bundle (a sandbox's or a proxy's private CA) to the system's roots for
+vendor calls and http(s) sources.
+
+Fynd audience syncs publish the files Fynd fetches by URL in an artifact
+store: IMPORTER_ARTIFACTS=local (a directory this worker serves over HTTP
+with signed, expiring URLs; IMPORTER_ARTIFACTS_PUBLIC_URL is the address
+Fynd reaches) or s3 (IMPORTER_S3_BUCKET, presigned URLs). With --dev a local
+store on a free loopback port is used; otherwise no listener is opened.
 
 Without --dev the worker connects to an existing Temporal cluster with the
 settings the Temporal CLI reads: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
 TEMPORAL_API_KEY, TEMPORAL_TLS_*, and profiles in temporal.toml.
+
+With IMPORTER_CODEC_KEYS set (make a key with go run ./internal/codec/cmd/newkey)
+every payload is encrypted; the starter needs the same variable. --codec-listen
+serves the codec endpoint the Temporal UI (and temporal --codec-endpoint) use
+to show payloads decoded; off loopback it demands a bearer token from
+IMPORTER_CODEC_TOKENS (comma-separated).
+
+IMPORTER_VENDOR_TIMEOUT (a duration, default 30s) bounds one vendor call; a
+call that takes longer is abandoned and retried like a network error.
 
 SIGINT or SIGTERM stop the worker gracefully: it stops taking work and lets
 running chunks finish their batch; anything cut off resumes on another worker.`,
@@ -92,6 +136,10 @@ running chunks finish their batch; anything cut off resumes on another worker.`,
 	fl.StringVar(&f.logFormat, "log-format", "", "json or console (default: console with --dev, json otherwise)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.IntVar(&f.maxActs, "max-concurrent-chunks", 0, "chunks this worker runs at once (default: the SDK's)")
+	fl.StringVar(&f.codecListen, "codec-listen", "", "serve the payload codec endpoint for the Temporal UI on this host:port, e.g. 127.0.0.1:8081 (needs IMPORTER_CODEC_KEYS)")
+	fl.StringSliceVar(&f.codecOrigins, "codec-origin", nil, "web UI origin allowed to call the codec endpoint, repeatable (default with --dev: the dev UI's URL)")
+	fl.StringVar(&f.config, "config", os.Getenv("IMPORTER_CONFIG"), "YAML file of named vendor connections, mode 600 [IMPORTER_CONFIG]")
+	fl.StringVar(&f.vendorCA, "vendor-ca", os.Getenv("IMPORTER_VENDOR_CA_FILE"), "PEM bundle of extra CAs to trust for vendor calls and http(s) sources [IMPORTER_VENDOR_CA_FILE]")
 	return cmd
 }
 
@@ -113,15 +161,45 @@ func run(parent context.Context, f flags) error {
 	if err != nil {
 		return err
 	}
+	callTimeout, err := vendorTimeout(os.Getenv)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
+	// Before any server starts: a bad file should stop the worker at once.
+	conns, err := connections.Load(f.config, os.Environ(), activities.ConnectionSchema())
+	if err != nil {
+		return err
+	}
+	if f.config != "" {
+		log.Info().Str("file", f.config).Msg("vendor connections read from the config file")
+	}
+	var roots *x509.CertPool
+	if f.vendorCA != "" {
+		var n int
+		if roots, n, err = vendorca.Load(f.vendorCA); err != nil {
+			return err
+		}
+		log.Info().Str("file", f.vendorCA).Int("certificates", n).Msg("vendor CA bundle added to the system's roots")
+	}
 
 	address, namespace := f.address, f.namespace
-	if f.dev {
-		if address != "" {
-			return errors.New("--address and --dev do not go together: --dev starts its own server (use --dev-port)")
+	if f.dev && address != "" {
+		return errors.New("--address and --dev do not go together: --dev starts its own server (use --dev-port)")
+	}
+	var codecURL string
+	if f.codecListen != "" {
+		// Before the dev server: its UI must be told where the endpoint is.
+		cs, err := startCodec(&f, log)
+		if err != nil {
+			return err
 		}
+		defer func() { _ = cs.Close() }()
+		codecURL = cs.URL()
+	}
+	if f.dev {
 		db := f.devDB
 		switch db {
 		case "":
@@ -132,6 +210,7 @@ func run(parent context.Context, f flags) error {
 		srv, err := devserver.Start(ctx, devserver.Options{
 			FrontendPort:     f.devPort,
 			UIPort:           f.uiPort,
+			CodecEndpoint:    codecURL,
 			DBFile:           db,
 			Namespace:        namespace,
 			SearchAttributes: workflows.SearchAttributes(),
@@ -147,7 +226,6 @@ func run(parent context.Context, f flags) error {
 		fmt.Fprintf(os.Stderr, "\nTemporal UI: %s\nTemporal frontend: %s (namespace %s)\n\n", srv.UIAddress(), address, namespace)
 	}
 
-	conns := connections.FromOS(activities.Vendors())
 	if f.sandbox {
 		sb, err := sandbox.Start(sandbox.Options{})
 		if err != nil {
@@ -163,11 +241,111 @@ func run(parent context.Context, f flags) error {
 		return err
 	}
 	defer c.Close()
+	if f.dev {
+		// A database made by an older version may lack newer attributes.
+		added, err := temporalclient.EnsureSearchAttributes(ctx, c, namespace, workflows.SearchAttributes())
+		if err != nil {
+			return err
+		}
+		if len(added) > 0 {
+			log.Info().Strs("search_attributes", added).Msg("registered search attributes")
+		}
+	}
+	store, err := openArtifacts(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	if closer, ok := store.(interface{ Close() error }); ok {
+		defer closer.Close()
+	}
 	return workerrun.Run(ctx, c, workerrun.Options{
+		Artifacts:               store,
 		TaskQueue:               f.taskQueue,
 		Connections:             conns,
 		DataDir:                 f.dataDir,
 		MaxConcurrentActivities: f.maxActs,
+		VendorTimeout:           callTimeout,
 		Logger:                  log,
+		VendorRoots:             roots,
 	})
 }
+
+// startCodec serves the codec endpoint with the worker's keyring. With --dev
+// and no --codec-origin it allows the dev UI, fixing the UI's port now if it
+// was left to chance so the origin is known before the UI starts.
+func startCodec(f *flags, log zerolog.Logger) (*codec.Server, error) {
+	ring, err := codec.KeyringFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if ring == nil {
+		return nil, fmt.Errorf("--codec-listen needs %s (make a key with `go run ./internal/codec/cmd/newkey`)", codec.EnvKeys)
+	}
+	var tokens []string
+	for _, t := range strings.Split(os.Getenv(codec.EnvTokens), ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			tokens = append(tokens, t)
+		}
+	}
+	origins := f.codecOrigins
+	if f.dev && len(origins) == 0 {
+		if f.uiPort == 0 {
+			if f.uiPort, err = devserver.FreePort("127.0.0.1"); err != nil {
+				return nil, err
+			}
+		}
+		port := strconv.Itoa(f.uiPort)
+		// The UI listens on 127.0.0.1; people open it by either name.
+		origins = []string{"http://127.0.0.1:" + port, "http://localhost:" + port}
+		if len(tokens) > 0 {
+			log.Warn().Msgf("%s is set, but the dev UI sends no token: it will not decode payloads", codec.EnvTokens)
+		}
+	}
+	cs, err := codec.Serve(f.codecListen, codec.Handler(ring, codec.HandlerOptions{AllowedOrigins: origins, Tokens: tokens}))
+	if err != nil {
+		return nil, err
+	}
+	log.Info().Str("url", cs.URL()).Strs("origins", origins).Bool("tokens", len(tokens) > 0).
+		Str("active_key", ring.ActiveID()).Msg("codec endpoint started")
+	return cs, nil
+}
+
+// openArtifacts opens the store for files vendors fetch by URL (Fynd audience
+// syncs) when IMPORTER_ARTIFACTS asks for one, or with --dev, where a local
+// store on a free loopback port serves the sandbox. Otherwise the worker
+// opens no listener and audience syncs fail with a clear error.
+func openArtifacts(ctx context.Context, f flags, log zerolog.Logger) (activities.ArtifactStore, error) {
+	getenv := os.Getenv
+	if os.Getenv("IMPORTER_ARTIFACTS") == "" {
+		if !f.dev {
+			return nil, nil
+		}
+		getenv = func(k string) string {
+			if k == "IMPORTER_ARTIFACTS_LISTEN" && os.Getenv(k) == "" {
+				return "127.0.0.1:0"
+			}
+			return os.Getenv(k)
+		}
+	}
+	cfg, err := artifacts.ConfigFromEnv(getenv, f.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	store, srv, err := artifacts.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	log.Info().Str("store", store.Describe()).Msg("artifact store ready")
+	if srv == nil {
+		return store, nil
+	}
+	return serverStore{Store: store, srv: srv}, nil
+}
+
+// serverStore is a store whose HTTP server closes with it.
+type serverStore struct {
+	artifacts.Store
+	srv *artifacts.Server
+}
+
+func (s serverStore) Close() error { return s.srv.Close() }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -28,4 +30,23 @@ func dbLabel(db string) string {
 		return "in memory"
 	}
 	return db
+}
+
+// vendorTimeoutEnv bounds one vendor call. Unset keeps the default; a soak
+// or a slow sandbox sets it lower so that a hanging vendor is given up on
+// sooner.
+const vendorTimeoutEnv = "IMPORTER_VENDOR_TIMEOUT"
+
+// vendorTimeout reads vendorTimeoutEnv: 0 when unset, else a positive
+// duration.
+func vendorTimeout(getenv func(string) string) (time.Duration, error) {
+	v := getenv(vendorTimeoutEnv)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a positive duration such as 30s", vendorTimeoutEnv, v)
+	}
+	return d, nil
 }

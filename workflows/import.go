@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -48,10 +49,17 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 	}
 	r.describe(ctx)
 
-	err = r.dispatch(ctx)
+	err = r.findDuplicates(ctx)
+	if err == nil {
+		err = r.dispatch(ctx)
+	}
 	var can *workflow.ContinueAsNewError
 	if errors.As(err, &can) {
 		return ImportResult{}, err
+	}
+	var committed stateOutcome
+	if err == nil && ctx.Err() == nil && in.Incremental != nil {
+		committed, err = r.commitState(ctx)
 	}
 
 	// Rejects are joined even when the import was cancelled or failed, so
@@ -68,6 +76,13 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 	})
 	var fin activities.FinalizeResult
 	ferr := workflow.ExecuteActivity(fctx, activities.FinalizeRejectsName, activities.FinalizeInput{ImportKey: st.ImportKey}).Get(fctx, &fin)
+	if in.Incremental != nil && (err != nil || ctx.Err() != nil) {
+		// The next run compares with the last success and sends again
+		// whatever this one did not finish.
+		if derr := workflow.ExecuteActivity(fctx, activities.DiscardStateName, r.stateInput()).Get(fctx, nil); derr != nil {
+			workflow.GetLogger(ctx).Warn("could not discard the failed run's state records", "error", derr)
+		}
+	}
 
 	switch {
 	case ctx.Err() != nil:
@@ -87,21 +102,26 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 	r.phase = "done"
 	r.describe(ctx)
 	return ImportResult{
-		WorkflowID:  info.WorkflowExecution.ID,
-		Vendor:      in.Vendor,
-		Connection:  in.Connection,
-		Source:      in.Source.URI,
-		RowsRead:    st.Totals.Rows,
-		Accepted:    st.Totals.Accepted,
-		Rejected:    st.Totals.Rejected,
-		Inserted:    st.Totals.Inserted,
-		Updated:     st.Totals.Updated,
-		RejectsFile: fin.Path,
-		Chunks:      st.ChunksDone,
-		Runs:        st.Runs,
-		StartedAt:   st.StartedAt,
-		FinishedAt:  workflow.Now(ctx),
-		Counts:      st.Totals,
+		WorkflowID:      info.WorkflowExecution.ID,
+		Vendor:          in.Vendor,
+		Connection:      in.Connection,
+		Source:          in.Source.URI,
+		RowsRead:        st.Totals.Rows,
+		Accepted:        st.Totals.Accepted,
+		Rejected:        st.Totals.Rejected,
+		Inserted:        st.Totals.Inserted,
+		Updated:         st.Totals.Updated,
+		RejectsFile:     fin.Path,
+		Unchanged:       st.Totals.Unchanged,
+		Duplicates:      st.Superseded,
+		Disappeared:     committed.prepared.Disappeared,
+		DisappearedFile: committed.prepared.DisappearedFile,
+		Deactivated:     committed.deactivated.Deactivated,
+		Chunks:          st.ChunksDone,
+		Runs:            st.Runs,
+		StartedAt:       st.StartedAt,
+		FinishedAt:      workflow.Now(ctx),
+		Counts:          st.Totals,
 	}, nil
 }
 
@@ -113,7 +133,9 @@ type run struct {
 	st       *ImportState
 	phase    string
 	inFlight int
-	failure  string
+	// gateWaits counts chunks waiting for the vendor's gate.
+	gateWaits int
+	failure   string
 }
 
 // dispatch plans and sends chunks until the source is done, a chunk fails,
@@ -148,7 +170,7 @@ func (r *run) dispatch(ctx workflow.Context) error {
 				var res activities.ChunkResult
 				if err := f.Get(chunkCtx, &res); err != nil {
 					if failure == nil && ctx.Err() == nil {
-						failure = fmt.Errorf("chunk %d (lines from %d): %w", c.Index, c.FirstLine, rootCause(err))
+						failure = fmt.Errorf("chunk %d (lines from %d): %w", c.Index, c.FirstLine, causeWithin(err, in.VendorDeadline))
 						cancelChunks()
 					}
 					return
@@ -201,9 +223,14 @@ func (r *run) plan(ctx workflow.Context) error {
 		if ctx.Err() != nil {
 			return nil // cancelled: the caller sees ctx.Err()
 		}
-		return fmt.Errorf("planning %s: %w", in.Source.URI, rootCause(err))
+		return fmt.Errorf("planning %s: %w", source.Redact(in.Source.URI), causeWithin(err, in.VendorDeadline))
 	}
 	if !st.Planned {
+		if st.ScanVersion.Size > 0 && page.Version != st.ScanVersion {
+			return temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("%s changed between the duplicate scan and planning (size %d, then %d)", source.Redact(in.Source.URI), st.ScanVersion.Size, page.Version.Size),
+				"SourceChanged", nil)
+		}
 		st.Planned = true
 		st.Source.Header = page.Header
 		st.Source.Version = page.Version
@@ -211,7 +238,7 @@ func (r *run) plan(ctx workflow.Context) error {
 		r.phase = "importing"
 	}
 	if len(page.Chunks) == 0 && !page.Done {
-		return fmt.Errorf("planning %s returned no chunks at byte %d", in.Source.URI, st.NextPlan.From)
+		return fmt.Errorf("planning %s returned no chunks at byte %d", source.Redact(in.Source.URI), st.NextPlan.From)
 	}
 	st.Queue = append(st.Queue, page.Chunks...)
 	st.ChunksPlan += len(page.Chunks)
@@ -234,7 +261,11 @@ func (r *run) processChunk(ctx workflow.Context, c source.Chunk) workflow.Future
 	}
 	fut, set := workflow.NewFuture(ctx)
 	workflow.Go(ctx, func(ctx workflow.Context) {
+		r.gateWaits++
+		r.describe(ctx)
 		id, err := r.gate.acquire(ctx, fmt.Sprintf("chunk %d (%d rows)", c.Index+1, c.Rows))
+		r.gateWaits--
+		r.describe(ctx)
 		if err != nil {
 			set.Set(nil, err)
 			return
@@ -283,14 +314,95 @@ func (r *run) jobChunk(ctx workflow.Context, c source.Chunk) (activities.ChunkRe
 func (r *run) chunkInput(c source.Chunk) activities.ChunkInput {
 	in, st := r.in, r.st
 	return activities.ChunkInput{
-		ImportKey:  st.ImportKey,
-		Vendor:     in.Vendor,
-		Connection: in.Connection,
-		Source:     st.Source,
-		Mapping:    in.Mapping,
-		Chunk:      c,
-		BatchSize:  in.BatchSize,
+		ImportKey:   st.ImportKey,
+		Vendor:      in.Vendor,
+		Connection:  in.Connection,
+		Source:      st.Source,
+		Mapping:     in.Mapping,
+		Chunk:       c,
+		BatchSize:   in.BatchSize,
+		Incremental: in.Incremental,
+		Duplicates:  st.Duplicates,
 	}
+}
+
+// findDuplicates scans the list once, before any chunk is sent, for users
+// that appear in more than one row, so that the last row wins however the
+// chunks are scheduled. Imports started before the scan existed replay
+// without it.
+func (r *run) findDuplicates(ctx workflow.Context) error {
+	st := r.st
+	if st.Planned || st.Scanned {
+		return nil
+	}
+	if workflow.GetVersion(ctx, "find-duplicates", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil
+	}
+	r.phase = "scanning for duplicate users"
+	r.describe(ctx)
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    time.Hour,
+		ScheduleToCloseTimeout: r.in.VendorDeadline,
+		HeartbeatTimeout:       r.in.HeartbeatTimeout,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+		Summary:                "find users that appear in more than one row",
+	})
+	var d activities.Duplicates
+	err := workflow.ExecuteActivity(actx, activities.FindDuplicatesName, activities.DuplicatesInput{
+		ImportKey: st.ImportKey, Vendor: r.in.Vendor, Source: st.Source, Mapping: r.in.Mapping,
+	}).Get(ctx, &d)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // cancelled: the caller sees ctx.Err()
+		}
+		return fmt.Errorf("scanning %s for duplicate users: %w", source.Redact(r.in.Source.URI), causeWithin(err, r.in.VendorDeadline))
+	}
+	st.Scanned, st.Duplicates, st.Superseded, st.ScanVersion = true, d.File, d.Superseded, d.Version
+	r.phase = "planning"
+	return nil
+}
+
+// stateOutcome is what committing an incremental run did.
+type stateOutcome struct {
+	prepared    activities.StatePrepared
+	deactivated activities.Deactivated
+}
+
+func (r *run) stateInput() activities.StateInput {
+	return activities.StateInput{Vendor: r.in.Vendor, Connection: r.in.Connection, Incremental: *r.in.Incremental, RunKey: r.st.ImportKey}
+}
+
+// commitState makes this successful run's records the state the next run
+// compares with, after dealing with the users the list no longer has.
+func (r *run) commitState(ctx workflow.Context) (stateOutcome, error) {
+	var out stateOutcome
+	r.phase = "committing state"
+	r.describe(ctx)
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    30 * time.Minute,
+		ScheduleToCloseTimeout: r.in.VendorDeadline,
+		HeartbeatTimeout:       r.in.HeartbeatTimeout,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+		Summary:                "prepare the incremental state",
+	})
+	in := r.stateInput()
+	if err := workflow.ExecuteActivity(actx, activities.PrepareStateName, in).Get(ctx, &out.prepared); err != nil {
+		return out, fmt.Errorf("incremental state: %w", causeWithin(err, r.in.VendorDeadline))
+	}
+	if out.prepared.Disappeared > 0 && r.in.Incremental.Missing == activities.MissingDeactivate {
+		dctx := workflow.WithActivityOptions(actx, workflow.ActivityOptions{
+			StartToCloseTimeout: 30 * time.Minute, ScheduleToCloseTimeout: r.in.VendorDeadline, HeartbeatTimeout: r.in.HeartbeatTimeout,
+			RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+			Summary:     fmt.Sprintf("deactivate %d users no longer in the list", out.prepared.Disappeared),
+		})
+		if err := workflow.ExecuteActivity(dctx, activities.DeactivateMissingName, in).Get(ctx, &out.deactivated); err != nil {
+			return out, fmt.Errorf("deactivate users no longer in the list: %w", causeWithin(err, r.in.VendorDeadline))
+		}
+	}
+	if err := workflow.ExecuteActivity(actx, activities.CommitStateName, in).Get(ctx, nil); err != nil {
+		return out, fmt.Errorf("incremental state: %w", causeWithin(err, r.in.VendorDeadline))
+	}
+	return out, nil
 }
 
 func (r *run) sendChunk(ctx workflow.Context, c source.Chunk) workflow.Future {
@@ -323,11 +435,13 @@ func (r *run) progress() Progress {
 		RowsDone:     st.Totals.Rows,
 		Accepted:     st.Totals.Accepted,
 		Rejected:     st.Totals.Rejected,
+		Unchanged:    st.Totals.Unchanged,
 		RowsPlanned:  st.RowsPlanned,
 		PlanningDone: st.PlanningDone,
 		ChunksDone:   st.ChunksDone,
 		ChunksPlan:   st.ChunksPlan,
 		InFlight:     r.inFlight,
+		GateWaits:    r.gateWaits,
 		BytesDone:    st.BytesDone,
 		BytesTotal:   st.BytesTotal,
 		StartedAt:    st.StartedAt,
@@ -345,6 +459,9 @@ func (r *run) describe(ctx workflow.Context) {
 	}
 	d := fmt.Sprintf("**%s** %s\n\n%d of %s done · %d accepted · %d rejected · %d chunks in flight · run %d",
 		r.in.Vendor, p.Phase, p.RowsDone, total, p.Accepted, p.Rejected, p.InFlight, p.Runs)
+	if p.GateWaits > 0 {
+		d += fmt.Sprintf("\n\nwaiting: %d chunks for their turn at %s (one bulk at a time)", p.GateWaits, GateID(r.in.Vendor, r.in.Connection))
+	}
 	if r.failure != "" {
 		d += "\n\nerror: " + r.failure
 	}
@@ -354,13 +471,47 @@ func (r *run) describe(ctx workflow.Context) {
 // rootCause returns the innermost application error, whose message is the
 // activity's own explanation, instead of Temporal's wrapping.
 func rootCause(err error) error {
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
-		return app
+	return causeWithin(err, 0)
+}
+
+// causeWithin is rootCause for a step bounded by a deadline: when retrying
+// ran out of it (a schedule-to-close timeout, which wraps the last attempt's
+// error), it says so, names the deadline, and adds the last error, instead
+// of passing the last error off as the reason.
+func causeWithin(err error, deadline time.Duration) error {
+	// Retrying stops when the next attempt would start past the deadline:
+	// the activity then fails with its last attempt's error, and only its
+	// retry state says that time, not that error, ended it.
+	var act *temporal.ActivityError
+	if errors.As(err, &act) && act.RetryState() == enumspb.RETRY_STATE_TIMEOUT {
+		msg := "gave up: the deadline ran out while retrying"
+		if deadline > 0 {
+			msg = fmt.Sprintf("gave up: the %s deadline ran out while retrying", deadline)
+		}
+		var last *temporal.ApplicationError
+		if errors.As(err, &last) {
+			msg += "; the last error: " + last.Error()
+		}
+		return errors.New(msg)
 	}
 	var timeout *temporal.TimeoutError
 	if errors.As(err, &timeout) {
-		return fmt.Errorf("gave up after the vendor deadline (%s timeout): %w", timeout.TimeoutType(), timeout)
+		msg := fmt.Sprintf("gave up: %s timeout", timeout.TimeoutType())
+		if timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE {
+			msg = "gave up: the deadline ran out while retrying"
+			if deadline > 0 {
+				msg = fmt.Sprintf("gave up: the %s deadline ran out while retrying", deadline)
+			}
+		}
+		var last *temporal.ApplicationError
+		if errors.As(timeout, &last) {
+			msg += "; the last error: " + last.Error()
+		}
+		return errors.New(msg)
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app
 	}
 	return err
 }

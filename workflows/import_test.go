@@ -33,6 +33,15 @@ type fakeActs struct {
 	maxIn    atomic.Int32
 	finals   atomic.Int32
 	plans    atomic.Int32
+	// The duplicate scan: how often it ran, the file it reports, the size it
+	// saw (0: the planned size), and whether a chunk ran before it.
+	scans      atomic.Int32
+	dupFile    string
+	scanSize   int64
+	chunkFirst atomic.Bool
+	// Incremental state steps.
+	prepares, deactivations, commits, discards atomic.Int32
+	disappeared                                int
 }
 
 func newFakeActs(chunks, rowsPer int) *fakeActs {
@@ -52,7 +61,46 @@ func (f *fakeActs) plan(_ context.Context, in activities.PlanInput) (source.Page
 	return p, nil
 }
 
+func (f *fakeActs) scan(_ context.Context, in activities.DuplicatesInput) (activities.Duplicates, error) {
+	f.scans.Add(1)
+	size := f.scanSize
+	if size == 0 {
+		size = int64(20 + f.chunks*100)
+	}
+	n := 0
+	if f.dupFile != "" {
+		n = 2
+	}
+	return activities.Duplicates{Rows: int64(f.chunks * f.rowsPer), Superseded: n, File: f.dupFile, Version: source.Version{Size: size}}, nil
+}
+
+func (f *fakeActs) prepareState(context.Context, activities.StateInput) (activities.StatePrepared, error) {
+	f.prepares.Add(1)
+	return activities.StatePrepared{Users: f.chunks * f.rowsPer, Disappeared: f.disappeared}, nil
+}
+
+func (f *fakeActs) deactivate(context.Context, activities.StateInput) (activities.Deactivated, error) {
+	f.deactivations.Add(1)
+	return activities.Deactivated{Deactivated: f.disappeared}, nil
+}
+
+func (f *fakeActs) commitState(context.Context, activities.StateInput) error {
+	f.commits.Add(1)
+	return nil
+}
+
+func (f *fakeActs) discardState(context.Context, activities.StateInput) error {
+	f.discards.Add(1)
+	return nil
+}
+
 func (f *fakeActs) chunk(ctx context.Context, in activities.ChunkInput) (activities.ChunkResult, error) {
+	if f.scans.Load() == 0 {
+		f.chunkFirst.Store(true)
+	}
+	if in.Duplicates != f.dupFile {
+		return activities.ChunkResult{}, temporal.NewNonRetryableApplicationError("chunk got duplicates file "+in.Duplicates, "Test", nil)
+	}
 	n := f.inFlight.Add(1)
 	defer f.inFlight.Add(-1)
 	for {
@@ -71,11 +119,12 @@ func (f *fakeActs) chunk(ctx context.Context, in activities.ChunkInput) (activit
 		}
 		return activities.ChunkResult{}, ctx.Err()
 	}
-	if f.delay > 0 {
-		time.Sleep(f.delay)
-	}
+	// A failing chunk fails at once, before the others (delayed) finish.
 	if in.Chunk.Index == f.failAt {
 		return activities.ChunkResult{}, temporal.NewNonRetryableApplicationError("nebuly: insert users: HTTP 401 Unauthorized", "VendorAuth", nil)
+	}
+	if f.delay > 0 {
+		time.Sleep(f.delay)
 	}
 	rej := int64(in.Chunk.Index % 3)
 	rows := int64(in.Chunk.Rows)
@@ -92,6 +141,11 @@ func (f *fakeActs) register(env *testsuite.TestWorkflowEnvironment) {
 	env.RegisterActivityWithOptions(f.plan, activity.RegisterOptions{Name: activities.PlanChunksName})
 	env.RegisterActivityWithOptions(f.chunk, activity.RegisterOptions{Name: activities.ImportChunkName})
 	env.RegisterActivityWithOptions(f.finalize, activity.RegisterOptions{Name: activities.FinalizeRejectsName})
+	env.RegisterActivityWithOptions(f.scan, activity.RegisterOptions{Name: activities.FindDuplicatesName})
+	env.RegisterActivityWithOptions(f.prepareState, activity.RegisterOptions{Name: activities.PrepareStateName})
+	env.RegisterActivityWithOptions(f.deactivate, activity.RegisterOptions{Name: activities.DeactivateMissingName})
+	env.RegisterActivityWithOptions(f.commitState, activity.RegisterOptions{Name: activities.CommitStateName})
+	env.RegisterActivityWithOptions(f.discardState, activity.RegisterOptions{Name: activities.DiscardStateName})
 }
 
 func (f *fakeActs) expectedRejected() int64 {
@@ -222,6 +276,9 @@ func TestImportFailsOnNonRetryableChunkErrorAndKeepsRejects(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	f := newFakeActs(10, 10)
 	f.failAt = 4
+	// The chunks around the failing one are still running when it fails,
+	// so the window cannot refill with later chunks first.
+	f.delay = 20 * time.Millisecond
 	f.register(env)
 	env.ExecuteWorkflow(ImportWorkflowName, baseInput())
 	err := env.GetWorkflowError()
@@ -236,8 +293,8 @@ func TestImportFailsOnNonRetryableChunkErrorAndKeepsRejects(t *testing.T) {
 	if f.finals.Load() != 1 {
 		t.Errorf("rejects finalized %d times after failure, want 1", f.finals.Load())
 	}
-	if len(f.sent) == 10 {
-		t.Errorf("all chunks were still sent after a permanent failure")
+	if len(f.sent) > 6 {
+		t.Errorf("%d chunks were sent; after chunk 4 failed for good none after chunk 5 should start", len(f.sent))
 	}
 }
 
@@ -320,4 +377,97 @@ func TestProgressQueryReportsCountsWithoutUserData(t *testing.T) {
 
 func decodeInput(can *workflow.ContinueAsNewError, out *ImportInput) error {
 	return converter.GetDefaultDataConverter().FromPayloads(can.Input, out)
+}
+
+func TestDuplicateScanRunsOnceBeforeAnyChunkAcrossContinueAsNew(t *testing.T) {
+	var ts testsuite.WorkflowTestSuite
+	f := newFakeActs(12, 10)
+	f.dupFile = "/data/duplicates/import.txt"
+	in := baseInput()
+	in.ChunksPerRun = 4
+	res := runToEnd(t, &ts, f, in)
+	if n := f.scans.Load(); n != 1 {
+		t.Fatalf("the scan ran %d times over %d runs; want once", n, res.Runs)
+	}
+	if f.chunkFirst.Load() {
+		t.Fatal("a chunk ran before the duplicate scan: the last row could lose")
+	}
+	if res.Duplicates != 2 || res.Runs < 2 {
+		t.Fatalf("result %+v: want the scan's 2 duplicates carried to the end, over several runs", res)
+	}
+}
+
+func TestASourceThatChangesBetweenScanAndPlanningFails(t *testing.T) {
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestWorkflowEnvironment()
+	f := newFakeActs(3, 10)
+	f.scanSize = 99
+	f.register(env)
+	env.ExecuteWorkflow(ImportWorkflowName, baseInput())
+	err := env.GetWorkflowError()
+	if err == nil || !strings.Contains(err.Error(), "changed between the duplicate scan and planning") {
+		t.Fatalf("want a changed-source failure, got %v", err)
+	}
+	if len(f.sent) != 0 {
+		t.Fatalf("%d chunks were sent from a source that changed", len(f.sent))
+	}
+}
+
+func TestIncrementalStateIsCommittedOnlyAfterSuccess(t *testing.T) {
+	var ts testsuite.WorkflowTestSuite
+	f := newFakeActs(5, 10)
+	f.disappeared = 3
+	in := baseInput()
+	in.Incremental = &activities.Incremental{StateKey: "nightly", Missing: activities.MissingDeactivate}
+	res := runToEnd(t, &ts, f, in)
+	if f.prepares.Load() != 1 || f.commits.Load() != 1 || f.deactivations.Load() != 1 || f.discards.Load() != 0 {
+		t.Fatalf("prepare %d, deactivate %d, commit %d, discard %d; want 1, 1, 1, 0",
+			f.prepares.Load(), f.deactivations.Load(), f.commits.Load(), f.discards.Load())
+	}
+	if res.Disappeared != 3 || res.Deactivated != 3 {
+		t.Fatalf("result %+v", res)
+	}
+
+	env := ts.NewTestWorkflowEnvironment()
+	g := newFakeActs(5, 10)
+	g.failAt = 2
+	g.register(env)
+	env.ExecuteWorkflow(ImportWorkflowName, in)
+	if env.GetWorkflowError() == nil {
+		t.Fatal("the import should have failed")
+	}
+	if g.commits.Load() != 0 || g.discards.Load() != 1 {
+		t.Fatalf("after a failure: commit %d, discard %d; want 0 and 1 (the next run must resend)", g.commits.Load(), g.discards.Load())
+	}
+}
+
+// runToEnd runs an import in the test environment, following
+// continue-as-new from run to run, and returns the final result.
+func runToEnd(t *testing.T, s *testsuite.WorkflowTestSuite, f *fakeActs, in ImportInput) ImportResult {
+	t.Helper()
+	for runs := 1; runs <= 20; runs++ {
+		env := s.NewTestWorkflowEnvironment()
+		f.register(env)
+		env.ExecuteWorkflow(ImportWorkflowName, in)
+		err := env.GetWorkflowError()
+		var can *workflow.ContinueAsNewError
+		if errors.As(err, &can) {
+			var next ImportInput
+			if err := decodeInput(can, &next); err != nil {
+				t.Fatal(err)
+			}
+			in = next
+			continue
+		}
+		if err != nil {
+			t.Fatalf("run %d failed: %v", runs, err)
+		}
+		var res ImportResult
+		if err := env.GetWorkflowResult(&res); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	t.Fatal("the import did not end within 20 runs")
+	return ImportResult{}
 }

@@ -10,6 +10,8 @@ const (
 	SAVendor     = "ImporterVendor"
 	SAConnection = "ImporterConnection"
 	SASource     = "ImporterSource"
+	// SASchedule names the schedule that started a run, if one did.
+	SASchedule = "ImporterSchedule"
 )
 
 // SearchAttributes lists the custom search attributes with their types.
@@ -18,5 +20,6 @@ func SearchAttributes() map[string]enumspb.IndexedValueType {
 		SAVendor:     enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		SAConnection: enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 		SASource:     enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+		SASchedule:   enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	}
 }

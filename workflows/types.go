@@ -51,6 +51,11 @@ type ImportInput struct {
 	JobPoll    time.Duration `json:"job_poll,omitempty"`
 	JobMaxPoll time.Duration `json:"job_max_poll,omitempty"`
 
+	// Incremental sends only users that changed since the last successful
+	// run with the same state key, and commits this run's state when it
+	// succeeds.
+	Incremental *activities.Incremental `json:"incremental,omitempty"`
+
 	// State is set only by continue-as-new: the cursor and totals so far.
 	State *ImportState `json:"state,omitempty"`
 }
@@ -71,6 +76,12 @@ type ImportState struct {
 	RowsPlanned  int64                `json:"rows_planned"`
 	BytesDone    int64                `json:"bytes_done"`
 	BytesTotal   int64                `json:"bytes_total"`
+	// The duplicate scan: done once, before the first chunk; the file of
+	// superseded rows, how many, and the bytes it scanned.
+	Scanned     bool           `json:"scanned,omitempty"`
+	Duplicates  string         `json:"duplicates,omitempty"`
+	Superseded  int            `json:"superseded,omitempty"`
+	ScanVersion source.Version `json:"scan_version"`
 }
 
 // PlanCursor is where planning continues.
@@ -82,39 +93,53 @@ type PlanCursor struct {
 
 // ImportResult is the summary of a finished import.
 type ImportResult struct {
-	WorkflowID  string            `json:"workflow_id"`
-	Vendor      string            `json:"vendor"`
-	Connection  string            `json:"connection"`
-	Source      string            `json:"source"`
-	RowsRead    int64             `json:"rows_read"`
-	Accepted    int64             `json:"accepted"`
-	Rejected    int64             `json:"rejected"`
-	Inserted    int64             `json:"inserted"`
-	Updated     int64             `json:"updated"`
-	RejectsFile string            `json:"rejects_file"`
-	Chunks      int               `json:"chunks"`
-	Runs        int               `json:"runs"`
-	StartedAt   time.Time         `json:"started_at"`
-	FinishedAt  time.Time         `json:"finished_at"`
-	Counts      activities.Counts `json:"-"`
+	WorkflowID  string `json:"workflow_id"`
+	Vendor      string `json:"vendor"`
+	Connection  string `json:"connection"`
+	Source      string `json:"source"`
+	RowsRead    int64  `json:"rows_read"`
+	Accepted    int64  `json:"accepted"`
+	Rejected    int64  `json:"rejected"`
+	Inserted    int64  `json:"inserted"`
+	Updated     int64  `json:"updated"`
+	RejectsFile string `json:"rejects_file"`
+	// Incremental imports: rows not sent because they had not changed,
+	// users of the last success the list no longer has (listed in
+	// DisappearedFile), and how many of those were deactivated.
+	Unchanged int64 `json:"unchanged,omitempty"`
+	// Duplicates counts rows a later row of the same user replaced; they
+	// are among the rejects.
+	Duplicates      int               `json:"duplicates,omitempty"`
+	Disappeared     int               `json:"disappeared,omitempty"`
+	DisappearedFile string            `json:"disappeared_file,omitempty"`
+	Deactivated     int               `json:"deactivated,omitempty"`
+	Chunks          int               `json:"chunks"`
+	Runs            int               `json:"runs"`
+	StartedAt       time.Time         `json:"started_at"`
+	FinishedAt      time.Time         `json:"finished_at"`
+	Counts          activities.Counts `json:"-"`
 }
 
 // Progress is the answer to the progress query.
 type Progress struct {
-	Phase        string    `json:"phase"` // planning, importing, finishing, done, failed, canceled
-	RowsDone     int64     `json:"rows_done"`
-	Accepted     int64     `json:"accepted"`
-	Rejected     int64     `json:"rejected"`
-	RowsPlanned  int64     `json:"rows_planned"`
-	PlanningDone bool      `json:"planning_done"`
-	ChunksDone   int       `json:"chunks_done"`
-	ChunksPlan   int       `json:"chunks_planned"`
-	InFlight     int       `json:"in_flight"`
-	BytesDone    int64     `json:"bytes_done"`
-	BytesTotal   int64     `json:"bytes_total"`
-	StartedAt    time.Time `json:"started_at"`
-	Runs         int       `json:"runs"`
-	Error        string    `json:"error,omitempty"`
+	Phase        string `json:"phase"` // planning, importing, finishing, done, failed, canceled
+	RowsDone     int64  `json:"rows_done"`
+	Accepted     int64  `json:"accepted"`
+	Rejected     int64  `json:"rejected"`
+	Unchanged    int64  `json:"unchanged,omitempty"`
+	RowsPlanned  int64  `json:"rows_planned"`
+	PlanningDone bool   `json:"planning_done"`
+	ChunksDone   int    `json:"chunks_done"`
+	ChunksPlan   int    `json:"chunks_planned"`
+	InFlight     int    `json:"in_flight"`
+	// GateWaits counts chunks in flight that wait for their turn at the
+	// vendor's gate (BitLabs, Userpilot).
+	GateWaits  int       `json:"gate_waits,omitempty"`
+	BytesDone  int64     `json:"bytes_done"`
+	BytesTotal int64     `json:"bytes_total"`
+	StartedAt  time.Time `json:"started_at"`
+	Runs       int       `json:"runs"`
+	Error      string    `json:"error,omitempty"`
 }
 
 // Fraction estimates how much of the import is done, by bytes of the source,

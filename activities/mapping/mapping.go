@@ -26,6 +26,18 @@ type Mapping struct {
 	// OnlyMapped drops the columns that Fields does not name, instead of
 	// passing them through under their own names.
 	OnlyMapped bool `json:"only_mapped,omitempty" yaml:"only_mapped"`
+	// Attributes describes vendor-side attribute definitions by slug (Fynd
+	// user attributes): the name, type and description to create or update
+	// them with. Values come from the "attributes.<slug>" fields.
+	Attributes map[string]Attribute `json:"attributes,omitempty" yaml:"attributes"`
+}
+
+// Attribute is how a vendor-side attribute is defined. Empty parts take the
+// vendor's defaults (the slug as name, text as type).
+type Attribute struct {
+	Name        string `json:"name,omitempty" yaml:"name"`
+	Type        string `json:"type,omitempty" yaml:"type"`
+	Description string `json:"description,omitempty" yaml:"description"`
 }
 
 // Load reads a mapping file (YAML, of which JSON is a subset). Unknown keys
@@ -62,6 +74,11 @@ func (m Mapping) Validate() error {
 			continue
 		}
 		sources[col] = field
+	}
+	for slug := range m.Attributes {
+		if strings.TrimSpace(slug) == "" || strings.ContainsAny(slug, " .") {
+			return fmt.Errorf("attribute slug %q must be one word without dots or spaces", slug)
+		}
 	}
 	return nil
 }

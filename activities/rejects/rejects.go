@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"importer/internal/fsname"
 )
 
 // Reject is one row that did not reach the vendor, or that the vendor refused.
@@ -36,11 +38,11 @@ type Store struct {
 
 // Path is where the rejects file of an import ends up.
 func (s Store) Path(importKey string) string {
-	return filepath.Join(s.Dir, safeName(importKey)+".rejects.ndjson")
+	return filepath.Join(s.Dir, fsname.Safe(importKey)+".rejects.ndjson")
 }
 
 func (s Store) partsDir(importKey string) string {
-	return filepath.Join(s.Dir, safeName(importKey)+".parts")
+	return filepath.Join(s.Dir, fsname.Safe(importKey)+".parts")
 }
 
 // PartName names the part of one batch of one chunk; names sort in source order.
@@ -81,6 +83,42 @@ func (s Store) WritePart(importKey, part string, rs []Reject) error {
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write rejects part: %w", err)
+	}
+	return nil
+}
+
+// ReadParts returns the rejects in the parts whose names start with prefix,
+// in part-name order, so a caller can merge them into one part.
+func (s Store) ReadParts(importKey, prefix string) ([]Reject, []string, error) {
+	dir := s.partsDir(importKey)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read rejects parts: %w", err)
+	}
+	var out []Reject
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasPrefix(e.Name(), prefix) || !strings.HasSuffix(e.Name(), ".ndjson") {
+			continue
+		}
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := Read(filepath.Join(dir, n), func(r Reject) error { out = append(out, r); return nil }); err != nil {
+			return nil, nil, err
+		}
+	}
+	return out, names, nil
+}
+
+// RemovePart deletes one part; a missing part is no error.
+func (s Store) RemovePart(importKey, part string) error {
+	if err := os.Remove(filepath.Join(s.partsDir(importKey), part)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove rejects part: %w", err)
 	}
 	return nil
 }
@@ -191,15 +229,4 @@ func absPath(p string) string {
 		return a
 	}
 	return p
-}
-
-// safeName keeps a workflow ID usable as a file name.
-func safeName(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
-			return r
-		}
-		return '_'
-	}, s)
 }

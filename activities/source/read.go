@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,86 @@ func ReadChunk(ctx context.Context, o *Opener, uri string, format Format, header
 	if format == CSV && len(header) == 0 {
 		return permErr(nil, "read chunk %d of %s: no header was planned", c.Index, Redact(uri))
 	}
+	var fields []string
+	return eachRecord(ctx, o, uri, format, version, c, func(rec record) error {
+		out := Record{Line: rec.line}
+		if out.Err = recordProblem(rec); out.Err != nil {
+			return fn(out)
+		}
+		if format != CSV {
+			out.Fields, out.Err = decodeObject(rec.raw)
+			return fn(out)
+		}
+		var err error
+		fields, err = splitCSV(rec.raw, fields[:0])
+		switch {
+		case err != nil:
+			out.Err = err
+		case len(fields) != len(header):
+			out.Err = fmt.Errorf("row has %d fields, header has %d", len(fields), len(header))
+		default:
+			m := make(map[string]any, len(header))
+			for i, h := range header {
+				m[h] = fields[i]
+			}
+			out.Fields = m
+		}
+		return fn(out)
+	})
+}
+
+// ReadColumns reads one chunk like ReadChunk, but yields only the given
+// columns of each record, as text, in the order asked: for CSV the cells of
+// those header columns (the others are skipped, not copied), for NDJSON the
+// values at those dotted paths of the decoded object ("user.email" is
+// {"user":{"email":…}}; a number or a boolean as its JSON text, an object or
+// a list as ""). A column a record lacks is "". ok is false for a record
+// ReadChunk would yield with an error. values is reused from one record to
+// the next. A scan of a whole list for its key column stays cheap.
+func ReadColumns(ctx context.Context, o *Opener, uri string, format Format, header []string, version Version, c Chunk, columns []string, fn func(line int64, values []string, ok bool) error) error {
+	values := make([]string, len(columns))
+	var wanted [][]int // CSV: header index → positions in columns
+	if format == CSV {
+		if len(header) == 0 {
+			return permErr(nil, "read chunk %d of %s: no header was planned", c.Index, Redact(uri))
+		}
+		wanted = make([][]int, len(header))
+		for pos, col := range columns {
+			for i, h := range header {
+				if h == col {
+					wanted[i] = append(wanted[i], pos)
+				}
+			}
+		}
+	}
+	return eachRecord(ctx, o, uri, format, version, c, func(rec record) error {
+		clear(values)
+		if recordProblem(rec) != nil {
+			return fn(rec.line, nil, false)
+		}
+		if format == CSV {
+			n, err := pickCSV(rec.raw, wanted, values)
+			if err != nil || n != len(header) {
+				return fn(rec.line, nil, false)
+			}
+			return fn(rec.line, values, true)
+		}
+		obj, err := decodeObject(rec.raw)
+		if err != nil {
+			return fn(rec.line, nil, false)
+		}
+		for i, col := range columns {
+			if v, found := lookupPath(obj, col); found {
+				values[i] = scalarText(v)
+			}
+		}
+		return fn(rec.line, values, true)
+	})
+}
+
+// eachRecord opens one chunk, checks that the source is the planned one,
+// and calls fn for each record's bytes.
+func eachRecord(ctx context.Context, o *Opener, uri string, format Format, version Version, c Chunk, fn func(record) error) error {
 	rc, v, err := o.openRange(ctx, uri, c.Offset, c.Length)
 	if err != nil {
 		return err
@@ -31,7 +112,6 @@ func ReadChunk(ctx context.Context, o *Opener, uri string, format Format, header
 		return permErr(ErrChanged, "source %s: %v (size %d, planned %d)", Redact(uri), ErrChanged, v.Size, version.Size)
 	}
 	s := newScanner(rc, format, c.Offset, c.FirstLine, true)
-	var fields []string
 	for n := 0; ; n++ {
 		if n%256 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -40,39 +120,44 @@ func ReadChunk(ctx context.Context, o *Opener, uri string, format Format, header
 		}
 		rec, err := s.next()
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("read chunk %d of %s: %w", c.Index, Redact(uri), scrub(err, uri))
 		}
-		out := Record{Line: rec.line}
-		switch {
-		case rec.tooLong:
-			out.Err = fmt.Errorf("row is longer than %d MiB; an unterminated quote?", MaxRecordBytes>>20)
-		case !utf8.Valid(rec.raw):
-			out.Err = errors.New("row is not valid UTF-8")
-		case format == CSV:
-			fields, err = splitCSV(rec.raw, fields[:0])
-			switch {
-			case err != nil:
-				out.Err = err
-			case len(fields) != len(header):
-				out.Err = fmt.Errorf("row has %d fields, header has %d", len(fields), len(header))
-			default:
-				m := make(map[string]any, len(header))
-				for i, h := range header {
-					m[h] = fields[i]
-				}
-				out.Fields = m
-			}
-		default:
-			out.Fields, out.Err = decodeObject(rec.raw)
-		}
-		if err := fn(out); err != nil {
+		if err := fn(rec); err != nil {
 			return err
 		}
 	}
+}
+
+// recordProblem says why a record cannot be read at all, if it cannot.
+func recordProblem(rec record) error {
+	switch {
+	case rec.tooLong:
+		return fmt.Errorf("row is longer than %d MiB: an unterminated quote, or not a user list?", MaxRecordBytes>>20)
+	case !utf8.Valid(rec.raw):
+		return errors.New("row is not valid UTF-8")
+	}
 	return nil
+}
+
+// scalarText renders a decoded JSON value as the text a vendor's key field
+// would read: strings as they are, numbers and booleans as JSON writes
+// them, anything else as "".
+func scalarText(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case bool:
+		if x {
+			return "true"
+		}
+		return "false"
+	}
+	return ""
 }
 
 func decodeObject(raw []byte) (map[string]any, error) {
@@ -95,54 +180,103 @@ func decodeObject(raw []byte) (map[string]any, error) {
 // splitCSV splits one record's bytes (line ending removed; newlines inside
 // quoted fields already normalised to LF) into fields, with lazy quotes.
 func splitCSV(raw []byte, dst []string) ([]string, error) {
+	_, err := walkCSV(raw, func(int) bool { return true }, func(_ int, f string) { dst = append(dst, f) })
+	return dst, err
+}
+
+// pickCSV copies into values only the fields that wanted (field index →
+// positions in values) names, and returns how many fields the record has.
+func pickCSV(raw []byte, wanted [][]int, values []string) (int, error) {
+	return walkCSV(raw,
+		func(i int) bool { return i < len(wanted) && len(wanted[i]) > 0 },
+		func(i int, f string) {
+			for _, pos := range wanted[i] {
+				values[pos] = f
+			}
+		})
+}
+
+// walkCSV splits one record into fields, with lazy quotes as the scanner
+// reads them (a quote inside an unquoted field, or one inside a quoted
+// field not followed by a quote, a comma or the end, is literal). It hands
+// emit the text of each field keep wants, skipping the others without
+// copying them, and returns the number of fields.
+func walkCSV(raw []byte, keep func(i int) bool, emit func(i int, field string)) (int, error) {
 	var b strings.Builder
-	i := 0
+	i, n := 0, 0
 	for {
-		b.Reset()
+		want := keep(n)
 		if i < len(raw) && raw[i] == '"' {
-			// Quoted field.
 			i++
+			b.Reset()
 			closed := false
-			for i < len(raw) {
-				c := raw[i]
-				if c != '"' {
-					b.WriteByte(c)
-					i++
-					continue
+			for !closed {
+				k := bytes.IndexByte(raw[i:], '"')
+				if k < 0 {
+					return n, errors.New("a quoted field is not closed")
 				}
+				if want {
+					b.Write(raw[i : i+k])
+				}
+				i += k
 				switch {
 				case i+1 < len(raw) && raw[i+1] == '"':
-					b.WriteByte('"')
+					if want {
+						b.WriteByte('"')
+					}
 					i += 2
 				case i+1 == len(raw) || raw[i+1] == ',':
 					i++
 					closed = true
 				default:
-					b.WriteByte('"') // a lone quote is literal (lazy)
+					if want {
+						b.WriteByte('"') // a lone quote is literal (lazy)
+					}
 					i++
 				}
-				if closed {
-					break
-				}
 			}
-			if !closed {
-				return dst, errors.New("a quoted field is not closed")
+			if want {
+				emit(n, b.String())
 			}
-			dst = append(dst, b.String())
 		} else {
-			j := i
-			for j < len(raw) && raw[j] != ',' {
-				j++
+			j := len(raw)
+			if k := bytes.IndexByte(raw[i:], ','); k >= 0 {
+				j = i + k
 			}
-			dst = append(dst, string(raw[i:j]))
+			if want {
+				emit(n, string(raw[i:j]))
+			}
 			i = j
 		}
+		n++
 		if i >= len(raw) {
-			return dst, nil
+			return n, nil
 		}
 		i++ // the comma
 		if i == len(raw) {
-			return append(dst, ""), nil
+			if keep(n) {
+				emit(n, "")
+			}
+			return n + 1, nil
 		}
 	}
+}
+
+// lookupPath finds a dotted path in a decoded object: a key that holds the
+// whole path wins over nested objects.
+func lookupPath(obj map[string]any, path string) (any, bool) {
+	if v, ok := obj[path]; ok {
+		return v, true
+	}
+	for i := 0; i < len(path); i++ {
+		if path[i] != '.' {
+			continue
+		}
+		if inner, ok := obj[path[:i]].(map[string]any); ok {
+			if v, ok := lookupPath(inner, path[i+1:]); ok {
+				return v, true
+			}
+		}
+	}
+	return nil, false
 }

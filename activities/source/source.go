@@ -27,9 +27,11 @@ const (
 	NDJSON Format = "ndjson"
 )
 
-// MaxRecordBytes bounds one record. A longer one (often an unterminated
-// quote) is yielded as a record with an error instead of being buffered.
-const MaxRecordBytes = 16 << 20
+// MaxRecordBytes bounds one record. No user record comes near it: a longer
+// one is an unterminated quote or a file that is not a list, and it is
+// yielded as a record with an error (a reject) instead of being buffered
+// or sent to a vendor.
+const MaxRecordBytes = 1 << 20
 
 // Sentinel errors; match with errors.Is.
 var (
@@ -93,4 +95,25 @@ func Redact(uri string) string {
 	}
 	u.RawQuery, u.User, u.Fragment = "", nil, ""
 	return u.String()
+}
+
+// DelimiterHint explains a CSV header that came out as one column because
+// the file is separated by something other than commas; "" otherwise.
+func DelimiterHint(header []string) string {
+	if len(header) != 1 {
+		return ""
+	}
+	for _, d := range []struct{ sep, name string }{{";", "semicolon"}, {"\t", "tab"}, {"|", "pipe"}} {
+		if strings.Contains(header[0], d.sep) {
+			return fmt.Sprintf("the header is one column holding %q: the file looks %s-separated, and only comma-separated CSV (or NDJSON) is read; convert it, e.g. with a spreadsheet's CSV export", clip(header[0]), d.name)
+		}
+	}
+	return ""
+}
+
+func clip(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "…"
+	}
+	return s
 }

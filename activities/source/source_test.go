@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -426,10 +427,35 @@ func FuzzPlanRead(f *testing.F) {
 				if i > 0 && c.Offset < chunks[i-1].Offset+chunks[i-1].Length {
 					t.Fatalf("overlap: %+v %+v", chunks[i-1], c)
 				}
-				n := 0
-				err := ReadChunk(context.Background(), o, path, format, first.Header, first.Version, c, func(Record) error { n++; return nil })
-				if err != nil || n != c.Rows {
-					t.Fatalf("chunk %+v read %d records, err %v", c, n, err)
+				var lines, goodLines []int64
+				err := ReadChunk(context.Background(), o, path, format, first.Header, first.Version, c, func(r Record) error {
+					lines = append(lines, r.Line)
+					if r.Err == nil {
+						goodLines = append(goodLines, r.Line)
+					}
+					return nil
+				})
+				if err != nil || len(lines) != c.Rows {
+					t.Fatalf("chunk %+v read %d records, err %v", c, len(lines), err)
+				}
+				// The duplicate scan reads only some columns; it must see the
+				// same records at the same lines, or it would blame the
+				// wrong row.
+				var colLines []int64
+				cols := first.Header
+				if format == NDJSON {
+					cols = []string{"a"}
+				}
+				var okLines []int64
+				err = ReadColumns(context.Background(), o, path, format, first.Header, first.Version, c, cols, func(line int64, _ []string, ok bool) error {
+					colLines = append(colLines, line)
+					if ok {
+						okLines = append(okLines, line)
+					}
+					return nil
+				})
+				if err != nil || !slices.Equal(lines, colLines) || !slices.Equal(goodLines, okLines) {
+					t.Fatalf("chunk %+v: ReadChunk saw lines %v (good %v), ReadColumns %v (good %v), err %v", c, lines, goodLines, colLines, okLines, err)
 				}
 			}
 		}
@@ -458,3 +484,36 @@ func BenchmarkReadChunk(b *testing.B) {
 }
 
 type jsonNumber = json.Number
+
+func TestReadColumnsReturnsOnlyTheColumnsAsked(t *testing.T) {
+	ctx := context.Background()
+	o := &Opener{}
+	collect := func(path string, f Format, cols []string) [][]string {
+		t.Helper()
+		first, chunks := planAll(t, o, path, f, 10, 10)
+		var got [][]string
+		if err := ReadColumns(ctx, o, path, f, first.Header, first.Version, chunks[0], cols, func(_ int64, v []string, ok bool) error {
+			if !ok {
+				got = append(got, nil)
+				return nil
+			}
+			got = append(got, slices.Clone(v))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	csvPath := writeFile(t, "c.csv", "end_user,plan,note\n\"a@x.io\",Pro,\"x,\ny\"\nb@x.io,Free,\"q\"\"\"\n\"c@x.io\",short\n")
+	got := collect(csvPath, CSV, []string{"note", "end_user", "missing"})
+	want := [][]string{{"x,\ny", "a@x.io", ""}, {"q\"", "b@x.io", ""}, nil}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("csv columns %q, want %q (a row with too few fields is not ok)", got, want)
+	}
+	ndPath := writeFile(t, "n.ndjson", `{"user":{"email":"a@x.io"},"id":7}`+"\n"+`{"user.email":"flat@x.io","user":{"email":"nested@x.io"},"id":true}`+"\n"+`not json`+"\n"+`{"user":{"email":["x"]}}`+"\n")
+	got = collect(ndPath, NDJSON, []string{"user.email", "id"})
+	want = [][]string{{"a@x.io", "7"}, {"flat@x.io", "true"}, nil, {"", ""}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("ndjson paths %q, want %q", got, want)
+	}
+}

@@ -13,6 +13,8 @@ import (
 
 	"importer/internal/connections"
 	"importer/testsuite/fakes/bitlabsfake"
+	"importer/testsuite/fakes/dynamicfake"
+	"importer/testsuite/fakes/fyndfake"
 	"importer/testsuite/fakes/nebulyfake"
 	"importer/testsuite/fakes/userpilotfake"
 )
@@ -20,12 +22,21 @@ import (
 // Key is the credential every sandbox vendor accepts.
 const Key = "sandbox-key"
 
+// The sandbox Fynd application.
+const (
+	FyndClientID      = "sandbox-client"
+	FyndCompanyID     = "559"
+	FyndApplicationID = "64b000000000000000000001"
+)
+
 // Sandbox is a running set of fake vendors.
 type Sandbox struct {
 	URL       string // base URL; each vendor is under /<vendor>
 	Nebuly    *nebulyfake.Server
 	BitLabs   *bitlabsfake.Server
 	Userpilot *userpilotfake.Server
+	Dynamic   *dynamicfake.Server
+	Fynd      *fyndfake.Server
 	srv       *http.Server
 }
 
@@ -48,15 +59,24 @@ func Start(o Options) (*Sandbox, error) {
 	// 1,200 rows a minute, which would make a demo last hours).
 	bl := bitlabsfake.New(bitlabsfake.Options{Token: Key, Latency: o.Latency, BulkLatency: 2 * o.Latency})
 	up := userpilotfake.New(userpilotfake.Options{APIKey: Key, Latency: o.Latency, RowsPerMinute: 3_000_000})
+	// Dynamic keeps its documented 150 bulk requests a minute: the sandbox
+	// shows the pacer at work, as the real vendor would need it.
+	dy := dynamicfake.New(dynamicfake.Options{Token: Key, Latency: o.Latency})
+	// The sandbox Fynd application knows every user a list names, as a
+	// storefront that registers users on first sight would.
+	fy := fyndfake.New(fyndfake.Options{ClientID: FyndClientID, ClientSecret: Key, CompanyID: FyndCompanyID,
+		ApplicationID: FyndApplicationID, AutoCreateUsers: true, Latency: o.Latency})
 	mux := http.NewServeMux()
 	mux.Handle("/nebuly/", http.StripPrefix("/nebuly", neb))
 	mux.Handle("/bitlabs/", http.StripPrefix("/bitlabs", bl))
 	mux.Handle("/userpilot/", http.StripPrefix("/userpilot", up))
+	mux.Handle("/dynamic/", http.StripPrefix("/dynamic", dy))
+	mux.Handle("/fynd/", http.StripPrefix("/fynd", fy))
 	l, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox vendors: listen on %s: %w", o.Addr, err)
 	}
-	s := &Sandbox{URL: "http://" + l.Addr().String(), Nebuly: neb, BitLabs: bl, Userpilot: up, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	s := &Sandbox{URL: "http://" + l.Addr().String(), Nebuly: neb, BitLabs: bl, Userpilot: up, Dynamic: dy, Fynd: fy, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	go func() {
 		if err := s.srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			_ = err // the listener is ours; Serve fails only when it closes
@@ -77,6 +97,16 @@ func (s *Sandbox) Connections(conns connections.Set) connections.Set {
 	}).With("userpilot", connections.Default, map[string]string{
 		"BASE_URL": s.URL + "/userpilot",
 		"API_KEY":  Key,
+	}).With("dynamic", connections.Default, map[string]string{
+		"BASE_URL":       s.URL + "/dynamic",
+		"API_TOKEN":      Key,
+		"ENVIRONMENT_ID": dynamicfake.DefaultEnvironmentID,
+	}).With("fynd", connections.Default, map[string]string{
+		"BASE_URL":       s.URL + "/fynd",
+		"CLIENT_ID":      FyndClientID,
+		"CLIENT_SECRET":  Key,
+		"COMPANY_ID":     FyndCompanyID,
+		"APPLICATION_ID": FyndApplicationID,
 	})
 }
 
@@ -84,5 +114,7 @@ func (s *Sandbox) Connections(conns connections.Set) connections.Set {
 func (s *Sandbox) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return s.srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx)
+	s.Fynd.Close()
+	return err
 }

@@ -4,6 +4,7 @@ package workerrun
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,6 +32,15 @@ type Options struct {
 	// Tests set it tiny to cut chunks off mid-batch, as a crash would.
 	StopTimeout time.Duration
 	Logger      zerolog.Logger
+	// Artifacts publishes the files a vendor fetches by URL (Fynd audience
+	// syncs); nil makes those syncs fail with a clear error.
+	Artifacts activities.ArtifactStore
+	// VendorRoots verify vendor HTTPS and http(s) sources; nil means the
+	// system's roots (see internal/vendorca).
+	VendorRoots *x509.CertPool
+	// VendorTimeout bounds one vendor call; 0 keeps
+	// activities.DefaultHTTPTimeout.
+	VendorTimeout time.Duration
 }
 
 // Worker is a started worker.
@@ -57,8 +67,12 @@ func Start(c client.Client, o Options) (*Worker, error) {
 		WorkerStopTimeout:                  o.StopTimeout,
 	})
 	workflows.Register(w)
-	acts := activities.New(o.Connections, dir)
+	acts := activities.NewWithRoots(o.Connections, o.DataDir, o.VendorRoots)
 	acts.Temporal = c
+	acts.Artifacts = o.Artifacts
+	if o.VendorTimeout > 0 {
+		acts.HTTP.Timeout = o.VendorTimeout
+	}
 	acts.Register(w)
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker on task queue %s: %w", o.TaskQueue, err)

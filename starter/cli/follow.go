@@ -105,19 +105,19 @@ func progressLine(p workflows.Progress, now time.Time) string {
 		fmt.Fprintf(&b, " · ETA %s", left.Round(time.Second))
 	}
 	fmt.Fprintf(&b, " · %s rejected", num(p.Rejected))
+	if p.GateWaits > 0 {
+		fmt.Fprintf(&b, " · %d chunks waiting for the gate", p.GateWaits)
+	}
+	if p.Unchanged > 0 {
+		fmt.Fprintf(&b, " · %s unchanged", num(p.Unchanged))
+	}
 	return b.String()
 }
 
 // report prints the final summary and turns the outcome into an exit code.
 func report(g *Globals, c client.Client, id string, res workflows.ImportResult, err error) error {
 	if err != nil {
-		state, msg := failureOf(err)
-		if g.output == "json" {
-			_ = printJSON(g.stdout, map[string]any{"workflow_id": id, "status": state, "error": msg})
-		} else {
-			fmt.Fprintf(g.stderr, "Import %s %s: %s\n", id, state, msg)
-		}
-		return ExitError{Code: 1}
+		return reportFailure(g, "Import", id, err)
 	}
 	if g.output == "json" {
 		return printJSON(g.stdout, summaryJSON(res, "completed"))
@@ -133,23 +133,27 @@ func summaryJSON(res workflows.ImportResult, status string) map[string]any {
 		rate = float64(res.RowsRead) / secs
 	}
 	return map[string]any{
-		"workflow_id":  res.WorkflowID,
-		"status":       status,
-		"vendor":       res.Vendor,
-		"connection":   res.Connection,
-		"source":       displaySource(res.Source),
-		"rows_read":    res.RowsRead,
-		"accepted":     res.Accepted,
-		"rejected":     res.Rejected,
-		"inserted":     res.Inserted,
-		"updated":      res.Updated,
-		"rejects_file": res.RejectsFile,
-		"chunks":       res.Chunks,
-		"runs":         res.Runs,
-		"started_at":   res.StartedAt,
-		"finished_at":  res.FinishedAt,
-		"seconds":      secs,
-		"rows_per_sec": rate,
+		"workflow_id":      res.WorkflowID,
+		"status":           status,
+		"vendor":           res.Vendor,
+		"connection":       res.Connection,
+		"source":           displaySource(res.Source),
+		"rows_read":        res.RowsRead,
+		"accepted":         res.Accepted,
+		"rejected":         res.Rejected,
+		"inserted":         res.Inserted,
+		"updated":          res.Updated,
+		"rejects_file":     res.RejectsFile,
+		"unchanged":        res.Unchanged,
+		"disappeared":      res.Disappeared,
+		"deactivated":      res.Deactivated,
+		"disappeared_file": res.DisappearedFile,
+		"chunks":           res.Chunks,
+		"runs":             res.Runs,
+		"started_at":       res.StartedAt,
+		"finished_at":      res.FinishedAt,
+		"seconds":          secs,
+		"rows_per_sec":     rate,
 	}
 }
 
@@ -161,6 +165,17 @@ func printSummary(w io.Writer, res workflows.ImportResult, link string) {
 	fmt.Fprintf(w, "  rows read     %s\n", num(res.RowsRead))
 	fmt.Fprintf(w, "  accepted      %s (inserted %s, updated %s)\n", num(res.Accepted), num(res.Inserted), num(res.Updated))
 	fmt.Fprintf(w, "  rejected      %s\n", num(res.Rejected))
+	if res.Unchanged > 0 || res.Disappeared > 0 || res.DisappearedFile != "" {
+		fmt.Fprintf(w, "  unchanged     %s (not sent: the last successful run delivered the same)\n", num(res.Unchanged))
+		fmt.Fprintf(w, "  disappeared   %s users of the last successful run are no longer in the list", num(int64(res.Disappeared)))
+		if res.Deactivated > 0 {
+			fmt.Fprintf(w, "; %s deactivated", num(int64(res.Deactivated)))
+		}
+		fmt.Fprintln(w)
+		if res.DisappearedFile != "" {
+			fmt.Fprintf(w, "  gone list     %s\n", res.DisappearedFile)
+		}
+	}
 	if res.RejectsFile != "" {
 		fmt.Fprintf(w, "  rejects file  %s\n", res.RejectsFile)
 	}
@@ -168,6 +183,18 @@ func printSummary(w io.Writer, res workflows.ImportResult, link string) {
 		fmt.Fprintf(w, "  rate          %s rows/s\n", num(int64(float64(res.RowsRead)/took.Seconds())))
 	}
 	fmt.Fprintf(w, "  UI            %s\n", link)
+}
+
+// reportFailure says how a run ended badly and why, as JSON or a line on
+// stderr, and makes the command exit 1.
+func reportFailure(g *Globals, what, id string, err error) error {
+	state, msg := failureOf(err)
+	if g.output == "json" {
+		_ = printJSON(g.stdout, map[string]any{"workflow_id": id, "status": state, "error": msg})
+	} else {
+		fmt.Fprintf(g.stderr, "%s %s %s: %s\n", what, id, state, msg)
+	}
+	return ExitError{Code: 1}
 }
 
 // failureOf names how a workflow ended badly and why, in the words of the

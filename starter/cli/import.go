@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.temporal.io/sdk/client"
 
 	"importer/activities"
@@ -31,10 +32,16 @@ type ImportOptions struct {
 	Concurrency    int
 	VendorDeadline time.Duration
 	Wait           bool
+	// Incremental is a state key: send only what changed since the last
+	// success with it. Missing is what to do with users that left.
+	Incremental string
+	Missing     string
 }
 
 func newImportCmd(g *Globals) *cobra.Command {
 	var f ImportOptions
+	var dryRun bool
+	var dryRunRejects string
 	cmd := &cobra.Command{
 		Use:   "import --vendor VENDOR --source FILE|URL",
 		Short: "Start an import of a user list into a vendor",
@@ -57,14 +64,28 @@ and sets constants:
 
 Rows that break the vendor's rules, and rows the vendor refuses, go to the
 rejects file with their line and reason; the summary names it. The exit code
-is 0 when the import completed (even with rejected rows) and 1 when it failed.`,
+is 0 when the import completed (even with rejected rows) and 1 when it failed.
+
+--dry-run reads, maps and validates the whole list here, with the workers'
+own code, and reports the rows, how many would be sent and rejected (with the
+reasons), and the duplicate users (the last row wins, as in the import). It
+needs no Temporal and calls no vendor; it exits 0 when the list is readable,
+even with rejected rows.`,
 		Example: `  starter import --vendor nebuly --source users.csv --wait
-  starter import --vendor nebuly --source https://example.com/export.ndjson --mapping map.yaml --wait -o json`,
+  starter import --vendor nebuly --source https://example.com/export.ndjson --mapping map.yaml --wait -o json
+  starter import --vendor bitlabs --source users.csv --dry-run
+  starter import --vendor nebuly --source users.csv --dry-run --rejects would-reject.ndjson -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dryRunRejects != "" && !dryRun {
+				return errors.New("--rejects goes with --dry-run (an import's rejects file is written by the worker; see starter rejects)")
+			}
 			in, id, err := PrepareImport(f)
 			if err != nil {
 				return err
+			}
+			if dryRun {
+				return runDryRun(cmd.Context(), g, in, dryRunRejects)
 			}
 			c, err := g.dial(cmd.Context())
 			if err != nil {
@@ -88,20 +109,30 @@ is 0 when the import completed (even with rejected rows) and 1 when it failed.`,
 		},
 	}
 	fl := cmd.Flags()
+	addImportFlags(fl, &f)
+	fl.StringVar(&f.ID, "id", "", "workflow ID (default: import-<vendor>-<source name>-<time>)")
+	fl.BoolVar(&f.Wait, "wait", false, "follow the import with a live progress display and print the summary")
+	fl.StringVar(&f.Incremental, "incremental", "", "send only users that changed since the last successful import with this state KEY")
+	fl.StringVar(&f.Missing, "missing", activities.MissingReport, "with --incremental, users no longer in the list: report or deactivate (nebuly)")
+	fl.BoolVar(&dryRun, "dry-run", false, "read, map and validate the whole list here and report what an import would do; start nothing, send nothing")
+	fl.StringVar(&dryRunRejects, "rejects", "", "with --dry-run: write the rows that would be rejected to FILE (NDJSON, like a rejects file)")
+	_ = cmd.MarkFlagRequired("vendor")
+	_ = cmd.MarkFlagRequired("source")
+	return cmd
+}
+
+// addImportFlags adds the flags that say what to import and how; a
+// schedule takes the same ones.
+func addImportFlags(fl *pflag.FlagSet, f *ImportOptions) {
 	fl.StringVar(&f.Vendor, "vendor", "", "vendor to import into: "+strings.Join(activities.Vendors(), ", "))
 	fl.StringVar(&f.Connection, "connection", "default", "the worker's connection (account) at the vendor")
 	fl.StringVar(&f.Source, "source", "", "the user list: a local path or an http(s) URL")
 	fl.StringVar(&f.Format, "format", "", "csv or ndjson (default: from the source's extension)")
 	fl.StringVar(&f.MappingFile, "mapping", "", "a mapping file that renames columns and sets constants")
-	fl.StringVar(&f.ID, "id", "", "workflow ID (default: import-<vendor>-<source name>-<time>)")
 	fl.IntVar(&f.BatchSize, "batch-size", activities.DefaultBatchSize, "users per vendor request")
 	fl.IntVar(&f.ChunkRows, "chunk-rows", 0, "rows per chunk, the unit of work and retry (default: 5 batches)")
 	fl.IntVar(&f.Concurrency, "concurrency", workflows.DefaultConcurrency, "chunks in flight at once")
 	fl.DurationVar(&f.VendorDeadline, "vendor-deadline", workflows.DefaultVendorDeadline, "how long a chunk may keep failing with retryable errors before the import fails")
-	fl.BoolVar(&f.Wait, "wait", false, "follow the import with a live progress display and print the summary")
-	_ = cmd.MarkFlagRequired("vendor")
-	_ = cmd.MarkFlagRequired("source")
-	return cmd
 }
 
 // prepareImport checks everything that can be checked on this side, so a
@@ -115,19 +146,9 @@ func PrepareImport(f ImportOptions) (workflows.ImportInput, string, error) {
 	if f.BatchSize <= 0 || f.ChunkRows < 0 || f.Concurrency <= 0 {
 		return in, "", errors.New("--batch-size and --concurrency must be positive, and --chunk-rows not negative")
 	}
-	uri, err := sourceURI(f.Source)
+	uri, format, m, err := loadSource(f.Source, f.Format, f.MappingFile)
 	if err != nil {
 		return in, "", err
-	}
-	format, err := source.DetectFormat(uri, f.Format)
-	if err != nil {
-		return in, "", err
-	}
-	var m mapping.Mapping
-	if f.MappingFile != "" {
-		if m, err = mapping.Load(f.MappingFile); err != nil {
-			return in, "", err
-		}
 	}
 	if format == source.CSV && !isURL(uri) {
 		if err := checkHeader(vendor, uri, m); err != nil {
@@ -144,11 +165,44 @@ func PrepareImport(f ImportOptions) (workflows.ImportInput, string, error) {
 		Concurrency:    f.Concurrency,
 		VendorDeadline: f.VendorDeadline,
 	}
+	if f.Incremental != "" {
+		missing := f.Missing
+		if missing == "" {
+			missing = activities.MissingReport
+		}
+		if missing != activities.MissingReport && missing != activities.MissingDeactivate {
+			return in, "", fmt.Errorf("unknown --missing %q: use report or deactivate", missing)
+		}
+		if missing == activities.MissingDeactivate && vendor != "nebuly" {
+			return in, "", fmt.Errorf("--missing deactivate works for nebuly only (%s has no way to end a user's access); use report", vendor)
+		}
+		in.Incremental = &activities.Incremental{StateKey: f.Incremental, Missing: missing}
+	}
 	id := f.ID
 	if id == "" {
 		id = defaultWorkflowID(vendor, uri, time.Now())
 	}
 	return in, id, nil
+}
+
+// loadSource checks a source and its mapping file: the source is readable
+// (a local path is made absolute), its format is known, the mapping parses.
+func loadSource(src, format, mappingFile string) (string, source.Format, mapping.Mapping, error) {
+	var m mapping.Mapping
+	uri, err := sourceURI(src)
+	if err != nil {
+		return "", "", m, err
+	}
+	f, err := source.DetectFormat(uri, format)
+	if err != nil {
+		return "", "", m, err
+	}
+	if mappingFile != "" {
+		if m, err = mapping.Load(mappingFile); err != nil {
+			return "", "", m, err
+		}
+	}
+	return uri, f, m, nil
 }
 
 func sourceURI(s string) (string, error) {
@@ -194,13 +248,16 @@ func checkHeader(vendor, uri string, m mapping.Mapping) error {
 	if err != nil {
 		return fmt.Errorf("cannot read Source: %w", err)
 	}
-	required, err := activities.RequiredFields(vendor)
+	missing, err := activities.MissingColumns(vendor, m, page.Header)
 	if err != nil {
 		return err
 	}
-	if missing := m.Missing(page.Header, required); len(missing) > 0 {
-		return fmt.Errorf("%s requires %s; the source has no column for %s (its columns: %s); add the columns or map them with --mapping",
-			vendor, strings.Join(required, ", "), strings.Join(missing, ", "), strings.Join(page.Header, ", "))
+	if hint := source.DelimiterHint(page.Header); hint != "" && len(missing) > 0 {
+		return errors.New(hint)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the source has no column for the %s fields %s (its columns: %s); add the columns or map them with --mapping",
+			vendor, strings.Join(missing, ", "), strings.Join(page.Header, ", "))
 	}
 	return nil
 }
@@ -230,9 +287,10 @@ func StartImport(ctx context.Context, c client.Client, g *Globals, id string, in
 		StaticSummary: fmt.Sprintf("Import into %s (%s) from %s", in.Vendor, in.Connection, displaySource(in.Source.URI)),
 		StaticDetails: fmt.Sprintf("Vendor: %s  \nconnection: %s  \nsource: %s (%s)  \nbatch size: %d  \nconcurrency: %d",
 			in.Vendor, in.Connection, displaySource(in.Source.URI), in.Source.Format, in.BatchSize, in.Concurrency),
+		TypedSearchAttributes: searchAttributes(in.Vendor, in.Connection, in.Source.URI, ""),
 	}, workflows.ImportWorkflowName, in)
 	if err != nil {
-		return nil, fmt.Errorf("start import: %w", err)
+		return nil, fmt.Errorf("start import: %w", explainStart(err))
 	}
 	return run, nil
 }

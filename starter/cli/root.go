@@ -59,7 +59,8 @@ temporal.toml profiles). Vendor credentials live in the worker, not here.`,
 	pf.StringVar(&g.uiURL, "ui-url", envOr("IMPORTER_UI_URL", "http://127.0.0.1:8233"), "base URL of the Temporal web UI, for links [IMPORTER_UI_URL]")
 	pf.StringVarP(&g.output, "output", "o", "table", "table or json")
 	pf.StringVar(&g.logLevel, "log-level", "warn", "log level of the client's own logs: debug, info, warn, error")
-	root.AddCommand(newImportCmd(g), newStatusCmd(g), newCancelCmd(g), newGateCmd(g))
+	root.AddCommand(newImportCmd(g), newStatusCmd(g), newCancelCmd(g), newGateCmd(g), newAudienceCmd(g), newSetupCmd(g), newScheduleCmd(g),
+		newListCmd(g), newRejectsCmd(g))
 	for _, e := range extra {
 		root.AddCommand(e(g))
 	}
@@ -75,10 +76,18 @@ func (g *Globals) logger() zerolog.Logger {
 }
 
 func (g *Globals) dial(ctx context.Context) (client.Client, error) {
-	if g.output != "table" && g.output != "json" {
-		return nil, fmt.Errorf("unknown --output %q: use table or json", g.output)
+	if err := g.checkOutput(); err != nil {
+		return nil, err
 	}
 	return temporalclient.Dial(ctx, temporalclient.Options{Address: g.address, Namespace: g.namespace, Logger: g.logger()})
+}
+
+// checkOutput refuses an --output the commands do not know, before any work.
+func (g *Globals) checkOutput() error {
+	if g.output != "table" && g.output != "json" {
+		return fmt.Errorf("unknown --output %q: use table or json", g.output)
+	}
+	return nil
 }
 
 func (g *Globals) namespaceOr(c client.Client) string {

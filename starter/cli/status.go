@@ -36,6 +36,9 @@ func newStatusCmd(g *Globals) *cobra.Command {
 				return fmt.Errorf("describe %s: %w", id, err)
 			}
 			st := desc.GetWorkflowExecutionInfo().GetStatus()
+			if desc.GetWorkflowExecutionInfo().GetType().GetName() == workflows.AudienceWorkflowName {
+				return audienceStatus(ctx, g, c, id, st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)
+			}
 			if st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 				p, err := queryProgress(ctx, c, id)
 				if err != nil {

@@ -27,6 +27,7 @@ import (
 )
 
 type demoFlags struct {
+	vendor  string
 	rows    int
 	exit    bool
 	port    int
@@ -45,16 +46,22 @@ func NewCommand(g *cli.Globals) *cobra.Command {
 
 demo starts an embedded Temporal server (in memory) with its web UI, fake
 vendor servers that follow the vendors' documented rules, and a worker, all in
-this process. It generates a user list with some invalid rows and some quoted
-newlines, imports it into the sandbox Nebuly with a live progress display, and
-prints the summary. The UI stays up for you to look around until Ctrl-C, unless
---exit is given.`,
+this process. It generates a user list with some invalid rows, imports it into
+the sandbox vendor (Nebuly unless --vendor says otherwise) with a live progress
+display, and prints the summary. The UI stays up for you to look around until
+Ctrl-C, unless --exit is given.
+
+The sandbox vendors keep their documented limits: BitLabs and Userpilot take one
+bulk at a time (watch the gate workflow), and Dynamic 150 bulk requests a minute
+(watch the pacer workflow), so a Dynamic demo of 100,000 rows lasts about 40 s.`,
 		Example: `  go run ./starter demo
+  go run ./starter demo --vendor dynamic --rows 20000
   go run ./starter demo --rows 200000 --exit -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd, g, f) },
 	}
 	fl := cmd.Flags()
+	fl.StringVar(&f.vendor, "vendor", "nebuly", "the sandbox vendor to import into: nebuly, bitlabs, userpilot or dynamic")
 	fl.IntVar(&f.rows, "rows", 100000, "rows in the generated user list")
 	fl.BoolVar(&f.exit, "exit", false, "exit when the import is done instead of keeping the UI up")
 	fl.IntVar(&f.port, "port", 7233, "Temporal frontend port (a free one is used if it is taken)")
@@ -68,6 +75,11 @@ func runDemo(cmd *cobra.Command, g *cli.Globals, f demoFlags) error {
 	ctx := cmd.Context()
 	if f.rows <= 0 {
 		return errors.New("--rows must be positive")
+	}
+	switch f.vendor {
+	case "nebuly", "bitlabs", "userpilot", "dynamic":
+	default:
+		return fmt.Errorf("the demo imports into nebuly, bitlabs, userpilot or dynamic, not %q (Fynd audiences: see `starter audience sync`)", f.vendor)
 	}
 	log := g.Logger()
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
@@ -93,12 +105,12 @@ func runDemo(cmd *cobra.Command, g *cli.Globals, f demoFlags) error {
 	defer sb.Close()
 	fmt.Fprintf(g.Stderr(), "Temporal UI:       %s\nTemporal frontend: %s\nSandbox vendors:   %s\n\n", srv.UIAddress(), srv.FrontendAddress(), sb.URL)
 
-	path, err := filepath.Abs(filepath.Join(f.dataDir, "demo-users.csv"))
+	path, err := filepath.Abs(filepath.Join(f.dataDir, "demo-"+f.vendor+"-users.csv"))
 	if err != nil {
 		return err
 	}
 	genOpts := gen.Options{Rows: f.rows, InvalidEvery: 200, QuotedNewlineEvery: 50}
-	st, err := gen.File(path, genOpts)
+	st, err := gen.VendorFile(f.vendor, path, genOpts)
 	if err != nil {
 		return err
 	}
@@ -123,7 +135,7 @@ func runDemo(cmd *cobra.Command, g *cli.Globals, f demoFlags) error {
 
 	g.UseServer(srv.UIAddress(), srv.Namespace())
 	in, id, err := cli.PrepareImport(cli.ImportOptions{
-		Vendor: "nebuly", Connection: connections.Default, Source: path,
+		Vendor: f.vendor, Connection: connections.Default, Source: path,
 		BatchSize: activities.DefaultBatchSize, Concurrency: workflows.DefaultConcurrency,
 		VendorDeadline: workflows.DefaultVendorDeadline,
 	})
@@ -141,8 +153,9 @@ func runDemo(cmd *cobra.Command, g *cli.Globals, f demoFlags) error {
 		return ferr
 	}
 	if ferr == nil {
-		fmt.Fprintf(g.Stderr(), "The sandbox Nebuly now holds %s users; the list had %s valid rows.\n",
-			cli.Num(int64(sb.Nebuly.Count())), cli.Num(int64(st.Valid)))
+		held := map[string]int{"nebuly": sb.Nebuly.Count(), "bitlabs": sb.BitLabs.Count(), "userpilot": sb.Userpilot.Count(), "dynamic": sb.Dynamic.Count()}[f.vendor]
+		fmt.Fprintf(g.Stderr(), "The sandbox %s now holds %s users; the list had %s valid rows.\n",
+			f.vendor, cli.Num(int64(held)), cli.Num(int64(st.Valid)))
 	}
 	if f.exit {
 		return ferr

@@ -120,10 +120,10 @@ func TestCLIClearErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown vendor", []string{"import", "--vendor", "acme", "--source", good}, `unknown vendor "acme": choose one of bitlabs, nebuly, userpilot`},
+		{"unknown vendor", []string{"import", "--vendor", "acme", "--source", good}, `unknown vendor "acme": choose one of bitlabs, dynamic, nebuly, userpilot`},
 		{"missing file", []string{"import", "--vendor", "nebuly", "--source", filepath.Join(dir, "nope.csv")}, "no such file"},
 		{"unknown format", []string{"import", "--vendor", "nebuly", "--source", good, "--format", "xlsx"}, "--format"},
-		{"missing columns", []string{"import", "--vendor", "nebuly", "--source", noCols}, "no column for end_user, active_from"},
+		{"missing columns", []string{"import", "--vendor", "nebuly", "--source", noCols}, "no column for the nebuly fields end_user, active_from"},
 		{"unknown workflow", []string{"status", "no-such-import"}, `no import with workflow ID "no-such-import"`},
 	}
 	for _, tc := range cases {

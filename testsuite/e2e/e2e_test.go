@@ -22,6 +22,7 @@ import (
 	"importer/activities"
 	"importer/activities/rejects"
 	"importer/activities/source"
+	"importer/internal/artifacts"
 	"importer/internal/connections"
 	"importer/internal/devserver"
 	"importer/internal/temporalclient"
@@ -45,18 +46,53 @@ type harness struct {
 	dir   string
 	log   zerolog.Logger
 	queue string
+	// store, when set, is the artifact store workers publish vendor files
+	// in (Fynd); see withArtifacts.
+	store activities.ArtifactStore
+}
+
+// withArtifacts gives the harness's workers a local artifact store served
+// on a free loopback port, as `worker --dev` has.
+func (h *harness) withArtifacts() {
+	h.t.Helper()
+	l, err := artifacts.NewLocal(filepath.Join(h.dir, "artifacts"), "", []byte("e2e-artifact-signing-secret-0123456789"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	srv, err := l.Listen("127.0.0.1:0")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { _ = srv.Close() })
+	h.store = l
 }
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
-	ctx := context.Background()
-	srv, err := devserver.Start(ctx, devserver.Options{DisableUI: true, Logger: log.Level(zerolog.ErrorLevel), SearchAttributes: workflows.SearchAttributes()})
+	return newHarnessLogging(t, testLogger(t))
+}
+
+// newHarnessLogging is newHarness whose client (and so the SDK inside its
+// workers), workers and server log to log.
+func newHarnessLogging(t testing.TB, log zerolog.Logger) *harness {
+	t.Helper()
+	srv, err := devserver.Start(context.Background(), devserver.Options{DisableUI: true, Logger: log.Level(zerolog.ErrorLevel), SearchAttributes: workflows.SearchAttributes()})
 	if err != nil {
 		t.Fatalf("start embedded Temporal: %v", err)
 	}
 	t.Cleanup(srv.Stop)
-	c, err := temporalclient.Dial(ctx, temporalclient.Options{Address: srv.FrontendAddress(), Namespace: srv.Namespace(), Logger: log})
+	return harnessAround(t, srv, log)
+}
+
+func testLogger(t testing.TB) zerolog.Logger {
+	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+}
+
+// harnessAround dials a server that is running and starts a fake Nebuly:
+// what every harness has, whichever way its server was started.
+func harnessAround(t testing.TB, srv *devserver.Server, log zerolog.Logger) *harness {
+	t.Helper()
+	c, err := temporalclient.Dial(context.Background(), temporalclient.Options{Address: srv.FrontendAddress(), Namespace: srv.Namespace(), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +112,7 @@ func (h *harness) conns(key string) connections.Set {
 func (h *harness) startWorker(conns connections.Set, stopTimeout time.Duration) *workerrun.Worker {
 	h.t.Helper()
 	w, err := workerrun.Start(h.c, workerrun.Options{
-		TaskQueue: h.queue, Connections: conns, DataDir: h.dir, Logger: h.log, StopTimeout: stopTimeout,
+		TaskQueue: h.queue, Connections: conns, DataDir: h.dir, Logger: h.log, StopTimeout: stopTimeout, Artifacts: h.store,
 	})
 	if err != nil {
 		h.t.Fatal(err)

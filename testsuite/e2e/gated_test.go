@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,7 +104,27 @@ func TestTwoBitLabsImportsOnTwoWorkersNeverOverlap(t *testing.T) {
 	g := newGated(t, bitlabsfake.Options{BulkLatency: 20 * time.Millisecond}, userpilotfake.Options{})
 	g.startWorker(g.gatedConns(), 0)
 	g.startWorker(g.gatedConns(), 0)
+	// While they run, the progress of import a says how many of its chunks
+	// wait for the gate: with one bulk at a time, most of them do.
+	stop := make(chan struct{})
+	var mostWaiting atomic.Int32
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if p := g.progress("import-bitlabs-a"); int32(p.GateWaits) > mostWaiting.Load() {
+				mostWaiting.Store(int32(p.GateWaits))
+			}
+		}
+	}()
 	g.twoImports("bitlabs", 3000, workflows.ImportInput{BatchSize: 100, ChunkRows: 300, Concurrency: 4})
+	close(stop)
+	if mostWaiting.Load() == 0 {
+		t.Error("the progress never showed a chunk waiting for the gate")
+	}
 	if n := g.bitlabs.Overlaps(); n != 0 {
 		t.Fatalf("the fake saw %d overlapping bulks", n)
 	}

@@ -3,6 +3,7 @@ package gen
 import (
 	"bufio"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 )
@@ -34,6 +35,43 @@ func UserpilotCSV(w io.Writer, o Options) (Stats, error) {
 	})
 }
 
+// DynamicCSV writes a Dynamic user list: id (36 characters), email, names,
+// country, username and typed metadata. Invalid rows have a country that is
+// no ISO code, which our validation refuses before sending. Row i's id is
+// o.DynamicID(i) and its e-mail o.DynamicEmail(i).
+func DynamicCSV(w io.Writer, o Options) (Stats, error) {
+	return writeCSV(w, o, "id,email,firstName,lastName,country,username,metadata.plan,metadata.seats", func(i int, invalid bool) string {
+		countries := []string{"DE", "US", "FR", "IT", "JP"}
+		country := countries[i%len(countries)]
+		if invalid {
+			country = "Germany"
+		}
+		return fmt.Sprintf("%s,%s,First%d,Last%d,%s,user_%d,Pro,%d", o.DynamicID(i), o.DynamicEmail(i), i, i, country, i, i%50)
+	})
+}
+
+// DynamicEmail is the e-mail of row i in the Dynamic lists. Dynamic keeps
+// e-mails unique, so lists with other prefixes use other addresses.
+func (o Options) DynamicEmail(i int) string {
+	p := o.IDPrefix
+	if p == "" {
+		p = "u"
+	}
+	return fmt.Sprintf("%s%08d@example.com", p, i)
+}
+
+// DynamicID is the 36-character id of row i in the Dynamic lists, shaped
+// like a UUID and unique per prefix.
+func (o Options) DynamicID(i int) string {
+	p := o.IDPrefix
+	if p == "" {
+		p = "u"
+	}
+	sum := fnv.New32a()
+	_, _ = sum.Write([]byte(p))
+	return fmt.Sprintf("%08x-0000-4000-8000-%012d", sum.Sum32(), i)
+}
+
 // UID is the user id of row i in the BitLabs and Userpilot lists.
 func (o Options) UID(i int) string {
 	p := o.IDPrefix
@@ -59,6 +97,8 @@ func VendorFile(vendor, path string, o Options) (Stats, error) {
 		st, err = BitLabsCSV(f, o)
 	case "userpilot":
 		st, err = UserpilotCSV(f, o)
+	case "dynamic":
+		st, err = DynamicCSV(f, o)
 	default:
 		err = fmt.Errorf("no generator for vendor %q", vendor)
 	}

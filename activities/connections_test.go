@@ -1,0 +1,155 @@
+package activities
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"importer/activities/fynd"
+	"importer/activities/source"
+	"importer/internal/connections"
+	"importer/internal/vendorca"
+	"importer/testsuite/fakes/nebulyfake"
+)
+
+func TestConnectionSchemaIsTheVendorsOwnTable(t *testing.T) {
+	s := ConnectionSchema()
+	for _, name := range ConnectionVendors() {
+		vs, ok := s[name]
+		if !ok {
+			t.Fatalf("no schema for %s", name)
+		}
+		var creds []string
+		if name == AudienceVendor {
+			creds = fyndCredentials
+		} else {
+			creds = registry[name].credentials()
+		}
+		if !slices.Equal(vs.Required, creds) {
+			t.Errorf("%s: required %v, want its credentials %v", name, vs.Required, creds)
+		}
+		if !slices.Contains(vs.Optional, "BASE_URL") {
+			t.Errorf("%s: every vendor's base URL is configurable, but BASE_URL is not in %v", name, vs.Optional)
+		}
+	}
+	if len(s) != len(ConnectionVendors()) {
+		t.Errorf("schema has %d vendors, ConnectionVendors %d", len(s), len(ConnectionVendors()))
+	}
+	for _, p := range fynd.PathSettings() {
+		if !slices.Contains(s[AudienceVendor].Optional, p) {
+			t.Errorf("fynd path override %s cannot be set from a config file", p)
+		}
+	}
+	for _, rs := range []string{"REQUESTS_PER_MINUTE", "RATE_GROUP"} {
+		if !slices.Contains(s["dynamic"].Optional, rs) {
+			t.Errorf("dynamic pacing reads %s, which the schema lacks", rs)
+		}
+	}
+	// The table handed out is a copy: changing it changes no vendor.
+	s["nebuly"].Required[0] = "CHANGED"
+	if ConnectionSchema()["nebuly"].Required[0] != "API_KEY" {
+		t.Fatal("ConnectionSchema shares its slices with the vendor code")
+	}
+}
+
+// sandbox is a vendor sandbox on HTTPS whose certificate no system root
+// signed: the fake Nebuly, and a CSV source beside it.
+type sandbox struct {
+	srv  *httptest.Server
+	fake *nebulyfake.Server
+	ca   string // PEM file of the sandbox's CA
+	csv  string
+}
+
+const sandboxKey = "sandbox-key-0d9c8b"
+
+func newSandbox(t *testing.T) sandbox {
+	t.Helper()
+	fake := nebulyfake.New(nebulyfake.Options{APIKey: sandboxKey})
+	csv := "end_user,active_from\nann@example.com,2024-01-02\n"
+	mux := http.NewServeMux()
+	mux.Handle("/", fake)
+	mux.HandleFunc("/users.csv", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "users.csv", time.Unix(1700000000, 0), strings.NewReader(csv))
+	})
+	srv := httptest.NewTLSServer(mux)
+	t.Cleanup(srv.Close)
+	ca := filepath.Join(t.TempDir(), "sandbox-ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return sandbox{srv: srv, fake: fake, ca: ca, csv: csv}
+}
+
+func TestVendorCallsAndSourcesVerifyCertificatesAgainstTheVendorCA(t *testing.T) {
+	sb := newSandbox(t)
+	// The sandbox connection comes from a config file, as a worker's would.
+	cfg := filepath.Join(t.TempDir(), "importer.yaml")
+	body := "connections:\n  nebuly:\n    sandbox: {api_key: \"${SANDBOX_KEY}\", base_url: \"" + sb.srv.URL + "\"}\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conns, err := connections.Load(cfg, []string{"SANDBOX_KEY=" + sandboxKey}, ConnectionSchema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := conns.Get("nebuly", "sandbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, _, err := nebulyVendor{}.build(map[string]any{"end_user": "ann@example.com", "active_from": "2024-01-02"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	src := sb.srv.URL + "/users.csv"
+
+	plain := New(conns, t.TempDir())
+	_, err = nebulyVendor{}.send(ctx, conn, plain.HTTP, []any{user})
+	var verr *tls.CertificateVerificationError
+	if !errors.As(err, &verr) {
+		t.Fatalf("vendor call without the sandbox CA: want a certificate verification error, got %v", err)
+	}
+	if strings.Contains(err.Error(), sandboxKey) {
+		t.Fatalf("the error shows the API key: %v", err)
+	}
+	if _, err := plain.Opener.Stat(ctx, src); !errors.As(err, &verr) {
+		t.Fatalf("source without the sandbox CA: want a certificate verification error, got %v", err)
+	}
+	if sb.fake.Count() != 0 {
+		t.Fatal("a call reached the sandbox over an unverified connection")
+	}
+
+	roots, _, err := vendorca.Load(sb.ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusting := NewWithRoots(conns, t.TempDir(), roots)
+	out, err := nebulyVendor{}.send(ctx, conn, trusting.HTTP, []any{user})
+	if err != nil {
+		t.Fatalf("vendor call with the sandbox CA: %v", err)
+	}
+	if out.Inserted != 1 || sb.fake.Count() != 1 {
+		t.Fatalf("outcome %+v, fake holds %d users; want the user inserted", out, sb.fake.Count())
+	}
+	v, err := trusting.Opener.Stat(ctx, src)
+	if err != nil {
+		t.Fatalf("source with the sandbox CA: %v", err)
+	}
+	if v.Size != int64(len(sb.csv)) {
+		t.Fatalf("source size %d, want %d", v.Size, len(sb.csv))
+	}
+	page, err := source.Plan(ctx, trusting.Opener, source.PlanRequest{URI: src, Format: source.CSV, ChunkRows: 10, MaxChunks: 1}, func(int64) {})
+	if err != nil || len(page.Chunks) != 1 || page.Chunks[0].Rows != 1 {
+		t.Fatalf("planning the source over HTTPS: %+v %v", page, err)
+	}
+}

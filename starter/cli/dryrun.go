@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"importer/activities"
+	"importer/activities/rejects"
+	"importer/activities/source"
+	"importer/workflows"
+)
+
+// runDryRun reads, maps and validates the whole list here, with the
+// workers' own code (activities.DryRun), and reports what an import would
+// send and reject. It needs no Temporal and calls no vendor. rejectsPath,
+// if set, receives the rows that would be rejected, as a rejects file.
+func runDryRun(ctx context.Context, g *Globals, in workflows.ImportInput, rejectsPath string) error {
+	if err := g.checkOutput(); err != nil {
+		return err
+	}
+	if in.Incremental != nil {
+		fmt.Fprintln(g.stderr, "Note: a dry run cannot tell unchanged users apart (the incremental state lives with the workers); it counts every row.")
+	}
+	var save func(rejects.Reject) error
+	var out *atomicFile
+	if rejectsPath != "" {
+		var err error
+		if out, err = createAtomic(rejectsPath); err != nil {
+			return err
+		}
+		defer out.abort()
+		enc := json.NewEncoder(out.w)
+		save = func(r rejects.Reject) error { return enc.Encode(r) }
+	}
+	if g.output != "json" {
+		fmt.Fprintf(g.stderr, "Dry run: reading %s for %s; nothing is sent.\n", displaySource(in.Source.URI), in.Vendor)
+	}
+	started := time.Now()
+	res, err := activities.DryRun(ctx, &source.Opener{}, in.Vendor, in.Source, in.Mapping, save)
+	if err != nil {
+		return fmt.Errorf("dry run: %w", err)
+	}
+	if out != nil {
+		if err := out.commit(); err != nil {
+			return err
+		}
+	}
+	if g.output == "json" {
+		return printJSON(g.stdout, res)
+	}
+	w := g.stdout
+	fmt.Fprintf(w, "Dry run of an import into %s (nothing was sent)\n", res.Vendor)
+	fmt.Fprintf(w, "  source        %s\n", res.Source)
+	fmt.Fprintf(w, "  rows          %s\n", num(res.Rows))
+	fmt.Fprintf(w, "  would send    %s\n", num(res.WouldSend))
+	fmt.Fprintf(w, "  would reject  %s\n", num(res.WouldReject))
+	fmt.Fprintf(w, "  duplicates    %s (rows a later row of the same user replaces; among the rejects)\n", num(res.Duplicates))
+	if rejectsPath != "" {
+		fmt.Fprintf(w, "  rejects file  %s\n", rejectsPath)
+	}
+	fmt.Fprintf(w, "  took          %s\n", durationText(time.Since(started)))
+	if len(res.Reasons) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw := newTable(w)
+	fmt.Fprintln(tw, "ROWS\tFIRST LINE\tREASON\t")
+	for _, r := range res.Reasons {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t\n", num(r.Rows), r.FirstLine, r.Reason)
+	}
+	if res.OtherRejects > 0 {
+		fmt.Fprintf(tw, "%s\t\t(other reasons)\t\n", num(res.OtherRejects))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,424 @@
+package workflows
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"importer/activities"
+	"importer/activities/mapping"
+	"importer/activities/source"
+)
+
+// AudienceWorkflowName is the registered name of the Fynd audience sync.
+const AudienceWorkflowName = "AudienceSync"
+
+// AudienceInput asks for a user list to become a Fynd user group, with user
+// attributes set from the list's columns.
+type AudienceInput struct {
+	Connection  string               `json:"connection,omitempty"`
+	Group       string               `json:"group"`
+	Description string               `json:"description,omitempty"`
+	Category    string               `json:"category,omitempty"`
+	Source      activities.SourceRef `json:"source"`
+	Mapping     mapping.Mapping      `json:"mapping"`
+	// KeepMissing leaves group members that are not in the list; by
+	// default the group is made to match the list exactly.
+	KeepMissing bool `json:"keep_missing,omitempty"`
+	// MaxAttributeSets bounds distinct combinations of attribute values.
+	MaxAttributeSets int `json:"max_attribute_sets,omitempty"`
+	// AttributeJobs is how many bulk attribute jobs run at once.
+	AttributeJobs int `json:"attribute_jobs,omitempty"`
+	// Deadline bounds each step, waits included: a job or a group that
+	// has not finished by then fails the sync.
+	Deadline         time.Duration `json:"deadline,omitempty"`
+	Poll             time.Duration `json:"poll,omitempty"`
+	MaxPoll          time.Duration `json:"max_poll,omitempty"`
+	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+}
+
+// AudienceResult is the summary of a finished sync.
+type AudienceResult struct {
+	WorkflowID    string                           `json:"workflow_id"`
+	Connection    string                           `json:"connection"`
+	Group         string                           `json:"group"`
+	GroupID       string                           `json:"group_id"`
+	Source        string                           `json:"source"`
+	Mode          string                           `json:"mode"` // created, patched, unchanged
+	Added         int                              `json:"added"`
+	Removed       int                              `json:"removed"`
+	RowsRead      int64                            `json:"rows_read"`
+	Accepted      int64                            `json:"accepted"`
+	Rejected      int64                            `json:"rejected"`
+	Members       int                              `json:"members"`
+	Attributes    []activities.AttributeDefinition `json:"attributes,omitempty"`
+	AttributeJobs int                              `json:"attribute_jobs"`
+	TotalUsers    int                              `json:"total_users"`
+	Verified      activities.Verification          `json:"verified"`
+	RejectsFile   string                           `json:"rejects_file"`
+	StartedAt     time.Time                        `json:"started_at"`
+	FinishedAt    time.Time                        `json:"finished_at"`
+}
+
+// AudienceProgress answers the progress query of a sync.
+type AudienceProgress struct {
+	Phase     string    `json:"phase"`
+	Waiting   string    `json:"waiting,omitempty"` // what the sync waits for at the vendor
+	RowsRead  int64     `json:"rows_read"`
+	Members   int       `json:"members"`
+	Rejected  int64     `json:"rejected"`
+	JobsDone  int       `json:"jobs_done"`
+	Jobs      int       `json:"jobs"`
+	StartedAt time.Time `json:"started_at"`
+	Error     string    `json:"error,omitempty"`
+}
+
+// Defaults of an audience sync.
+const (
+	DefaultAudienceDeadline = 2 * time.Hour
+	defaultAttributeJobs    = 4
+	maxBusyGroupRounds      = 5
+)
+
+func (in *AudienceInput) applyDefaults() {
+	if in.Connection == "" {
+		in.Connection = "default"
+	}
+	if in.Deadline <= 0 {
+		in.Deadline = DefaultAudienceDeadline
+	}
+	if in.HeartbeatTimeout <= 0 {
+		in.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if in.AttributeJobs <= 0 {
+		in.AttributeJobs = defaultAttributeJobs
+	}
+}
+
+type audienceRun struct {
+	in   AudienceInput
+	spec activities.AudienceSpec
+	prog AudienceProgress
+}
+
+// AudienceSync makes a Fynd user group hold a user list and sets the list's
+// attribute values on its users: it reads and validates the list into the
+// files Fynd fetches, makes the attribute definitions exist, runs one bulk
+// attribute job per combination of values and waits for each, creates the
+// group (or patches the existing one with what to add and remove) and waits
+// for Fynd to process it, refreshes the group's total users and waits for
+// the new count, and lists the group to verify it. Every wait polls with
+// backoff in a heartbeating activity bounded by the deadline; the vendor's
+// job and group ids are in history before any wait, so a worker that dies
+// mid-wait is replaced by one that resumes the same wait.
+func AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceResult, error) {
+	in.applyDefaults()
+	info := workflow.GetInfo(ctx)
+	r := &audienceRun{in: in, spec: activities.AudienceSpec{
+		Connection: in.Connection, Group: in.Group, Description: in.Description, Category: in.Category,
+		SyncKey:     info.WorkflowExecution.ID + "-" + shortID(info.FirstRunID),
+		KeepMissing: in.KeepMissing,
+	}}
+	r.prog = AudienceProgress{Phase: "reading the list", StartedAt: workflow.Now(ctx)}
+	if in.Group == "" {
+		return AudienceResult{}, temporal.NewNonRetryableApplicationError("the sync names no group", "BadInput", nil)
+	}
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (AudienceProgress, error) { return r.prog, nil }); err != nil {
+		return AudienceResult{}, err
+	}
+	r.describe(ctx)
+
+	res := AudienceResult{WorkflowID: info.WorkflowExecution.ID, Connection: in.Connection, Group: in.Group,
+		Source: in.Source.URI, StartedAt: r.prog.StartedAt}
+	prep, err := r.sync(ctx, &res)
+
+	// The rejects are joined and the artifacts (user data) deleted whatever
+	// happened, so a failed or cancelled sync leaves its record and no copies.
+	r.phase(ctx, "finishing", "")
+	fctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	var fin activities.FinishedAudience
+	ferr := workflow.ExecuteActivity(r.options(fctx, "join rejects, delete the sync's files", 5*time.Minute),
+		activities.FinishAudienceName, activities.FinishAudienceInput{Spec: r.spec, Artifacts: prep.artifacts(), Members: prep.Members}).Get(fctx, &fin)
+	res.RejectsFile = fin.RejectsFile
+	switch {
+	case ctx.Err() != nil:
+		r.phase(ctx, "canceled", "")
+		return AudienceResult{}, temporal.NewCanceledError("audience sync canceled")
+	case err != nil:
+		r.prog.Error = err.Error()
+		r.phase(ctx, "failed", "")
+		if fin.RejectsFile != "" {
+			err = fmt.Errorf("%w (rejects so far: %s)", err, fin.RejectsFile)
+		}
+		return AudienceResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "AudienceSyncFailed", nil)
+	case ferr != nil:
+		return AudienceResult{}, fmt.Errorf("join rejects: %w", rootCause(ferr))
+	}
+	res.RowsRead = prep.Counts.Rows
+	res.Rejected = prep.Counts.Rejected + int64(fin.VendorRejected)
+	res.Accepted = int64(prep.Members - fin.VendorRejected)
+	res.Members = prep.Members
+	res.FinishedAt = workflow.Now(ctx)
+	r.prog.Rejected = res.Rejected
+	r.phase(ctx, "done", "")
+	return res, nil
+}
+
+type prepared struct{ activities.PreparedAudience }
+
+// artifacts lists the files the sync published, for deletion.
+func (p prepared) artifacts() []string {
+	if p.MembersFile == "" {
+		return nil
+	}
+	out := []string{p.MembersFile, p.LinesFile, p.Manifest, p.PatchFile}
+	for _, s := range p.Sets {
+		out = append(out, s.File)
+	}
+	return out
+}
+
+// sync runs the steps up to the verification.
+func (r *audienceRun) sync(ctx workflow.Context, res *AudienceResult) (prepared, error) {
+	in, spec := r.in, r.spec
+	var prep prepared
+	err := workflow.ExecuteActivity(r.options(ctx, "read and validate "+displayName(in.Source.URI), time.Hour),
+		activities.PrepareAudienceName, activities.PrepareAudienceInput{Spec: spec, Source: in.Source, Mapping: in.Mapping, MaxAttributeSets: in.MaxAttributeSets}).
+		Get(ctx, &prep.PreparedAudience)
+	if err != nil {
+		return prep, fmt.Errorf("reading %s: %w", displayName(in.Source.URI), causeWithin(err, in.Deadline))
+	}
+	if prep.Counts.Rows != int64(prep.Members)+prep.Counts.Rejected {
+		return prep, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the list's accounting does not add up: %d rows, %d members, %d rejected", prep.Counts.Rows, prep.Members, prep.Counts.Rejected), "AccountingError", nil)
+	}
+	r.prog.RowsRead, r.prog.Members, r.prog.Rejected, r.prog.Jobs = prep.Counts.Rows, prep.Members, prep.Counts.Rejected, len(prep.Sets)
+	res.AttributeJobs = len(prep.Sets)
+
+	if slugs := r.slugs(prep.Slugs); len(slugs) > 0 {
+		r.phase(ctx, "attribute definitions", "")
+		if err := workflow.ExecuteActivity(r.options(ctx, fmt.Sprintf("ensure %d attribute definitions", len(slugs)), 10*time.Minute),
+			activities.EnsureAttributesName, activities.EnsureAttributesInput{Spec: spec, Slugs: slugs, Mapping: in.Mapping}).Get(ctx, &res.Attributes); err != nil {
+			return prep, fmt.Errorf("attribute definitions: %w", causeWithin(err, r.in.Deadline))
+		}
+	}
+	if len(prep.Sets) > 0 {
+		r.phase(ctx, "setting attributes", fmt.Sprintf("%d bulk attribute jobs", len(prep.Sets)))
+		if err := r.attributeJobs(ctx, prep); err != nil {
+			return prep, err
+		}
+	}
+
+	r.phase(ctx, "syncing the group", "")
+	var gs activities.GroupSync
+	groupFile := ""
+	for round := 1; ; round++ {
+		if err := workflow.ExecuteActivity(r.options(ctx, fmt.Sprintf("sync group %q", in.Group), 30*time.Minute),
+			activities.SyncGroupName, activities.SyncGroupInput{Spec: spec, MembersFile: prep.MembersFile, PatchFile: prep.PatchFile}).Get(ctx, &gs); err != nil {
+			return prep, fmt.Errorf("group %q: %w", in.Group, causeWithin(err, r.in.Deadline))
+		}
+		if gs.Mode != "unchanged" {
+			if err := r.waitGroup(ctx, gs, prep.LinesFile); err != nil {
+				return prep, err
+			}
+		}
+		if gs.File != "" {
+			groupFile = gs.File
+		}
+		if gs.Mode != "busy" {
+			break
+		}
+		if round == maxBusyGroupRounds {
+			return prep, temporal.NewNonRetryableApplicationError(fmt.Sprintf("group %q kept processing other changes; try again later", in.Group), "GroupBusy", nil)
+		}
+	}
+	res.GroupID, res.Mode, res.Added, res.Removed = gs.GroupID, gs.Mode, gs.Added, gs.Removed
+	if gs.Mode == "created" {
+		res.Added = prep.Members
+	}
+
+	r.phase(ctx, "refreshing total users", "")
+	var started activities.RefreshStarted
+	rin := activities.RefreshInput{Spec: spec, GroupID: gs.GroupID, Expected: prep.Members, Poll: r.poll()}
+	if err := workflow.ExecuteActivity(r.options(ctx, "refresh total users", 10*time.Minute), activities.RefreshGroupName, rin).Get(ctx, &started); err != nil {
+		return prep, fmt.Errorf("refresh group %q: %w", in.Group, causeWithin(err, r.in.Deadline))
+	}
+	rin.Before, rin.RequestedAt = started.Before, started.RequestedAt
+	r.phase(ctx, "refreshing total users", "the new total users of "+in.Group)
+	var total activities.TotalUsers
+	if err := workflow.ExecuteActivity(r.waitOptions(ctx, "wait for the new total users"), activities.WaitRefreshName, rin).Get(ctx, &total); err != nil {
+		return prep, fmt.Errorf("refresh group %q: %w", in.Group, causeWithin(err, r.in.Deadline))
+	}
+	res.TotalUsers = total.Count
+
+	r.phase(ctx, "verifying", "")
+	if err := workflow.ExecuteActivity(r.options(ctx, "list the group's members", 30*time.Minute), activities.VerifyGroupName,
+		activities.VerifyInput{Spec: spec, GroupID: gs.GroupID, MembersFile: prep.MembersFile, LinesFile: prep.LinesFile, GroupFile: groupFile}).Get(ctx, &res.Verified); err != nil {
+		return prep, fmt.Errorf("verify group %q: %w", in.Group, causeWithin(err, r.in.Deadline))
+	}
+	return prep, nil
+}
+
+// slugs are the definitions to ensure: the ones values were found for, and
+// the ones the mapping declares.
+func (r *audienceRun) slugs(used []string) []string {
+	set := map[string]bool{}
+	for _, s := range used {
+		set[s] = true
+	}
+	for s := range r.in.Mapping.Attributes {
+		set[s] = true
+	}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// attributeJobs starts and waits for every attribute set's job, a few at a
+// time. The first failure cancels the rest.
+func (r *audienceRun) attributeJobs(ctx workflow.Context, prep prepared) error {
+	jctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	sem := workflow.NewSemaphore(jctx, int64(r.in.AttributeJobs))
+	wg := workflow.NewWaitGroup(jctx)
+	var failure error
+	for _, set := range prep.Sets {
+		wg.Add(1)
+		workflow.Go(jctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			if err := sem.Acquire(ctx, 1); err != nil {
+				return
+			}
+			defer sem.Release(1)
+			if err := r.attributeJob(ctx, prep, set); err != nil {
+				if failure == nil && ctx.Err() == nil {
+					failure = err
+					cancel()
+				}
+				return
+			}
+			r.prog.JobsDone++
+			r.phase(ctx, "setting attributes", fmt.Sprintf("%d of %d bulk attribute jobs done", r.prog.JobsDone, r.prog.Jobs))
+		})
+	}
+	wg.Wait(ctx)
+	if failure == nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return failure
+}
+
+func (r *audienceRun) attributeJob(ctx workflow.Context, prep prepared, set activities.AttributeSet) error {
+	jin := activities.AttributeJobInput{Spec: r.spec, Manifest: prep.Manifest, Set: set, LinesFile: prep.LinesFile, Poll: r.poll()}
+	var started activities.AttributeJobResult
+	if err := workflow.ExecuteActivity(r.options(ctx, fmt.Sprintf("attribute set %d: start (%d users)", set.Index+1, set.Rows), 10*time.Minute),
+		activities.StartAttributeJobName, jin).Get(ctx, &started); err != nil {
+		return fmt.Errorf("attribute set %d: %w", set.Index+1, causeWithin(err, r.in.Deadline))
+	}
+	if started.JobID == "" {
+		return nil // Fynd applied the values at once
+	}
+	jin.JobID = started.JobID
+	var done activities.AttributeJobResult
+	if err := workflow.ExecuteActivity(r.waitOptions(ctx, fmt.Sprintf("attribute set %d: wait for job %s", set.Index+1, started.JobID)),
+		activities.WaitAttributeJobName, jin).Get(ctx, &done); err != nil {
+		return fmt.Errorf("attribute set %d: %w", set.Index+1, causeWithin(err, r.in.Deadline))
+	}
+	return nil
+}
+
+// waitGroup waits until Fynd has processed the group's latest change.
+func (r *audienceRun) waitGroup(ctx workflow.Context, gs activities.GroupSync, lines string) error {
+	what := "processing of group " + r.in.Group
+	if gs.Mode == "busy" {
+		what = "an earlier change to group " + r.in.Group
+	}
+	r.phase(ctx, "syncing the group", what)
+	var st activities.GroupState
+	if err := workflow.ExecuteActivity(r.waitOptions(ctx, "wait for "+what), activities.WaitGroupName,
+		activities.GroupWaitInput{Spec: r.spec, GroupID: gs.GroupID, LinesFile: lines, Poll: r.poll()}).Get(ctx, &st); err != nil {
+		return fmt.Errorf("group %q: %w", r.in.Group, causeWithin(err, r.in.Deadline))
+	}
+	return nil
+}
+
+func (r *audienceRun) poll() activities.Poll {
+	return activities.Poll{Every: r.in.Poll, Max: r.in.MaxPoll}
+}
+
+// options are for a step that calls the vendor: retried with backoff while
+// the failure is retryable, within the sync's deadline.
+func (r *audienceRun) options(ctx workflow.Context, summary string, attempt time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    min(attempt, r.in.Deadline),
+		ScheduleToCloseTimeout: r.in.Deadline,
+		HeartbeatTimeout:       r.in.HeartbeatTimeout,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+		},
+		Summary: summary,
+	})
+}
+
+// waitOptions are for a wait: one attempt may poll until the deadline.
+func (r *audienceRun) waitOptions(ctx workflow.Context, summary string) workflow.Context {
+	return r.options(ctx, summary, r.in.Deadline)
+}
+
+func (r *audienceRun) phase(ctx workflow.Context, phase, waiting string) {
+	r.prog.Phase, r.prog.Waiting = phase, waiting
+	r.describe(ctx)
+}
+
+// describe sets the current details the Temporal UI shows for the sync.
+func (r *audienceRun) describe(ctx workflow.Context) {
+	p := r.prog
+	d := fmt.Sprintf("**fynd** audience %q: %s", r.in.Group, p.Phase)
+	if p.Waiting != "" {
+		d += " (waiting for " + p.Waiting + ")"
+	}
+	if p.RowsRead > 0 {
+		d += fmt.Sprintf("\n\n%d rows read · %d members · %d rejected", p.RowsRead, p.Members, p.Rejected)
+	}
+	if p.Jobs > 0 {
+		d += fmt.Sprintf(" · attribute jobs %d/%d", p.JobsDone, p.Jobs)
+	}
+	if p.Error != "" {
+		d += "\n\nerror: " + p.Error
+	}
+	workflow.SetCurrentDetails(ctx, d)
+}
+
+// displayName is a source without a URL's query, which can hold a
+// presigned credential.
+func displayName(uri string) string {
+	return source.Redact(uri)
+}
+
+// AudienceLookupWorkflowName is the short workflow through which the
+// starter lists or shows Fynd groups: only the worker holds credentials.
+const AudienceLookupWorkflowName = "AudienceLookup"
+
+// AudienceLookup lists a connection's groups, or finds one.
+func AudienceLookup(ctx workflow.Context, in activities.GroupLookup) ([]activities.GroupInfo, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    time.Minute,
+		ScheduleToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: 10 * time.Second},
+		Summary:                "ask fynd",
+	})
+	var out []activities.GroupInfo
+	if err := workflow.ExecuteActivity(ctx, activities.LookupGroupsName, in).Get(ctx, &out); err != nil {
+		return nil, rootCause(err)
+	}
+	return out, nil
+}
