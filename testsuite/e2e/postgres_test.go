@@ -1,0 +1,459 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/common/config"
+	serverlog "go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/persistence/sql/sqlplugin/postgresql"
+	sqltool "go.temporal.io/server/tools/sql"
+
+	"importer/activities"
+	"importer/activities/source"
+	"importer/internal/devserver"
+	"importer/internal/temporalclient"
+	"importer/testsuite/gen"
+	"importer/workflows"
+)
+
+// requirePostgresEnv, when set, turns a missing PostgreSQL into a failure
+// instead of a skip. CI sets it.
+const requirePostgresEnv = "IMPORTER_REQUIRE_POSTGRES"
+
+// TestPostgresTopologyTwoWorkerProcesses runs the production topology: the
+// Temporal server on PostgreSQL (fresh databases, schema applied with the
+// server's own SQL tool) and two separate worker processes sharing a task
+// queue and a data directory. It checks that both processes run chunks of
+// one import with exact accounting, then restarts the server in the middle
+// of a second import and checks that it resumes and completes exactly.
+//
+// PostgreSQL is found with the libpq variables PGHOST, PGPORT, PGUSER and
+// PGPASSWORD (defaults 127.0.0.1, 5432, postgres, none).
+func TestPostgresTopologyTwoWorkerProcesses(t *testing.T) {
+	pg := postgresForTest(t)
+	// The build links the Temporal SDK and takes a while: do it before the
+	// server starts, so nothing waits on it.
+	began := time.Now()
+	workerBin := buildWorker(t)
+	t.Logf("built the worker binary in %s", time.Since(began).Round(time.Second))
+
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	ctx := context.Background()
+	port, err := devserver.FreePort("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := devserver.Options{
+		DisableUI:        true,
+		FrontendPort:     port, // the workers must find the restarted server where the first one was
+		Postgres:         &pg,
+		SearchAttributes: workflows.SearchAttributes(),
+		Logger:           log.Level(zerolog.ErrorLevel),
+	}
+	srv, err := devserver.Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("start Temporal on PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() { srv.Stop() }) // whichever server runs at the end
+	checkSearchAttributes(t, srv)
+
+	h := harnessAround(t, srv, log)
+	c, fake := h.c, h.fake
+
+	dataDir := filepath.Join(h.dir, "data")
+	workers := []*workerProcess{
+		startWorkerProcess(t, workerBin, "worker-a", srv, h.queue, dataDir, h.url),
+		startWorkerProcess(t, workerBin, "worker-b", srv, h.queue, dataDir, h.url),
+	}
+	waitPollers(t, c, h.queue, workers)
+
+	// Import 1: two processes share the chunks. Each may run two chunks at
+	// once while the import keeps eight in flight, so neither can take all.
+	const chunkRows = 1000
+	o1 := gen.Options{Rows: 50_000, InvalidEvery: 97, QuotedNewlineEvery: 41}
+	path1, st1 := h.generate("users-1.csv", o1)
+	began = time.Now()
+	run1 := h.start("import-pg-two-workers", workflows.ImportInput{
+		Vendor: "nebuly", Source: activities.SourceRef{URI: path1, Format: source.CSV},
+		BatchSize: 250, ChunkRows: chunkRows, Concurrency: 8,
+	})
+	res1, err := h.wait(run1, 5*time.Minute)
+	if err != nil {
+		t.Fatalf("import 1 failed: %v%s", err, workerLogs(workers))
+	}
+	t.Logf("import 1: %d rows in %s", st1.Rows, time.Since(began).Round(time.Millisecond))
+	checkResult(t, "import 1", res1, st1)
+	checkStored(t, fake, o1, st1)
+	if n := len(readRejects(t, res1.RejectsFile)); n != st1.Invalid {
+		t.Fatalf("import 1: rejects file has %d rows, want %d", n, st1.Invalid)
+	}
+	perWorker, _ := chunkCompletions(h.history(run1.GetID(), run1.GetRunID()), time.Time{})
+	total := 0
+	for _, w := range workers {
+		n := perWorker[w.identityPrefix()]
+		t.Logf("import 1: %s (pid %d) completed %d chunks", w.name, w.cmd.Process.Pid, n)
+		if n == 0 {
+			t.Errorf("import 1: %s ran no chunk; the chunks went to %v", w.name, perWorker)
+		}
+		total += n
+	}
+	if want := (st1.Rows + chunkRows - 1) / chunkRows; total != want || len(perWorker) != len(workers) {
+		t.Fatalf("import 1: chunk completions by worker %v; want %d in all, from the two worker processes only", perWorker, want)
+	}
+
+	// Import 2: the server stops and starts again on the same databases
+	// while chunks are in flight.
+	fake.SetLatency(40 * time.Millisecond)
+	const concurrency = 4
+	o2 := gen.Options{Rows: 50_000, InvalidEvery: 89, QuotedNewlineEvery: 53, Domain: "second.example.com"}
+	path2, st2 := h.generate("users-2.csv", o2)
+	began = time.Now()
+	run2 := h.start("import-pg-server-restart", workflows.ImportInput{
+		Vendor: "nebuly", Source: activities.SourceRef{URI: path2, Format: source.CSV},
+		BatchSize: 100, ChunkRows: chunkRows, Concurrency: concurrency, HeartbeatTimeout: 5 * time.Second,
+	})
+	before := waitRowsDone(t, h, run2.GetID(), 10_000)
+	// Chunks in flight may finish while the server is down; the rest of the
+	// import must need the restarted server.
+	if before.RowsDone+concurrency*chunkRows >= int64(st2.Rows) {
+		t.Fatalf("import 2 was nearly done (%d of %d rows) before the restart; the test proves nothing", before.RowsDone, st2.Rows)
+	}
+	srv.Stop()
+	stopped := time.Now()
+	for _, w := range workers {
+		if w.exited() {
+			t.Fatalf("%s exited when the server stopped%s", w.name, workerLogs(workers))
+		}
+	}
+	srv, err = devserver.Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("restart Temporal on the same databases: %v", err)
+	}
+	t.Logf("server stopped at %d of %d rows and started again in %s", before.RowsDone, st2.Rows, time.Since(stopped).Round(time.Millisecond))
+	checkSearchAttributes(t, srv)
+
+	res2, err := h.wait(run2, 5*time.Minute)
+	if err != nil {
+		t.Fatalf("import 2 failed after the server restart: %v%s", err, workerLogs(workers))
+	}
+	t.Logf("import 2: %d rows in %s, server restart included", st2.Rows, time.Since(began).Round(time.Millisecond))
+	checkResult(t, "import 2", res2, st2)
+	if got, want := fake.Count(), st1.Valid+st2.Valid; got != want {
+		t.Errorf("the fake holds %d users; the two lists have %d valid rows", got, want)
+	}
+	for i := 0; i < st2.Rows; i++ {
+		if _, ok := fake.User(o2.Email(i)); ok == o2.Invalid(i) {
+			t.Fatalf("import 2: row %d (valid: %v) stored: %v", i, !o2.Invalid(i), ok)
+		}
+	}
+	if n := len(readRejects(t, res2.RejectsFile)); n != st2.Invalid {
+		t.Fatalf("import 2: rejects file has %d rows, want %d", n, st2.Invalid)
+	}
+	perWorker, afterRestart := chunkCompletions(h.history(run2.GetID(), run2.GetRunID()), stopped)
+	if afterRestart == 0 {
+		t.Fatalf("no chunk of import 2 completed after the restart (by worker: %v)", perWorker)
+	}
+	t.Logf("import 2: %d chunks completed after the restart; by worker: %v; %d inserted + %d updated (resent)",
+		afterRestart, perWorker, res2.Inserted, res2.Updated)
+
+	// Import 1 finished before the restart: the new server must know it
+	// from PostgreSQL.
+	desc, err := c.DescribeWorkflowExecution(ctx, run1.GetID(), run1.GetRunID())
+	if err != nil {
+		t.Fatalf("import 1 is unknown after the restart: %v", err)
+	}
+	if s := desc.GetWorkflowExecutionInfo().GetStatus(); s != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		t.Fatalf("import 1 is %s after the restart, want completed", s)
+	}
+	for _, w := range workers {
+		if w.exited() {
+			t.Fatalf("%s exited during the test%s", w.name, workerLogs(workers))
+		}
+	}
+}
+
+// postgresForTest returns options for a fresh pair of databases with a
+// random suffix, dropped when the test ends, or skips the test when
+// PostgreSQL is unreachable and not required.
+func postgresForTest(t *testing.T) devserver.PostgresOptions {
+	t.Helper()
+	pg := devserver.PostgresOptions{Host: "127.0.0.1", Port: 5432, User: "postgres", Password: os.Getenv("PGPASSWORD"), Setup: true}
+	// A PGHOST starting with / is a socket directory; the server needs TCP.
+	if h := os.Getenv("PGHOST"); h != "" && !strings.HasPrefix(h, "/") {
+		pg.Host = h
+	}
+	if p := os.Getenv("PGPORT"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			t.Fatalf("PGPORT=%q is not a port", p)
+		}
+		pg.Port = n
+	}
+	if u := os.Getenv("PGUSER"); u != "" {
+		pg.User = u
+	}
+	addr := net.JoinHostPort(pg.Host, strconv.Itoa(pg.Port))
+	conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		if os.Getenv(requirePostgresEnv) == "" {
+			t.Skipf("PostgreSQL is not reachable at %s (%v); start it (see .ci/run) or set %s=1 to make this a failure", addr, err, requirePostgresEnv)
+		}
+		t.Fatalf("%s is set but PostgreSQL is not reachable at %s: %v", requirePostgresEnv, addr, err)
+	}
+	_ = conn.Close()
+	if err := adminExec(pg, "SELECT 1"); err != nil {
+		t.Fatalf("PostgreSQL at %s does not let user %q in (set PGUSER and PGPASSWORD; the driver's reason is logged above): %v", addr, pg.User, err)
+	}
+
+	suffix := make([]byte, 6)
+	if _, err := rand.Read(suffix); err != nil {
+		t.Fatal(err)
+	}
+	pg.Database = "importer_e2e_" + hex.EncodeToString(suffix)
+	pg.VisibilityDatabase = pg.Database + "_visibility"
+	t.Cleanup(func() {
+		// A stopped server's pool may not have let go yet.
+		for _, db := range []string{pg.Database, pg.VisibilityDatabase} {
+			err := adminExec(pg,
+				`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, db)
+			if err == nil {
+				err = adminExec(pg, `DROP DATABASE IF EXISTS "`+db+`"`)
+			}
+			if err != nil {
+				t.Errorf("drop test database %s: %v", db, err)
+			}
+		}
+	})
+	return pg
+}
+
+// adminExec runs one statement in the postgres database, through the
+// server's SQL tool connection. Driver errors go to the tool's log
+// (stderr), since the error returned only says no connection worked.
+func adminExec(pg devserver.PostgresOptions, stmt string, args ...any) error {
+	conn, err := sqltool.NewConnection(&config.SQL{
+		PluginName:      postgresql.PluginName,
+		DatabaseName:    "postgres",
+		ConnectAddr:     net.JoinHostPort(pg.Host, strconv.Itoa(pg.Port)),
+		ConnectProtocol: "tcp",
+		User:            pg.User,
+		Password:        pg.Password,
+	}, serverlog.NewCLILogger())
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close()
+	return conn.Exec(stmt, args...)
+}
+
+// checkSearchAttributes asserts that the namespace on PostgreSQL has the
+// importer's search attributes with their types.
+func checkSearchAttributes(t *testing.T, srv *devserver.Server) {
+	t.Helper()
+	c, err := temporalclient.Dial(context.Background(), temporalclient.Options{Address: srv.FrontendAddress(), Namespace: srv.Namespace(), Logger: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	resp, err := c.OperatorService().ListSearchAttributes(context.Background(), &operatorservice.ListSearchAttributesRequest{Namespace: srv.Namespace()})
+	if err != nil {
+		t.Fatalf("list search attributes: %v", err)
+	}
+	for name, typ := range workflows.SearchAttributes() {
+		if got, ok := resp.GetCustomAttributes()[name]; !ok || got != typ {
+			t.Fatalf("search attribute %s is %v (registered: %v), want %s", name, got, ok, typ)
+		}
+	}
+}
+
+// buildWorker builds the worker binary once, as the benchmark does.
+func buildWorker(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "worker")
+	cmd := exec.Command("go", "build", "-o", bin, "./worker")
+	cmd.Dir = filepath.Join("..", "..") // the module root, from testsuite/e2e
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./worker: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// workerProcess is one worker binary running as its own process.
+type workerProcess struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+}
+
+func startWorkerProcess(t *testing.T, bin, name string, srv *devserver.Server, queue, dataDir, nebulyURL string) *workerProcess {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--address", srv.FrontendAddress(), "--namespace", srv.Namespace(),
+		"--task-queue", queue, "--data-dir", dataDir, "--max-concurrent-chunks", "2",
+		"--log-format", "json", "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "IMPORTER_NEBULY_BASE_URL="+nebulyURL, "IMPORTER_NEBULY_API_KEY="+apiKey)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		t.Fatalf("start %s: %v", name, err)
+	}
+	w := &workerProcess{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		_ = logFile.Close()
+		close(w.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-w.done
+	})
+	return w
+}
+
+func (w *workerProcess) exited() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// identityPrefix is how the SDK's default worker identity starts: the pid.
+func (w *workerProcess) identityPrefix() string { return strconv.Itoa(w.cmd.Process.Pid) + "@" }
+
+// workerLogs is the tail of every worker's log, for failure messages.
+func workerLogs(workers []*workerProcess) string {
+	var b strings.Builder
+	for _, w := range workers {
+		f, err := os.Open(w.log)
+		if err != nil {
+			continue
+		}
+		var lines []string
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+		}
+		_ = f.Close()
+		if len(lines) > 20 {
+			lines = lines[len(lines)-20:]
+		}
+		fmt.Fprintf(&b, "\n--- %s (last %d log lines) ---\n%s", w.name, len(lines), strings.Join(lines, "\n"))
+	}
+	return b.String()
+}
+
+// waitPollers waits until every worker process polls the activity task
+// queue, so the first import cannot start before both can take chunks.
+func waitPollers(t *testing.T, c client.Client, queue string, workers []*workerProcess) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := c.DescribeTaskQueue(context.Background(), queue, enumspb.TASK_QUEUE_TYPE_ACTIVITY)
+		polling := 0
+		if err == nil {
+			for _, w := range workers {
+				for _, p := range resp.GetPollers() {
+					if strings.HasPrefix(p.GetIdentity(), w.identityPrefix()) {
+						polling++
+						break
+					}
+				}
+			}
+		}
+		if polling == len(workers) {
+			return
+		}
+		for _, w := range workers {
+			if w.exited() {
+				t.Fatalf("%s exited%s", w.name, workerLogs(workers))
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d worker processes poll %s after a minute (last error: %v)%s", polling, len(workers), queue, err, workerLogs(workers))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitRowsDone polls the progress query until the import has done at least
+// rows rows.
+func waitRowsDone(t *testing.T, h *harness, id string, rows int64) workflows.Progress {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		p := h.progress(id)
+		if p.RowsDone >= rows {
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the import did not reach %d rows in two minutes: %+v", rows, p)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func checkResult(t *testing.T, name string, res workflows.ImportResult, st gen.Stats) {
+	t.Helper()
+	if res.RowsRead != int64(st.Rows) || res.Accepted != int64(st.Valid) || res.Rejected != int64(st.Invalid) {
+		t.Fatalf("%s: result %+v; want rows %d = accepted %d + rejected %d", name, res, st.Rows, st.Valid, st.Invalid)
+	}
+}
+
+// chunkCompletions counts completed chunk activities by the identity
+// prefix (the pid) of the worker that ran them, read from the
+// ActivityTaskStarted event each completion refers to, and how many
+// completed after since (the server's event time; same machine).
+func chunkCompletions(events []*historypb.HistoryEvent, since time.Time) (byWorker map[string]int, after int) {
+	chunk := map[int64]bool{}      // scheduled event ID → is a chunk
+	identity := map[int64]string{} // started event ID → worker identity
+	byWorker = map[string]int{}
+	for _, ev := range events {
+		if ev.GetWorkflowExecutionStartedEventAttributes() != nil {
+			// Event IDs start again in each run after continue-as-new.
+			clear(chunk)
+			clear(identity)
+		}
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			chunk[ev.GetEventId()] = a.GetActivityType().GetName() == activities.ImportChunkName
+		}
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil {
+			identity[ev.GetEventId()] = a.GetIdentity()
+		}
+		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil && chunk[a.GetScheduledEventId()] {
+			id := identity[a.GetStartedEventId()]
+			if at := strings.Index(id, "@"); at > 0 {
+				id = id[:at+1]
+			}
+			byWorker[id]++
+			if !since.IsZero() && ev.GetEventTime().AsTime().After(since) {
+				after++
+			}
+		}
+	}
+	return byWorker, after
+}
