@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -11,7 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -272,7 +273,7 @@ func (a *Activities) SyncGroup(ctx context.Context, in SyncGroupInput) (GroupSyn
 	if err != nil {
 		return GroupSync{}, err
 	}
-	current, err := a.listMembers(ctx, c, conn, g.ID)
+	current, err := a.listMembers(ctx, c, conn, g.ID, store, artifactKey(in.Spec, "listing-sync"))
 	if err != nil {
 		return GroupSync{}, err
 	}
@@ -353,15 +354,22 @@ func readMembers(ctx context.Context, store ArtifactStore, key string, action bo
 // listMembers pages through a group's members. A large group is dozens of
 // pages in one activity: each page that fails on an answer a retry can fix
 // is asked again in place, and the activity heartbeats while a page is
-// slow, so one bad answer does not start the whole listing over. (The
-// members read so far are user data and are not kept in a heartbeat.)
-func (a *Activities) listMembers(ctx context.Context, c *fynd.Client, conn connections.Connection, groupID string) ([]fynd.Member, error) {
-	var out []fynd.Member
-	var listed atomic.Int64 // for the heartbeat, which runs alongside
-	stop := keepAlive(ctx, func() any { return listed.Load() })
+// slow, so one bad answer does not start the whole listing over.
+//
+// Each page is also kept in the artifact store under spill (page files with
+// the cursor that follows them), and the heartbeat counts the pages kept, so
+// that an attempt after a lost worker goes on from the last page kept
+// instead of from the first: a listing that takes longer than workers live
+// would otherwise never end. The members and the cursor are user data and
+// stay out of the heartbeat, which holds only counts.
+func (a *Activities) listMembers(ctx context.Context, c *fynd.Client, conn connections.Connection, groupID string, store ArtifactStore, spill string) ([]fynd.Member, error) {
+	var kept listingProgress // from another goroutine: the heartbeat's
+	var mu sync.Mutex
+	out, cursor, pages := a.resumeListing(ctx, store, spill, groupID)
+	kept = listingProgress{Pages: pages, Listed: len(out)}
+	stop := keepAlive(ctx, func() any { mu.Lock(); defer mu.Unlock(); return kept })
 	defer stop()
-	cursor := ""
-	for page := 1; ; page++ {
+	for page := pages + 1; ; page++ {
 		var p fynd.MembersPage
 		err := callWithRetry(ctx, func() error {
 			var err error
@@ -372,14 +380,93 @@ func (a *Activities) listMembers(ctx context.Context, c *fynd.Client, conn conne
 			return nil, a.fyndError(conn, err, "list the members of group %s (page %d)", groupID, page)
 		}
 		out = append(out, p.Items...)
-		listed.Store(int64(len(out)))
-		if !p.HasNext || p.NextCursor == "" {
-			return out, nil
-		}
-		if p.NextCursor == cursor {
+		last := !p.HasNext || p.NextCursor == ""
+		if !last && p.NextCursor == cursor {
 			return nil, temporal.NewNonRetryableApplicationError("fynd returned the same member cursor twice", "VendorRejected", nil)
 		}
+		if !last {
+			// Keeping a page is an optimisation for the next attempt:
+			// when it fails, this attempt goes on without it.
+			if err := putListingPage(ctx, store, spill, page, listingPage{Group: groupID, Next: p.NextCursor, Items: p.Items}); err == nil {
+				mu.Lock()
+				kept = listingProgress{Pages: page, Listed: len(out)}
+				mu.Unlock()
+			}
+		}
+		if last {
+			a.dropListing(ctx, store, spill, page)
+			return out, nil
+		}
 		cursor = p.NextCursor
+	}
+}
+
+// listingProgress is listMembers' heartbeat: how many pages are kept.
+type listingProgress struct {
+	Pages  int `json:"pages"`
+	Listed int `json:"listed"`
+}
+
+// listingPage is one kept page of a listing, with the cursor after it.
+type listingPage struct {
+	Group string        `json:"group"`
+	Next  string        `json:"next"`
+	Items []fynd.Member `json:"items"`
+}
+
+func listingKey(spill string, page int) string {
+	return fmt.Sprintf("%s/page-%05d.json", spill, page)
+}
+
+func putListingPage(ctx context.Context, store ArtifactStore, spill string, n int, p listingPage) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	_, err = store.Put(ctx, listingKey(spill, n), bytes.NewReader(b))
+	return err
+}
+
+// resumeListing reads back the pages an earlier attempt kept, as its last
+// heartbeat counts them. Anything missing or out of place (a page of
+// another group, a store the attempt cannot read) starts the listing over.
+func (a *Activities) resumeListing(ctx context.Context, store ArtifactStore, spill, groupID string) (out []fynd.Member, cursor string, pages int) {
+	var prog listingProgress
+	if !activity.HasHeartbeatDetails(ctx) || activity.GetHeartbeatDetails(ctx, &prog) != nil || prog.Pages <= 0 {
+		return nil, "", 0
+	}
+	for n := 1; n <= prog.Pages; n++ {
+		p, err := readListingPage(ctx, store, listingKey(spill, n))
+		if err != nil || p.Group != groupID || p.Next == "" {
+			activity.GetLogger(ctx).Info("listing the group's members from the first page", "kept_pages", prog.Pages, "unreadable_page", n)
+			return nil, "", 0
+		}
+		out = append(out, p.Items...)
+		cursor = p.Next
+	}
+	activity.GetLogger(ctx).Info("listing the group's members from where the last attempt stopped", "pages", prog.Pages, "members", len(out))
+	return out, cursor, prog.Pages
+}
+
+func readListingPage(ctx context.Context, store ArtifactStore, key string) (listingPage, error) {
+	rc, err := store.Open(ctx, key)
+	if err != nil {
+		return listingPage{}, err
+	}
+	defer rc.Close()
+	var p listingPage
+	err = json.NewDecoder(io.LimitReader(rc, 64<<20)).Decode(&p)
+	return p, err
+}
+
+// dropListing deletes the kept pages of a finished listing; one left
+// behind is overwritten by the next listing under the same key.
+func (a *Activities) dropListing(ctx context.Context, store ArtifactStore, spill string, pages int) {
+	for n := 1; n < pages; n++ {
+		if err := store.Delete(ctx, listingKey(spill, n)); err != nil {
+			activity.GetLogger(ctx).Warn("could not delete a kept page of a member listing", "key", listingKey(spill, n), "error", err)
+			return
+		}
 	}
 }
 
@@ -581,7 +668,7 @@ func (a *Activities) VerifyGroup(ctx context.Context, in VerifyInput) (Verificat
 	if err != nil {
 		return Verification{}, err
 	}
-	current, err := a.listMembers(ctx, c, conn, in.GroupID)
+	current, err := a.listMembers(ctx, c, conn, in.GroupID, store, artifactKey(in.Spec, "listing-verify"))
 	if err != nil {
 		return Verification{}, err
 	}
