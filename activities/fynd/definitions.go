@@ -60,27 +60,16 @@ func (c *Client) FindDefinition(ctx context.Context, slug string) (*Definition, 
 	if strings.TrimSpace(slug) == "" {
 		return nil, fmt.Errorf("fynd: %s: empty slug", op)
 	}
-	var found *Definition
-	err := c.eachListed(ctx, op, c.paths.Definitions, url.Values{"slug": {slug}}, func(item map[string]any) bool {
-		if d := decodeDefinition(item); d.Slug == slug && d.ID != "" {
-			found = &d
-			return true
-		}
-		return false
-	})
-	return found, err
+	return findListed(ctx, c, op, c.paths.Definitions, url.Values{"slug": {slug}}, decodeDefinition,
+		func(d Definition) bool { return d.Slug == slug && d.ID != "" })
 }
 
 // CreateDefinition creates a definition. Fynd requires name, slug,
 // description and type.
 func (c *Client) CreateDefinition(ctx context.Context, in DefinitionInput) (Definition, error) {
 	const op = "create attribute definition"
-	for _, f := range []struct{ name, v string }{
-		{"name", in.Name}, {"slug", in.Slug}, {"description", in.Description}, {"type", in.Type},
-	} {
-		if strings.TrimSpace(f.v) == "" {
-			return Definition{}, fmt.Errorf("fynd: %s: %s is required", op, f.name)
-		}
+	if err := required(op, "name", in.Name, "slug", in.Slug, "description", in.Description, "type", in.Type); err != nil {
+		return Definition{}, err
 	}
 	body := map[string]any{"name": in.Name, "slug": in.Slug, "description": in.Description, "type": in.Type}
 	if in.CustomerEditable != nil {
@@ -138,6 +127,31 @@ func (c *Client) definitionCall(ctx context.Context, op, method, u string, body 
 
 // eachListed pages through a number-paged list ({items, page}), calling
 // visit for each item until it returns true or the list ends.
+// findListed pages through a list for the first item that match accepts;
+// nil, nil when none does. Fynd's list filters are not documented to be
+// exact, so the caller's match decides.
+func findListed[T any](ctx context.Context, c *Client, op, tmpl string, q url.Values, decode func(map[string]any) T, match func(T) bool) (*T, error) {
+	var found *T
+	err := c.eachListed(ctx, op, tmpl, q, func(item map[string]any) bool {
+		if v := decode(item); match(v) {
+			found = &v
+			return true
+		}
+		return false
+	})
+	return found, err
+}
+
+// required names the first of the (name, value) pairs whose value is blank.
+func required(op string, pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if strings.TrimSpace(pairs[i+1]) == "" {
+			return fmt.Errorf("fynd: %s: %s is required", op, pairs[i])
+		}
+	}
+	return nil
+}
+
 func (c *Client) eachListed(ctx context.Context, op, tmpl string, q url.Values, visit func(map[string]any) bool) error {
 	for pageNo := 1; pageNo <= maxPages; pageNo++ {
 		q.Set("page_no", strconv.Itoa(pageNo))

@@ -147,15 +147,8 @@ func (c *Client) FindGroup(ctx context.Context, name string) (*Group, error) {
 	if strings.TrimSpace(name) == "" {
 		return nil, fmt.Errorf("fynd: %s: empty name", op)
 	}
-	var found *Group
-	err := c.eachListed(ctx, op, c.paths.Groups, url.Values{"name": {name}}, func(item map[string]any) bool {
-		if g := decodeGroup(item); g.Name == name && g.ID != "" {
-			found = &g
-			return true
-		}
-		return false
-	})
-	return found, err
+	return findListed(ctx, c, op, c.paths.Groups, url.Values{"name": {name}}, decodeGroup,
+		func(g Group) bool { return g.Name == name && g.ID != "" })
 }
 
 // CreateGroup creates a group from a CSV file. Fynd answers at once with
@@ -163,12 +156,8 @@ func (c *Client) FindGroup(ctx context.Context, name string) (*Group, error) {
 // until Processed or Failed.
 func (c *Client) CreateGroup(ctx context.Context, in GroupInput) (Group, error) {
 	const op = "create user group"
-	for _, f := range []struct{ name, v string }{
-		{"name", in.Name}, {"description", in.Description}, {"category", in.Category}, {"file URL", in.FileURL},
-	} {
-		if strings.TrimSpace(f.v) == "" {
-			return Group{}, fmt.Errorf("fynd: %s: %s is required", op, f.name)
-		}
+	if err := required(op, "name", in.Name, "description", in.Description, "category", in.Category, "file URL", in.FileURL); err != nil {
+		return Group{}, err
 	}
 	body := map[string]string{"name": in.Name, "description": in.Description, "category": in.Category, "file_url": in.FileURL}
 	return c.groupCall(ctx, op, http.MethodPost, c.endpoint(c.paths.Groups, "", nil), body)
