@@ -3,10 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,10 +17,6 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/server/common/config"
-	serverlog "go.temporal.io/server/common/log"
-	"go.temporal.io/server/common/persistence/sql/sqlplugin/postgresql"
-	sqltool "go.temporal.io/server/tools/sql"
 
 	"importer/activities"
 	"importer/activities/source"
@@ -194,73 +187,28 @@ func TestPostgresTopologyTwoWorkerProcesses(t *testing.T) {
 // PostgreSQL is unreachable and not required.
 func postgresForTest(t *testing.T) devserver.PostgresOptions {
 	t.Helper()
-	pg := devserver.PostgresOptions{Host: "127.0.0.1", Port: 5432, User: "postgres", Password: os.Getenv("PGPASSWORD"), Setup: true}
-	// A PGHOST starting with / is a socket directory; the server needs TCP.
-	if h := os.Getenv("PGHOST"); h != "" && !strings.HasPrefix(h, "/") {
-		pg.Host = h
-	}
-	if p := os.Getenv("PGPORT"); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil {
-			t.Fatalf("PGPORT=%q is not a port", p)
-		}
-		pg.Port = n
-	}
-	if u := os.Getenv("PGUSER"); u != "" {
-		pg.User = u
-	}
-	addr := net.JoinHostPort(pg.Host, strconv.Itoa(pg.Port))
-	conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	pg, err := devserver.PostgresFromEnv(os.Getenv)
 	if err != nil {
-		if os.Getenv(requirePostgresEnv) == "" {
-			t.Skipf("PostgreSQL is not reachable at %s (%v); start it (see .ci/run) or set %s=1 to make this a failure", addr, err, requirePostgresEnv)
-		}
-		t.Fatalf("%s is set but PostgreSQL is not reachable at %s: %v", requirePostgresEnv, addr, err)
-	}
-	_ = conn.Close()
-	if err := adminExec(pg, "SELECT 1"); err != nil {
-		t.Fatalf("PostgreSQL at %s does not let user %q in (set PGUSER and PGPASSWORD; the driver's reason is logged above): %v", addr, pg.User, err)
-	}
-
-	suffix := make([]byte, 6)
-	if _, err := rand.Read(suffix); err != nil {
 		t.Fatal(err)
 	}
-	pg.Database = "importer_e2e_" + hex.EncodeToString(suffix)
-	pg.VisibilityDatabase = pg.Database + "_visibility"
+	if err := pg.Reachable(3 * time.Second); err != nil {
+		if os.Getenv(requirePostgresEnv) == "" {
+			t.Skipf("PostgreSQL is not reachable at %s (%v); start it (see .ci/run) or set %s=1 to make this a failure", pg.Addr(), err, requirePostgresEnv)
+		}
+		t.Fatalf("%s is set but PostgreSQL is not reachable at %s: %v", requirePostgresEnv, pg.Addr(), err)
+	}
+	if err := pg.CheckLogin(); err != nil {
+		t.Fatalf("PostgreSQL at %s does not let user %q in (set PGUSER and PGPASSWORD; the driver's reason is logged above): %v", pg.Addr(), pg.User, err)
+	}
+	if pg, err = pg.WithFreshDatabases("importer_e2e_"); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		// A stopped server's pool may not have let go yet.
-		for _, db := range []string{pg.Database, pg.VisibilityDatabase} {
-			err := adminExec(pg,
-				`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, db)
-			if err == nil {
-				err = adminExec(pg, `DROP DATABASE IF EXISTS "`+db+`"`)
-			}
-			if err != nil {
-				t.Errorf("drop test database %s: %v", db, err)
-			}
+		if err := pg.DropDatabases(); err != nil {
+			t.Errorf("drop the test databases: %v", err)
 		}
 	})
 	return pg
-}
-
-// adminExec runs one statement in the postgres database, through the
-// server's SQL tool connection. Driver errors go to the tool's log
-// (stderr), since the error returned only says no connection worked.
-func adminExec(pg devserver.PostgresOptions, stmt string, args ...any) error {
-	conn, err := sqltool.NewConnection(&config.SQL{
-		PluginName:      postgresql.PluginName,
-		DatabaseName:    "postgres",
-		ConnectAddr:     net.JoinHostPort(pg.Host, strconv.Itoa(pg.Port)),
-		ConnectProtocol: "tcp",
-		User:            pg.User,
-		Password:        pg.Password,
-	}, serverlog.NewCLILogger())
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close()
-	return conn.Exec(stmt, args...)
 }
 
 // checkSearchAttributes asserts that the namespace on PostgreSQL has the

@@ -2,22 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
-	serverconfig "go.temporal.io/server/common/config"
-	serverlog "go.temporal.io/server/common/log"
-	"go.temporal.io/server/common/persistence/sql/sqlplugin/postgresql"
-	sqltool "go.temporal.io/server/tools/sql"
 
 	"importer/internal/devserver"
 	"importer/internal/temporalclient"
@@ -105,15 +96,8 @@ func (cl *cluster) close(keep bool) {
 		fmt.Fprintf(os.Stderr, "soak: kept PostgreSQL databases %s and %s\n", cl.pg.Database, cl.pg.VisibilityDatabase)
 		return
 	}
-	for _, db := range []string{cl.pg.Database, cl.pg.VisibilityDatabase} {
-		// The stopped server's pool may not have let go yet.
-		err := adminExec(*cl.pg, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, db)
-		if err == nil {
-			err = adminExec(*cl.pg, `DROP DATABASE IF EXISTS "`+db+`"`)
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "soak: drop database %s: %v\n", db, err)
-		}
+	if err := cl.pg.DropDatabases(); err != nil {
+		fmt.Fprintf(os.Stderr, "soak: %v\n", err)
 	}
 }
 
@@ -121,53 +105,15 @@ func (cl *cluster) close(keep bool) {
 // schema setup) on the PostgreSQL at 127.0.0.1:5432, or where PGHOST and
 // PGPORT say, as PGUSER (default postgres) with PGPASSWORD.
 func freshPostgres() (devserver.PostgresOptions, error) {
-	pg := devserver.PostgresOptions{Host: "127.0.0.1", Port: 5432, User: "postgres", Password: os.Getenv("PGPASSWORD"), Setup: true}
-	// A PGHOST starting with / is a socket directory; the server needs TCP.
-	if h := os.Getenv("PGHOST"); h != "" && !strings.HasPrefix(h, "/") {
-		pg.Host = h
-	}
-	if p := os.Getenv("PGPORT"); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil {
-			return pg, fmt.Errorf("PGPORT=%q is not a port", p)
-		}
-		pg.Port = n
-	}
-	if u := os.Getenv("PGUSER"); u != "" {
-		pg.User = u
-	}
-	addr := net.JoinHostPort(pg.Host, strconv.Itoa(pg.Port))
-	conn, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	pg, err := devserver.PostgresFromEnv(os.Getenv)
 	if err != nil {
-		return pg, fmt.Errorf("-postgres: nothing answers at %s: %w", addr, err)
+		return pg, fmt.Errorf("-postgres: %w", err)
 	}
-	_ = conn.Close()
-	if err := adminExec(pg, "SELECT 1"); err != nil {
-		return pg, fmt.Errorf("-postgres: %s does not let user %q in (set PGUSER and PGPASSWORD): %w", addr, pg.User, err)
+	if err := pg.Reachable(3 * time.Second); err != nil {
+		return pg, fmt.Errorf("-postgres: nothing answers at %s: %w", pg.Addr(), err)
 	}
-	suffix := make([]byte, 6)
-	if _, err := rand.Read(suffix); err != nil {
-		return pg, err
+	if err := pg.CheckLogin(); err != nil {
+		return pg, fmt.Errorf("-postgres: %s does not let user %q in (set PGUSER and PGPASSWORD): %w", pg.Addr(), pg.User, err)
 	}
-	pg.Database = "importer_soak_" + hex.EncodeToString(suffix)
-	pg.VisibilityDatabase = pg.Database + "_visibility"
-	return pg, nil
-}
-
-// adminExec runs one statement in the postgres database through the
-// server's SQL tool, the driver the server itself uses.
-func adminExec(pg devserver.PostgresOptions, stmt string, args ...any) error {
-	conn, err := sqltool.NewConnection(&serverconfig.SQL{
-		PluginName:      postgresql.PluginName,
-		DatabaseName:    "postgres",
-		ConnectAddr:     net.JoinHostPort(pg.Host, strconv.Itoa(pg.Port)),
-		ConnectProtocol: "tcp",
-		User:            pg.User,
-		Password:        pg.Password,
-	}, serverlog.NewNoopLogger())
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close()
-	return conn.Exec(stmt, args...)
+	return pg.WithFreshDatabases("importer_soak_")
 }
