@@ -91,13 +91,9 @@ func (c *Client) BulkUpdateAttributes(ctx context.Context, fileURL string, attrs
 		items[i] = map[string]any{"key": a.Key, "value": a.Value}
 	}
 	body := map[string]any{"file_url": fileURL, "attributes": items}
-	status, data, err := c.call(ctx, op, http.MethodPatch, c.endpoint(c.paths.BulkAttributes, "", nil), body)
+	status, m, err := c.callObject(ctx, op, http.MethodPatch, c.endpoint(c.paths.BulkAttributes, "", nil), body)
 	if err != nil {
 		return BulkJob{}, err
-	}
-	m, err := decodeObject(data)
-	if err != nil {
-		return BulkJob{}, &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "answer is not a JSON object"}
 	}
 	job := BulkJob{
 		// A short-lived SDK release called the job request_id.
@@ -115,10 +111,10 @@ func (c *Client) BulkUpdateAttributes(ctx context.Context, fileURL string, attrs
 		if job.Message != "" {
 			msg += ": " + job.Message
 		}
-		return BulkJob{}, &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: vendorapi.Trim(msg)}
+		return BulkJob{}, badAnswer(op, status, vendorapi.Trim(msg))
 	}
 	if job.JobID == "" && !job.Sync() {
-		return BulkJob{}, &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "answer has no job_id"}
+		return BulkJob{}, badAnswer(op, status, "answer has no job_id")
 	}
 	return job, nil
 }
@@ -129,13 +125,9 @@ func (c *Client) BulkJobStatus(ctx context.Context, jobID string) (JobStatus, er
 	if strings.TrimSpace(jobID) == "" {
 		return JobStatus{}, fmt.Errorf("fynd: %s: empty job id", op)
 	}
-	status, data, err := c.call(ctx, op, http.MethodGet, c.endpoint(c.paths.BulkJob, jobID, nil), nil)
+	status, m, err := c.callObject(ctx, op, http.MethodGet, c.endpoint(c.paths.BulkJob, jobID, nil), nil)
 	if err != nil {
 		return JobStatus{}, err
-	}
-	m, err := decodeObject(data)
-	if err != nil {
-		return JobStatus{}, &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "answer is not a JSON object"}
 	}
 	if d := object(m["data"]); d != nil && m["status"] == nil {
 		m = d
@@ -150,7 +142,7 @@ func (c *Client) BulkJobStatus(ctx context.Context, jobID string) (JobStatus, er
 		Message:      vendorapi.Trim(vendorapi.TextOf(pick(m, "message", "reason", "error"))),
 	}
 	if j.Status == "" {
-		return JobStatus{}, &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "answer has no status"}
+		return JobStatus{}, badAnswer(op, status, "answer has no status")
 	}
 	if j.ID == "" {
 		j.ID = jobID

@@ -322,11 +322,11 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) 
 	}
 	m, err := decodeObject(data)
 	if err != nil {
-		return "", 0, &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "token answer is not a JSON object"}
+		return "", 0, badAnswer(op, status, "token answer is not a JSON object")
 	}
 	tok := str(m["access_token"])
 	if tok == "" {
-		return "", 0, &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "token answer has no access_token"}
+		return "", 0, badAnswer(op, status, "token answer has no access_token")
 	}
 	life := defaultTokenLife
 	if secs, ok := number(m["expires_in"]); ok && secs > 0 {

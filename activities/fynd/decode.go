@@ -2,8 +2,10 @@ package fynd
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"importer/activities/vendorapi"
 	"math"
 	"strconv"
 	"strings"
@@ -199,4 +201,37 @@ func hasNextPage(page map[string]any, pageNo, pageSize, got int) bool {
 		return int64(pageNo)*int64(size) < total
 	}
 	return got >= pageSize
+}
+
+// callObject makes a call whose answer must be a JSON object.
+func (c *Client) callObject(ctx context.Context, op, method, u string, body any) (int, map[string]any, error) {
+	status, data, err := c.call(ctx, op, method, u, body)
+	if err != nil {
+		return status, nil, err
+	}
+	m, err := decodeObject(data)
+	if err != nil {
+		return status, nil, badAnswer(op, status, "answer is not a JSON object")
+	}
+	return status, m, nil
+}
+
+// recordCall makes a call whose answer is one record (a group, a
+// definition), which must carry its id.
+func recordCall[T any](ctx context.Context, c *Client, op, method, u string, body any, decode func(map[string]any) T, id func(T) string) (T, error) {
+	var zero T
+	status, m, err := c.callObject(ctx, op, method, u, body)
+	if err != nil {
+		return zero, err
+	}
+	v := decode(m)
+	if id(v) == "" {
+		return zero, badAnswer(op, status, "answer has no _id")
+	}
+	return v, nil
+}
+
+// badAnswer is a successful status whose body is not what Fynd documents.
+func badAnswer(op string, status int, msg string) error {
+	return &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: msg}
 }

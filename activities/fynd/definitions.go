@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"importer/activities/vendorapi"
 )
 
 // Definition is a user attribute definition: the slug is the key that
@@ -110,19 +108,7 @@ func (c *Client) GetDefinition(ctx context.Context, id string) (Definition, erro
 }
 
 func (c *Client) definitionCall(ctx context.Context, op, method, u string, body any) (Definition, error) {
-	status, data, err := c.call(ctx, op, method, u, body)
-	if err != nil {
-		return Definition{}, err
-	}
-	m, err := decodeObject(data)
-	if err != nil {
-		return Definition{}, &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "answer is not a JSON object"}
-	}
-	d := decodeDefinition(m)
-	if d.ID == "" {
-		return Definition{}, &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "answer has no _id"}
-	}
-	return d, nil
+	return recordCall(ctx, c, op, method, u, body, decodeDefinition, func(d Definition) string { return d.ID })
 }
 
 // eachListed pages through a number-paged list ({items, page}), calling
@@ -156,13 +142,9 @@ func (c *Client) eachListed(ctx context.Context, op, tmpl string, q url.Values, 
 	for pageNo := 1; pageNo <= maxPages; pageNo++ {
 		q.Set("page_no", strconv.Itoa(pageNo))
 		q.Set("page_size", strconv.Itoa(c.pageSize))
-		status, data, err := c.call(ctx, op, http.MethodGet, c.endpoint(tmpl, "", q), nil)
+		_, m, err := c.callObject(ctx, op, http.MethodGet, c.endpoint(tmpl, "", q), nil)
 		if err != nil {
 			return err
-		}
-		m, err := decodeObject(data)
-		if err != nil {
-			return &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "answer is not a JSON object"}
 		}
 		items := array(m["items"])
 		for _, it := range items {
@@ -175,5 +157,5 @@ func (c *Client) eachListed(ctx context.Context, op, tmpl string, q url.Values, 
 		}
 	}
 	// Every page answered 200; retrying would page forever again.
-	return &vendorapi.Error{Vendor: vendor, Op: op, Status: http.StatusOK, Message: fmt.Sprintf("list did not end after %d pages", maxPages)}
+	return badAnswer(op, http.StatusOK, fmt.Sprintf("list did not end after %d pages", maxPages))
 }

@@ -186,19 +186,7 @@ func (c *Client) PatchGroup(ctx context.Context, id string, p GroupPatch) (Group
 }
 
 func (c *Client) groupCall(ctx context.Context, op, method, u string, body any) (Group, error) {
-	status, data, err := c.call(ctx, op, method, u, body)
-	if err != nil {
-		return Group{}, err
-	}
-	m, err := decodeObject(data)
-	if err != nil {
-		return Group{}, &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "answer is not a JSON object"}
-	}
-	g := decodeGroup(m)
-	if g.ID == "" {
-		return Group{}, &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "answer has no _id"}
-	}
-	return g, nil
+	return recordCall(ctx, c, op, method, u, body, decodeGroup, func(g Group) string { return g.ID })
 }
 
 // RefreshGroup asks Fynd to recount a group's users. It answers 202 and
@@ -219,7 +207,7 @@ func (c *Client) RefreshGroup(ctx context.Context, id string) (Refresh, error) {
 	}
 	m, err := decodeObject(data)
 	if err != nil {
-		return Refresh{}, &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "answer is not a JSON object"}
+		return Refresh{}, badAnswer(op, status, "answer is not a JSON object")
 	}
 	r.Message = vendorapi.Trim(str(m["message"]))
 	if uid, ok := integer(m["uid"]); ok {
@@ -243,13 +231,9 @@ func (c *Client) GroupUsers(ctx context.Context, groupID, cursor string, pageSiz
 	if pageSize > 0 {
 		q.Set("page_size", strconv.Itoa(pageSize))
 	}
-	status, data, err := c.call(ctx, op, http.MethodGet, c.endpoint(c.paths.GroupUsers, groupID, q), nil)
+	status, m, err := c.callObject(ctx, op, http.MethodGet, c.endpoint(c.paths.GroupUsers, groupID, q), nil)
 	if err != nil {
 		return MembersPage{}, err
-	}
-	m, err := decodeObject(data)
-	if err != nil {
-		return MembersPage{}, &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "answer is not a JSON object"}
 	}
 	var page MembersPage
 	for _, it := range array(m["items"]) {
@@ -270,11 +254,11 @@ func (c *Client) GroupUsers(ctx context.Context, groupID, cursor string, pageSiz
 		if n := len(page.Items); n > 0 && page.Items[n-1].UserID != "" {
 			page.NextCursor = page.Items[n-1].UserID
 		} else {
-			return MembersPage{}, &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "answer says more pages follow but gives no cursor"}
+			return MembersPage{}, badAnswer(op, status, "answer says more pages follow but gives no cursor")
 		}
 	}
 	if page.HasNext && page.NextCursor == cursor {
-		return MembersPage{}, &vendorapi.Error{Vendor: vendor, Op: op, Status: status, Message: "answer gives the same cursor again"}
+		return MembersPage{}, badAnswer(op, status, "answer gives the same cursor again")
 	}
 	return page, nil
 }
