@@ -19,6 +19,7 @@ import (
 	"importer/activities/mapping"
 	"importer/activities/source"
 	"importer/activities/state"
+	"importer/internal/atomicfile"
 	"importer/internal/fsname"
 )
 
@@ -69,23 +70,13 @@ func (a *Activities) FindDuplicates(ctx context.Context, in DuplicatesInput) (Du
 		return Duplicates{}, fmt.Errorf("create duplicates directory: %w", err)
 	}
 	path := filepath.Join(dir, fsname.Safe(in.ImportKey)+".txt")
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	err = atomicfile.Write(path, func(w *bufio.Writer) error {
+		for _, l := range lines {
+			fmt.Fprintf(w, "%d %d\n", l.line, l.by)
+		}
+		return nil // a write error surfaces at the flush
+	})
 	if err != nil {
-		return Duplicates{}, fmt.Errorf("write duplicates: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriter(tmp)
-	for _, l := range lines {
-		fmt.Fprintf(w, "%d %d\n", l.line, l.by)
-	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return Duplicates{}, fmt.Errorf("write duplicates: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return Duplicates{}, fmt.Errorf("write duplicates: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
 		return Duplicates{}, fmt.Errorf("write duplicates: %w", err)
 	}
 	if abs, err := filepath.Abs(path); err == nil {

@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strings"
 
+	"importer/internal/atomicfile"
 	"importer/internal/fsname"
 )
 
@@ -61,27 +62,16 @@ func (s Store) WritePart(importKey, part string, rs []Reject) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create rejects directory: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create rejects part: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	w := bufio.NewWriter(tmp)
-	enc := json.NewEncoder(w)
-	for _, r := range rs {
-		if err := enc.Encode(r); err != nil {
-			tmp.Close()
-			return fmt.Errorf("write rejects part: %w", err)
+	err := atomicfile.Write(path, func(w *bufio.Writer) error {
+		enc := json.NewEncoder(w)
+		for _, r := range rs {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
 		}
-	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write rejects part: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write rejects part: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("write rejects part: %w", err)
 	}
 	return nil
@@ -150,33 +140,25 @@ func (s Store) Finalize(importKey string) (string, int, error) {
 		}
 	}
 	sort.Strings(parts)
-	tmp, err := os.CreateTemp(s.Dir, ".tmp-rejects-*")
-	if err != nil {
-		return "", 0, fmt.Errorf("create rejects file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriter(tmp)
 	count := 0
-	for _, p := range parts {
-		n, err := appendFile(w, filepath.Join(dir, p))
-		if err != nil {
-			tmp.Close()
-			return "", 0, err
+	err = atomicfile.Write(final, func(w *bufio.Writer) error {
+		for _, p := range parts {
+			n, err := appendFile(w, filepath.Join(dir, p))
+			if err != nil {
+				return err
+			}
+			count += n
 		}
-		count += n
-	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return "", 0, fmt.Errorf("write rejects file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
+		if count == 0 {
+			return atomicfile.ErrSkip
+		}
+		return nil
+	})
+	if err != nil {
 		return "", 0, fmt.Errorf("write rejects file: %w", err)
 	}
 	if count == 0 {
 		return "", 0, os.RemoveAll(dir)
-	}
-	if err := os.Rename(tmp.Name(), final); err != nil {
-		return "", 0, fmt.Errorf("write rejects file: %w", err)
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return "", 0, fmt.Errorf("remove rejects parts: %w", err)

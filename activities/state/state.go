@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strings"
 
+	"importer/internal/atomicfile"
 	"importer/internal/fsname"
 )
 
@@ -213,32 +214,21 @@ func (s Store) Prepare(stateKey, runKey string) (Prepared, error) {
 		return Prepared{}, err
 	}
 	out := Prepared{Users: len(recs)}
-	tmp, err := os.CreateTemp(s.runDir(stateKey, runKey), ".tmp-*")
-	if err != nil {
-		return Prepared{}, fmt.Errorf("list disappeared users: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriter(tmp)
-	err = readFile(s.CurrentPath(stateKey), func(r Record) error {
-		if seen[r.KeyHash] {
-			return nil
+	err = atomicfile.Write(s.DisappearedPath(stateKey, runKey), func(w *bufio.Writer) error {
+		err := readFile(s.CurrentPath(stateKey), func(r Record) error {
+			if seen[r.KeyHash] {
+				return nil
+			}
+			out.Disappeared++
+			_, err := w.WriteString(strings.ReplaceAll(r.Key, "\n", " ") + "\n")
+			return err
+		})
+		if errors.Is(err, os.ErrNotExist) {
+			return nil // a first run: nobody can have left
 		}
-		out.Disappeared++
-		_, err := w.WriteString(strings.ReplaceAll(r.Key, "\n", " ") + "\n")
 		return err
 	})
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		tmp.Close()
-		return Prepared{}, err
-	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return Prepared{}, fmt.Errorf("list disappeared users: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return Prepared{}, fmt.Errorf("list disappeared users: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), s.DisappearedPath(stateKey, runKey)); err != nil {
+	if err != nil {
 		return Prepared{}, fmt.Errorf("list disappeared users: %w", err)
 	}
 	return out, nil
@@ -292,39 +282,27 @@ func (s Store) Discard(stateKey, runKey string) error {
 // writeFile writes records atomically: a reader sees the old file or the
 // new one, never half of one.
 func writeFile(path string, recs []Record) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	err := atomicfile.Write(path, func(w *bufio.Writer) error {
+		_, _ = w.WriteString(magic)
+		var buf [binary.MaxVarintLen64 + 17]byte
+		for _, r := range recs {
+			binary.LittleEndian.PutUint64(buf[0:8], r.KeyHash)
+			binary.LittleEndian.PutUint64(buf[8:16], r.ContentHash)
+			buf[16] = 0
+			if r.Kept {
+				buf[16] = 1
+			}
+			n := binary.PutUvarint(buf[17:], uint64(len(r.Key)))
+			if _, err := w.Write(buf[:17+n]); err != nil {
+				return err
+			}
+			if _, err := w.WriteString(r.Key); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriterSize(tmp, 1<<16)
-	_, _ = w.WriteString(magic)
-	var buf [binary.MaxVarintLen64 + 17]byte
-	for _, r := range recs {
-		binary.LittleEndian.PutUint64(buf[0:8], r.KeyHash)
-		binary.LittleEndian.PutUint64(buf[8:16], r.ContentHash)
-		buf[16] = 0
-		if r.Kept {
-			buf[16] = 1
-		}
-		n := binary.PutUvarint(buf[17:], uint64(len(r.Key)))
-		if _, err := w.Write(buf[:17+n]); err != nil {
-			tmp.Close()
-			return fmt.Errorf("write state: %w", err)
-		}
-		if _, err := w.WriteString(r.Key); err != nil {
-			tmp.Close()
-			return fmt.Errorf("write state: %w", err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write state: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	return nil

@@ -1,12 +1,14 @@
 package artifacts
 
 import (
+	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"importer/internal/atomicfile"
 	"io"
 	"io/fs"
 	"net/url"
@@ -126,35 +128,18 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader) (int64, error)
 	if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
 		return 0, fmt.Errorf("put artifact %s: %w", key, err)
 	}
-	// CreateTemp makes the file 0600; the leading dot keeps it out of the key
-	// space (ValidKey refuses segments that start with '.').
-	tmp, err := os.CreateTemp(filepath.Dir(target), ".put-*")
+	// The temporary file's leading dot keeps it out of the key space
+	// (ValidKey refuses segments that start with '.'), and the file is
+	// synced before the rename: after a crash the key holds a whole file.
+	var n int64
+	err := atomicfile.Write(target, func(w *bufio.Writer) error {
+		var err error
+		n, err = io.Copy(w, ctxReader{ctx: ctx, r: r})
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("put artifact %s: %w", key, err)
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	n, err := io.Copy(tmp, ctxReader{ctx: ctx, r: r})
-	if err != nil {
-		return 0, fmt.Errorf("put artifact %s: write: %w", key, err)
-	}
-	// Sync before rename: after a crash the key must hold a whole file, not
-	// an empty one that the rename made durable before its data.
-	if err := tmp.Sync(); err != nil {
-		return 0, fmt.Errorf("put artifact %s: sync: %w", key, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return 0, fmt.Errorf("put artifact %s: close: %w", key, err)
-	}
-	if err := os.Rename(tmp.Name(), target); err != nil {
-		return 0, fmt.Errorf("put artifact %s: %w", key, err)
-	}
-	committed = true
 	return n, nil
 }
 

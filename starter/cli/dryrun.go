@@ -9,6 +9,7 @@ import (
 	"importer/activities"
 	"importer/activities/rejects"
 	"importer/activities/source"
+	"importer/internal/atomicfile"
 	"importer/workflows"
 )
 
@@ -24,14 +25,14 @@ func runDryRun(ctx context.Context, g *Globals, in workflows.ImportInput, reject
 		fmt.Fprintln(g.stderr, "Note: a dry run cannot tell unchanged users apart (the incremental state lives with the workers); it counts every row.")
 	}
 	var save func(rejects.Reject) error
-	var out *atomicFile
+	var out *atomicfile.File
 	if rejectsPath != "" {
 		var err error
 		if out, err = createAtomic(rejectsPath); err != nil {
 			return err
 		}
-		defer out.abort()
-		enc := json.NewEncoder(out.w)
+		defer out.Abort()
+		enc := json.NewEncoder(out)
 		save = func(r rejects.Reject) error { return enc.Encode(r) }
 	}
 	if g.output != "json" {
@@ -43,8 +44,8 @@ func runDryRun(ctx context.Context, g *Globals, in workflows.ImportInput, reject
 		return fmt.Errorf("dry run: %w", err)
 	}
 	if out != nil {
-		if err := out.commit(); err != nil {
-			return err
+		if err := out.Commit(); err != nil {
+			return fmt.Errorf("save the rejects: %w", err)
 		}
 	}
 	if g.output == "json" {

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"importer/activities/rejects"
+	"importer/internal/atomicfile"
 )
 
 // rejectsFlags are the flags of `starter rejects`.
@@ -165,9 +166,9 @@ func noRejects(g *Globals, id, save string) error {
 		if err != nil {
 			return err
 		}
-		defer out.abort()
-		if err := out.commit(); err != nil {
-			return err
+		defer out.Abort()
+		if err := out.Commit(); err != nil {
+			return fmt.Errorf("save rejects: %w", err)
 		}
 	}
 	if g.output == "json" {
@@ -205,12 +206,12 @@ func showRejects(g *Globals, id string, loc rejectsLocation, f rejectsFlags) err
 		return notReadable(loc, err)
 	}
 	defer in.Close()
-	var out *atomicFile
+	var out *atomicfile.File
 	if f.save != "" {
 		if out, err = createAtomic(f.save); err != nil {
 			return err
 		}
-		defer out.abort()
+		defer out.Abort()
 	}
 	tw := newTable(g.stdout)
 	if g.output != "json" && out == nil {
@@ -234,8 +235,8 @@ func showRejects(g *Globals, id string, loc rejectsLocation, f rejectsFlags) err
 				matched++
 				switch {
 				case out != nil:
-					out.w.Write(trimmed)
-					out.w.WriteByte('\n')
+					out.Write(trimmed)
+					out.WriteByte('\n')
 				case f.limit > 0 && shown >= f.limit:
 				case g.output == "json":
 					shown++
@@ -258,8 +259,8 @@ func showRejects(g *Globals, id string, loc rejectsLocation, f rejectsFlags) err
 		}
 	}
 	if out != nil {
-		if err := out.commit(); err != nil {
-			return err
+		if err := out.Commit(); err != nil {
+			return fmt.Errorf("save rejects: %w", err)
 		}
 		if g.output == "json" {
 			return printJSON(g.stdout, map[string]any{"workflow_id": id, "rejects_file": loc.path, "saved": f.save, "rejects": matched})
@@ -284,42 +285,12 @@ func showRejects(g *Globals, id string, loc rejectsLocation, f rejectsFlags) err
 	return nil
 }
 
-// atomicFile is written under a temporary name and renamed into place on
-// commit, so a failed save never leaves half a file under the name asked
-// for.
-type atomicFile struct {
-	path string
-	tmp  *os.File
-	w    *bufio.Writer
-	done bool
-}
-
-func createAtomic(path string) (*atomicFile, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".rejects-*")
+// createAtomic starts the file a save writes: under a temporary name until
+// it is complete, so an interrupted save leaves no half file.
+func createAtomic(path string) (*atomicfile.File, error) {
+	f, err := atomicfile.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("save rejects to %s: %w", path, err)
 	}
-	return &atomicFile{path: path, tmp: tmp, w: bufio.NewWriter(tmp)}, nil
-}
-
-func (a *atomicFile) commit() error {
-	if err := a.w.Flush(); err != nil {
-		return fmt.Errorf("save rejects to %s: %w", a.path, err)
-	}
-	if err := a.tmp.Close(); err != nil {
-		return fmt.Errorf("save rejects to %s: %w", a.path, err)
-	}
-	if err := os.Rename(a.tmp.Name(), a.path); err != nil {
-		return fmt.Errorf("save rejects to %s: %w", a.path, err)
-	}
-	a.done = true
-	return nil
-}
-
-// abort removes the temporary file of a save that did not commit.
-func (a *atomicFile) abort() {
-	if !a.done {
-		a.tmp.Close()
-		os.Remove(a.tmp.Name())
-	}
+	return f, nil
 }
