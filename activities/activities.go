@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -25,17 +24,19 @@ import (
 	"importer/activities/mapping"
 	"importer/activities/rejects"
 	"importer/activities/source"
-	"importer/activities/state"
 	"importer/activities/vendorapi"
 	"importer/internal/connections"
+	"importer/internal/store"
 )
 
 // Activities carries what the activities need from the worker. It holds no
 // per-import state: any worker can run any chunk.
 type Activities struct {
 	Connections connections.Set
-	Rejects     rejects.Store
-	Opener      *source.Opener
+	// Store keeps rejects, duplicate scans and incremental state, where
+	// every worker of a deployment reads and writes them.
+	Store  *store.Store
+	Opener *source.Opener
 	// HTTP is the client for vendor calls; its timeout bounds one call.
 	HTTP *http.Client
 	// Temporal is the worker's client, for the vendor gate (SignalWithStart
@@ -44,15 +45,9 @@ type Activities struct {
 	// Artifacts publishes the files a vendor fetches by URL (Fynd).
 	Artifacts ArtifactStore
 
-	// State keeps incremental imports' per-user hashes between runs.
-	State state.Store
-
 	// One Fynd client per connection, kept for its OAuth token.
 	fyndMu      sync.Mutex
 	fyndClients map[string]*fynd.Client
-	// Loaded incremental states, by state key.
-	stateMu  sync.Mutex
-	stateIdx map[string]stateIndex
 	// reserveMu keeps this worker to one pacer reservation at a time.
 	reserveMu sync.Mutex
 	// Loaded duplicates files, by path.
@@ -60,18 +55,17 @@ type Activities struct {
 	dupFiles map[string]map[int64]int64
 }
 
-// New builds Activities with sensible HTTP clients. Rejects and
-// incremental state live under dataDir, which all workers of a deployment
-// must share.
-func New(conns connections.Set, dataDir string) *Activities {
-	return NewWithRoots(conns, dataDir, nil)
+// New builds Activities with sensible HTTP clients, keeping their records
+// in st.
+func New(conns connections.Set, st *store.Store) *Activities {
+	return NewWithRoots(conns, st, nil)
 }
 
 // NewWithRoots is New with the certificate authorities that vendor HTTPS
 // and http(s) sources are verified against (internal/vendorca adds a
 // sandbox's CA to the system's); nil means the system's roots.
 // Certificates are always verified.
-func NewWithRoots(conns connections.Set, dataDir string, roots *x509.CertPool) *Activities {
+func NewWithRoots(conns connections.Set, st *store.Store, roots *x509.CertPool) *Activities {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	// Chunks run in parallel against one vendor host: keep their
 	// connections alive instead of opening one per call.
@@ -79,8 +73,7 @@ func NewWithRoots(conns connections.Set, dataDir string, roots *x509.CertPool) *
 	transport.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	return &Activities{
 		Connections: conns,
-		Rejects:     rejects.Store{Dir: filepath.Join(dataDir, "rejects")},
-		State:       state.Store{Dir: filepath.Join(dataDir, "state")},
+		Store:       st,
 		Opener:      &source.Opener{HTTP: &http.Client{Transport: transport}},
 		HTTP:        &http.Client{Transport: transport, Timeout: DefaultHTTPTimeout},
 	}
@@ -245,7 +238,7 @@ func (a *Activities) ImportChunk(ctx context.Context, in ChunkInput) (ChunkResul
 	if err != nil {
 		return ChunkResult{}, err
 	}
-	if err := a.markUnchanged(in, rows); err != nil {
+	if err := a.markUnchanged(ctx, in, rows); err != nil {
 		return ChunkResult{}, err
 	}
 	for b := prog.BatchesDone; b*batchSize < len(rows); b++ {
@@ -255,12 +248,14 @@ func (a *Activities) ImportChunk(ctx context.Context, in ChunkInput) (ChunkResul
 		if err != nil {
 			return ChunkResult{}, toTemporal(fmt.Errorf("chunk %d, lines %d-%d: %w", in.Chunk.Index, batch[0].line, batch[len(batch)-1].line, err), authHint(v, conn))
 		}
-		if err := a.Rejects.WritePart(in.ImportKey, rejects.PartName(in.Chunk.Index, b), rejected); err != nil {
+		if err := a.Store.PutRejects(ctx, in.ImportKey, rejects.PartName(in.Chunk.Index, b), rejected); err != nil {
 			return ChunkResult{}, err
 		}
-		if err := a.recordState(in, statePart(in.Chunk.Index, b), batch, failed); err != nil {
+		recorded, err := a.recordState(ctx, in, rejects.PartName(in.Chunk.Index, b), batch, failed)
+		if err != nil {
 			return ChunkResult{}, err
 		}
+		counts.Recorded = recorded
 		prog.BatchesDone = b + 1
 		prog.Counts.Add(counts)
 		hb.set(prog)
@@ -277,12 +272,23 @@ func (a *Activities) ImportChunk(ctx context.Context, in ChunkInput) (ChunkResul
 // readRows reads, maps and validates a chunk (chunkRows), with the rows the
 // duplicate scan found replaced by a later row of the same user rejected.
 func (a *Activities) readRows(ctx context.Context, v vendor, in ChunkInput) ([]row, error) {
-	var superseded map[int64]int64
-	if in.Duplicates != "" {
-		var err error
-		if superseded, err = a.supersededLines(in.Duplicates); err != nil {
+	var superseded func([]int64) (map[int64]int64, error)
+	switch {
+	case in.DuplicatesStored:
+		superseded = func(lines []int64) (map[int64]int64, error) {
+			m, err := a.Store.SupersededAmong(ctx, in.ImportKey, lines)
+			if errors.Is(err, store.ErrNoScan) {
+				return nil, notShared(a.Store, fmt.Sprintf("the duplicate scan of this import is not in this worker's store (%s)", a.Store.Describe()))
+			}
+			return m, err
+		}
+	case in.Duplicates != "":
+		// An import started before the scan went to the store.
+		m, err := a.supersededLines(in.Duplicates)
+		if err != nil {
 			return nil, err
 		}
+		superseded = func([]int64) (map[int64]int64, error) { return m, nil }
 	}
 	rows, err := chunkRows(ctx, a.Opener, v, in.Source, in.Mapping, in.Chunk, superseded)
 	if err != nil {
@@ -299,10 +305,11 @@ func (a *Activities) readRows(ctx context.Context, v vendor, in ChunkInput) ([]r
 // chunkRows reads one chunk and maps and validates every row by the
 // vendor's rules. It is the one implementation behind an import's chunks and
 // a dry run (DryRun), so the two cannot disagree about a row. A row whose
-// line is in superseded (line → the later line of the same user) is a
-// duplicate; of the valid rows left, a user id that appears twice in the
-// chunk is sent once, with its last row, and the earlier rows are rejected.
-func chunkRows(ctx context.Context, o *source.Opener, v vendor, src SourceRef, m mapping.Mapping, c source.Chunk, superseded map[int64]int64) ([]row, error) {
+// line superseded names (line → the later line of the same user; nil for
+// none) is a duplicate; of the valid rows left, a user id that appears
+// twice in the chunk is sent once, with its last row, and the earlier rows
+// are rejected.
+func chunkRows(ctx context.Context, o *source.Opener, v vendor, src SourceRef, m mapping.Mapping, c source.Chunk, superseded func(lines []int64) (map[int64]int64, error)) ([]row, error) {
 	rows := make([]row, 0, c.Rows)
 	err := source.ReadChunk(ctx, o, src.URI, src.Format, src.Header, src.Version, c,
 		func(rec source.Record) error {
@@ -324,8 +331,18 @@ func chunkRows(ctx context.Context, o *source.Opener, v vendor, src SourceRef, m
 	if err != nil {
 		return nil, err
 	}
+	var lines map[int64]int64
+	if superseded != nil {
+		all := make([]int64, len(rows))
+		for i, r := range rows {
+			all[i] = r.line
+		}
+		if lines, err = superseded(all); err != nil {
+			return nil, err
+		}
+	}
 	for i := range rows {
-		if by, ok := superseded[rows[i].line]; ok {
+		if by, ok := lines[rows[i].line]; ok {
 			rows[i].item = nil
 			rows[i].reason = duplicateReason(by)
 			rows[i].duplicate = true
@@ -361,6 +378,7 @@ func duplicateReason(by int64) string {
 func (a *Activities) sendBatch(ctx context.Context, v batchVendor, conn connections.Connection, batch []row, label string) (Counts, []rejects.Reject, map[string]string, error) {
 	var items []any
 	var rejected []rejects.Reject
+	var known map[string]bool // users the vendor has, by an incremental state
 	unchanged := 0
 	for _, r := range batch {
 		switch {
@@ -368,6 +386,12 @@ func (a *Activities) sendBatch(ctx context.Context, v batchVendor, conn connecti
 			unchanged++
 		case r.item != nil:
 			items = append(items, r.item)
+			if r.known {
+				if known == nil {
+					known = map[string]bool{}
+				}
+				known[r.key] = true
+			}
 		}
 	}
 	var out sendOutcome
@@ -384,7 +408,11 @@ func (a *Activities) sendBatch(ctx context.Context, v batchVendor, conn connecti
 			}
 		}
 		var err error
-		out, err = v.send(ctx, conn, a.HTTP, items)
+		if ks, ok := v.(knownSender); ok && known != nil {
+			out, err = ks.sendKnown(ctx, conn, a.HTTP, items, known)
+		} else {
+			out, err = v.send(ctx, conn, a.HTTP, items)
+		}
 		if err != nil {
 			if paced {
 				a.reportThrottle(ctx, v.name(), p, err, time.Now())
@@ -422,13 +450,33 @@ func (a *Activities) sendBatch(ctx context.Context, v batchVendor, conn connecti
 	return c, rejected, out.Failed, nil
 }
 
-// FinalizeRejects joins the rejects of an import into one file.
+// FinalizeRejects counts the rejects the store holds for an import and,
+// when the workflow says how many its chunks rejected, checks that none is
+// missing: fewer rows in the store than in history means the workers that
+// ran the chunks wrote to stores this worker does not see.
 func (a *Activities) FinalizeRejects(ctx context.Context, in FinalizeInput) (FinalizeResult, error) {
-	path, n, err := a.Rejects.Finalize(in.ImportKey)
+	n, err := a.Store.CountRejects(ctx, in.ImportKey)
 	if err != nil {
 		return FinalizeResult{}, err
 	}
-	return FinalizeResult{Path: path, Count: n}, nil
+	if in.Expected != nil && n < *in.Expected {
+		return FinalizeResult{}, notShared(a.Store, fmt.Sprintf("the store holds %d of the %d rows this import rejected", n, *in.Expected))
+	}
+	return FinalizeResult{Count: int(n)}, nil
+}
+
+// StoreNotShared is the failure type of an import whose workers do not
+// share one store.
+const StoreNotShared = "StoreNotShared"
+
+// notShared is the error of a deployment whose workers keep their records
+// apart: what is missing, why, and the fix, in one sentence.
+func notShared(st *store.Store, what string) error {
+	fix := "set " + store.EnvVar + " to the same PostgreSQL database on every worker"
+	if st.Backend() == store.SQLite {
+		fix = "this worker uses its own " + st.Describe() + "; " + fix
+	}
+	return temporal.NewNonRetryableApplicationError(what+": the workers do not share one store ("+fix+")", StoreNotShared, nil)
 }
 
 // toTemporal turns an error into the Temporal error that makes the right
@@ -440,7 +488,9 @@ func toTemporal(err error, hint string) error {
 	}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
-		return err
+		// The SDK reads an error's retry decision only from an
+		// *ApplicationError itself, not from one wrapped inside.
+		return appErr
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err

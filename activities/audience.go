@@ -178,7 +178,7 @@ func (a *Activities) PrepareAudience(ctx context.Context, in PrepareAudienceInpu
 		if err := writeArtifacts(ctx, store, in.Spec, nil, &out); err != nil {
 			return PreparedAudience{}, err
 		}
-		return out, a.Rejects.WritePart(in.Spec.SyncKey, rejects.PartName(0, 0), nil)
+		return out, a.Store.PutRejects(ctx, in.Spec.SyncKey, rejects.PartName(0, 0), nil)
 	}
 	chunk := page.Chunks[0]
 	read := func(fn func(line int64, m fynd.Row, err error)) error {
@@ -251,7 +251,7 @@ func (a *Activities) PrepareAudience(ctx context.Context, in PrepareAudienceInpu
 		return PreparedAudience{}, err
 	}
 	sort.Slice(rejected, func(i, j int) bool { return rejected[i].Line < rejected[j].Line })
-	if err := a.Rejects.WritePart(in.Spec.SyncKey, rejects.PartName(0, 0), rejected); err != nil {
+	if err := a.Store.PutRejects(ctx, in.Spec.SyncKey, rejects.PartName(0, 0), rejected); err != nil {
 		return PreparedAudience{}, err
 	}
 	return out, nil

@@ -207,7 +207,7 @@ type FinishAudienceInput struct {
 
 // FinishedAudience is the final accounting of vendor-side rejects.
 type FinishedAudience struct {
-	VendorRejected int    `json:"vendor_rejected"`
-	RejectsFile    string `json:"rejects_file"`
-	Rejects        int    `json:"rejects"`
+	VendorRejected int `json:"vendor_rejected"`
+	// Rejects is how many rejected rows the store holds for the sync.
+	Rejects int `json:"rejects"`
 }

@@ -189,7 +189,7 @@ func (a *Activities) WaitAttributeJob(ctx context.Context, in AttributeJobInput)
 			rs = append(rs, rejects.Reject{Line: line, UserID: key, Vendor: AudienceVendor,
 				Reason: "attributes not set: " + vendorapi.Trim(e.Reason)})
 		}
-		if err := a.Rejects.WritePart(in.Spec.SyncKey, fmt.Sprintf("%sattrs-%04d.ndjson", vendorRejectPrefix, in.Set.Index), rs); err != nil {
+		if err := a.Store.PutRejects(ctx, in.Spec.SyncKey, fmt.Sprintf("%sattrs-%04d", vendorRejectPrefix, in.Set.Index), rs); err != nil {
 			return AttributeJobResult{}, err
 		}
 		res.Failed = len(rs)
@@ -714,7 +714,7 @@ func (a *Activities) VerifyGroup(ctx context.Context, in VerifyInput) (Verificat
 			rs = append(rs, rejects.Reject{Line: line, UserID: key, Vendor: AudienceVendor, Reason: reason})
 		}
 	}
-	if err := a.Rejects.WritePart(in.Spec.SyncKey, vendorRejectPrefix+"group.ndjson", rs); err != nil {
+	if err := a.Store.PutRejects(ctx, in.Spec.SyncKey, vendorRejectPrefix+"group", rs); err != nil {
 		return Verification{}, err
 	}
 	return v, nil
@@ -890,7 +890,11 @@ func (a *Activities) loadLines(ctx context.Context, key string) (*lineIndex, err
 // joins the rejects file, and deletes the sync's artifacts: they hold user
 // data and have served their purpose.
 func (a *Activities) FinishAudience(ctx context.Context, in FinishAudienceInput) (FinishedAudience, error) {
-	parts, names, err := a.Rejects.ReadParts(in.Spec.SyncKey, vendorRejectPrefix)
+	var parts []rejects.Reject
+	err := a.Store.Rejects(ctx, in.Spec.SyncKey, vendorRejectPrefix, func(_ string, r rejects.Reject) error {
+		parts = append(parts, r)
+		return nil
+	})
 	if err != nil {
 		return FinishedAudience{}, err
 	}
@@ -919,17 +923,14 @@ func (a *Activities) FinishAudience(ctx context.Context, in FinishAudienceInput)
 		return FinishedAudience{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("fynd refused %d members of the %d sent: the accounting does not add up", len(out), in.Members), "AccountingError", nil)
 	}
-	// The merged part's name sorts after the prepare part and does not
-	// start with the vendor prefix, so a retry merges the originals again.
-	if err := a.Rejects.WritePart(in.Spec.SyncKey, "w-vendor.ndjson", out); err != nil {
-		return FinishedAudience{}, err
-	}
-	for _, n := range names {
-		if err := a.Rejects.RemovePart(in.Spec.SyncKey, n); err != nil {
+	// The merged part replaces the vendor parts in one transaction; a
+	// retry after it finds no vendor parts and keeps the merged one.
+	if len(parts) > 0 {
+		if err := a.Store.MergeRejects(ctx, in.Spec.SyncKey, vendorRejectPrefix, "w-vendor", out); err != nil {
 			return FinishedAudience{}, err
 		}
 	}
-	path, n, err := a.Rejects.Finalize(in.Spec.SyncKey)
+	n, err := a.Store.CountRejects(ctx, in.Spec.SyncKey)
 	if err != nil {
 		return FinishedAudience{}, err
 	}
@@ -940,5 +941,5 @@ func (a *Activities) FinishAudience(ctx context.Context, in FinishAudienceInput)
 			}
 		}
 	}
-	return FinishedAudience{VendorRejected: len(out), RejectsFile: path, Rejects: n}, nil
+	return FinishedAudience{VendorRejected: len(out), Rejects: int(n)}, nil
 }

@@ -113,7 +113,7 @@ func TestVendorCallsAndSourcesVerifyCertificatesAgainstTheVendorCA(t *testing.T)
 	ctx := context.Background()
 	src := sb.srv.URL + "/users.csv"
 
-	plain := New(conns, t.TempDir())
+	plain := New(conns, nil)
 	_, err = nebulyVendor{}.send(ctx, conn, plain.HTTP, []any{user})
 	var verr *tls.CertificateVerificationError
 	if !errors.As(err, &verr) {
@@ -133,7 +133,7 @@ func TestVendorCallsAndSourcesVerifyCertificatesAgainstTheVendorCA(t *testing.T)
 	if err != nil {
 		t.Fatal(err)
 	}
-	trusting := NewWithRoots(conns, t.TempDir(), roots)
+	trusting := NewWithRoots(conns, nil, roots)
 	out, err := nebulyVendor{}.send(ctx, conn, trusting.HTTP, []any{user})
 	if err != nil {
 		t.Fatalf("vendor call with the sandbox CA: %v", err)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -19,8 +18,7 @@ import (
 	"importer/activities/mapping"
 	"importer/activities/source"
 	"importer/activities/state"
-	"importer/internal/atomicfile"
-	"importer/internal/fsname"
+	"importer/internal/store"
 )
 
 // FindDuplicatesName scans a list for user ids that appear more than once.
@@ -38,13 +36,15 @@ type DuplicatesInput struct {
 }
 
 // Duplicates is what the scan found: how many rows a later row of the same
-// user replaces, and the file that lists them (shared by the workers, like
-// the rejects), plus the version of the bytes scanned.
+// user replaces, whether they are in the store (the chunks look them up
+// there), and the version of the bytes scanned.
 type Duplicates struct {
-	Rows       int64          `json:"rows"`
-	Superseded int            `json:"superseded"`
-	File       string         `json:"file,omitempty"`
-	Version    source.Version `json:"version"`
+	Rows       int64 `json:"rows"`
+	Superseded int   `json:"superseded"`
+	Stored     bool  `json:"stored,omitempty"`
+	// File listed the rows of an import scanned before the store existed.
+	File    string         `json:"file,omitempty"`
+	Version source.Version `json:"version"`
 }
 
 // FindDuplicates reads only the key columns of the whole list and lists
@@ -60,30 +60,16 @@ func (a *Activities) FindDuplicates(ctx context.Context, in DuplicatesInput) (Du
 	if err != nil {
 		return Duplicates{}, toTemporal(err, "")
 	}
-	out := Duplicates{Rows: scan.rows, Version: scan.version}
-	lines := scan.lines
-	if len(lines) == 0 {
-		return out, nil
+	lines := make([]store.Superseded, len(scan.lines))
+	for i, l := range scan.lines {
+		lines[i] = store.Superseded{Line: l.line, By: l.by}
 	}
-	dir := filepath.Join(filepath.Dir(a.Rejects.Dir), "duplicates")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return Duplicates{}, fmt.Errorf("create duplicates directory: %w", err)
+	// Recorded even when empty, so a chunk on a worker with another store
+	// finds no scan and says so.
+	if err := a.Store.PutDuplicates(ctx, in.ImportKey, lines); err != nil {
+		return Duplicates{}, err
 	}
-	path := filepath.Join(dir, fsname.Safe(in.ImportKey)+".txt")
-	err = atomicfile.Write(path, func(w *bufio.Writer) error {
-		for _, l := range lines {
-			fmt.Fprintf(w, "%d %d\n", l.line, l.by)
-		}
-		return nil // a write error surfaces at the flush
-	})
-	if err != nil {
-		return Duplicates{}, fmt.Errorf("write duplicates: %w", err)
-	}
-	if abs, err := filepath.Abs(path); err == nil {
-		path = abs
-	}
-	out.Superseded, out.File = len(lines), path
-	return out, nil
+	return Duplicates{Rows: scan.rows, Superseded: len(lines), Stored: true, Version: scan.version}, nil
 }
 
 // supersededLine is a row that a later row of the same user replaces.
@@ -177,8 +163,9 @@ func scanDuplicates(ctx context.Context, o *source.Opener, v vendor, src SourceR
 // maxDuplicateFiles bounds the duplicates files a worker keeps loaded.
 const maxDuplicateFiles = 32
 
-// supersededLines loads a duplicates file: superseded line → the line
-// that replaces it. Each worker loads a file once; it never changes.
+// supersededLines loads the duplicates file of an import scanned before
+// the scan went to the store: superseded line → the line that replaces it.
+// Each worker loads a file once; it never changes.
 func (a *Activities) supersededLines(path string) (map[int64]int64, error) {
 	a.dupMu.Lock()
 	defer a.dupMu.Unlock()

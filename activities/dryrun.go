@@ -98,7 +98,7 @@ func DryRun(ctx context.Context, o *source.Opener, vendorName string, src Source
 		ref := src
 		ref.Header, ref.Version = page.Header, scan.version
 		for _, c := range page.Chunks {
-			rows, err := chunkRows(ctx, o, v, ref, m, c, superseded)
+			rows, err := chunkRows(ctx, o, v, ref, m, c, func([]int64) (map[int64]int64, error) { return superseded, nil })
 			if err != nil {
 				return res, fmt.Errorf("read %s: %w", redact(src.URI), err)
 			}

@@ -3,17 +3,13 @@ package activities
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"importer/activities/nebuly"
-	"importer/activities/rejects"
 	"importer/activities/state"
-	"importer/internal/fsname"
 )
 
 // Activity names of an incremental import's last steps. The state becomes
@@ -32,14 +28,19 @@ type StateInput struct {
 	Incremental Incremental `json:"incremental"`
 	// RunKey is the import's key; its records and rejects carry it.
 	RunKey string `json:"run_key"`
+	// Expected is how many state records the run's chunks wrote (their
+	// Recorded counts, in history); a store that holds fewer fails the run
+	// before anything is committed. Nil skips the check.
+	Expected *int64 `json:"expected,omitempty"`
 }
 
 // StatePrepared says what committing the run will do.
 type StatePrepared struct {
 	Users       int `json:"users"`
 	Disappeared int `json:"disappeared"`
-	// DisappearedFile lists the users that are gone, one key a line; it is
-	// kept after the commit, as the run's report.
+	// DisappearedFile was where the gone users were listed before they
+	// went to the store; empty now (`starter rejects --disappeared` lists
+	// them).
 	DisappearedFile string `json:"disappeared_file,omitempty"`
 }
 
@@ -50,45 +51,15 @@ type Deactivated struct {
 	Absent int `json:"absent"`
 }
 
-// stateIndex is a loaded state, shared by the chunks one worker runs: an
-// import's state does not change while it runs (only a success replaces
-// it), so loading it once per version is enough.
-type stateIndex struct {
-	version state.Version
-	index   *state.Index
-}
-
-func (a *Activities) loadIndex(stateKey string) (*state.Index, error) {
-	v, err := a.State.StatCurrent(stateKey)
-	if err != nil {
-		return nil, err
-	}
-	a.stateMu.Lock()
-	defer a.stateMu.Unlock()
-	if c, ok := a.stateIdx[stateKey]; ok && c.version == v {
-		return c.index, nil
-	}
-	x, err := a.State.LoadIndex(stateKey)
-	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "BadState", nil)
-	}
-	if a.stateIdx == nil {
-		a.stateIdx = map[string]stateIndex{}
-	}
-	a.stateIdx[stateKey] = stateIndex{version: v, index: x}
-	return x, nil
-}
-
-// markUnchanged hashes each valid row's payload and marks the rows whose
-// content the last successful run already delivered.
-func (a *Activities) markUnchanged(in ChunkInput, rows []row) error {
+// markUnchanged hashes each valid row's payload, looks the chunk's users up
+// in the current state (one query for the chunk), and marks the rows whose
+// content the last successful run already delivered, and the users it
+// delivered at all.
+func (a *Activities) markUnchanged(ctx context.Context, in ChunkInput, rows []row) error {
 	if in.Incremental == nil {
 		return nil
 	}
-	x, err := a.loadIndex(in.Incremental.StateKey)
-	if err != nil {
-		return err
-	}
+	var hashes []uint64
 	for i := range rows {
 		r := &rows[i]
 		if r.key == "" {
@@ -98,22 +69,35 @@ func (a *Activities) markUnchanged(in ChunkInput, rows []row) error {
 		if r.item == nil {
 			continue
 		}
+		var err error
 		if r.contentHash, err = state.ContentHash(r.item); err != nil {
 			return err
 		}
-		if prev, ok := x.Lookup(r.keyHash); ok && prev == r.contentHash {
-			r.unchanged = true
+		hashes = append(hashes, r.keyHash)
+	}
+	last, err := a.Store.LookupState(ctx, in.Incremental.StateKey, hashes)
+	if err != nil {
+		return err
+	}
+	for i := range rows {
+		r := &rows[i]
+		if r.item == nil {
+			continue
 		}
+		prev, ok := last[r.keyHash]
+		r.known = ok
+		r.unchanged = ok && prev == r.contentHash
 	}
 	return nil
 }
 
 // recordState writes what a batch did for the next run: rows delivered or
 // unchanged are kept; rows in the list that were not delivered are seen, so
-// they are sent again next time and not reported as gone.
-func (a *Activities) recordState(in ChunkInput, part string, batch []row, failed map[string]string) error {
+// they are sent again next time and not reported as gone. It returns how
+// many records it wrote.
+func (a *Activities) recordState(ctx context.Context, in ChunkInput, part string, batch []row, failed map[string]string) (int64, error) {
 	if in.Incremental == nil {
-		return nil
+		return 0, nil
 	}
 	recs := make([]state.Record, 0, len(batch))
 	for _, r := range batch {
@@ -127,34 +111,29 @@ func (a *Activities) recordState(in ChunkInput, part string, batch []row, failed
 		}
 		recs = append(recs, state.Record{KeyHash: r.keyHash, ContentHash: r.contentHash, Key: r.key, Kept: kept})
 	}
-	return a.State.WritePart(in.Incremental.StateKey, in.ImportKey, part, recs)
+	if err := a.Store.StageState(ctx, in.Incremental.StateKey, in.ImportKey, part, recs); err != nil {
+		return 0, err
+	}
+	return int64(len(recs)), nil
 }
 
-// PrepareState joins the run's records into the next state and lists the
-// users that disappeared, without replacing the current state yet.
+// PrepareState computes the run's next state and lists the users that
+// disappeared, without replacing the current state yet.
 func (a *Activities) PrepareState(ctx context.Context, in StateInput) (StatePrepared, error) {
-	p, err := a.State.Prepare(in.Incremental.StateKey, in.RunKey)
+	if in.Expected != nil {
+		n, err := a.Store.StagedCount(ctx, in.Incremental.StateKey, in.RunKey)
+		if err != nil {
+			return StatePrepared{}, err
+		}
+		if n < *in.Expected {
+			return StatePrepared{}, notShared(a.Store, fmt.Sprintf("the store holds %d of the %d incremental-state records this import wrote", n, *in.Expected))
+		}
+	}
+	p, err := a.Store.PrepareState(ctx, in.Incremental.StateKey, in.RunKey)
 	if err != nil {
 		return StatePrepared{}, err
 	}
-	out := StatePrepared{Users: p.Users, Disappeared: p.Disappeared}
-	if p.Disappeared > 0 {
-		// The run's directory goes at commit; the report stays beside the
-		// rejects.
-		dst := filepath.Join(a.Rejects.Dir, fsname.Safe(in.RunKey)+".disappeared.txt")
-		data, err := os.ReadFile(a.State.DisappearedPath(in.Incremental.StateKey, in.RunKey))
-		if err != nil {
-			return StatePrepared{}, fmt.Errorf("read disappeared users: %w", err)
-		}
-		if err := os.WriteFile(dst, data, 0o600); err != nil {
-			return StatePrepared{}, fmt.Errorf("write disappeared users: %w", err)
-		}
-		if abs, err := filepath.Abs(dst); err == nil {
-			dst = abs
-		}
-		out.DisappearedFile = dst
-	}
-	return out, nil
+	return StatePrepared{Users: p.Users, Disappeared: p.Disappeared}, nil
 }
 
 // DeactivateMissing ends the access of users that disappeared from the
@@ -171,7 +150,7 @@ func (a *Activities) DeactivateMissing(ctx context.Context, in StateInput) (Deac
 			fmt.Sprintf("%s has no way to deactivate a user; use --missing report", v.name()), "BadInput", nil)
 	}
 	gone := map[string]bool{}
-	if err := a.State.Disappeared(in.Incremental.StateKey, in.RunKey, func(k string) error { gone[k] = true; return nil }); err != nil {
+	if err := a.Store.Disappeared(ctx, in.RunKey, func(k string) error { gone[k] = true; return nil }); err != nil {
 		return Deactivated{}, err
 	}
 	key, _ := conn.Require("API_KEY")
@@ -216,14 +195,11 @@ func (a *Activities) DeactivateMissing(ctx context.Context, in StateInput) (Deac
 
 // CommitState makes the run's state the one the next run compares with.
 func (a *Activities) CommitState(ctx context.Context, in StateInput) error {
-	return a.State.Commit(in.Incremental.StateKey, in.RunKey)
+	return a.Store.CommitState(ctx, in.Incremental.StateKey, in.RunKey)
 }
 
 // DiscardState drops a failed run's records: the next run compares with
 // the last success and sends again what this one did not finish.
 func (a *Activities) DiscardState(ctx context.Context, in StateInput) error {
-	return a.State.Discard(in.Incremental.StateKey, in.RunKey)
+	return a.Store.DiscardState(ctx, in.Incremental.StateKey, in.RunKey)
 }
-
-// statePart names a batch's state records like its rejects part.
-func statePart(chunk, batch int) string { return rejects.PartName(chunk, batch) }

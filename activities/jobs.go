@@ -91,7 +91,7 @@ func (a *Activities) SubmitJob(ctx context.Context, in ChunkInput) (JobSubmitRes
 	if err != nil {
 		return JobSubmitResult{}, err
 	}
-	if err := a.markUnchanged(in, rows); err != nil {
+	if err := a.markUnchanged(ctx, in, rows); err != nil {
 		return JobSubmitResult{}, err
 	}
 	res := JobSubmitResult{Chunk: in.Chunk.Index, Counts: Counts{Rows: int64(len(rows))}}
@@ -107,13 +107,15 @@ func (a *Activities) SubmitJob(ctx context.Context, in ChunkInput) (JobSubmitRes
 			items = append(items, r.item)
 		}
 	}
-	if err := a.Rejects.WritePart(in.ImportKey, rejects.PartName(in.Chunk.Index, 0), invalid); err != nil {
+	if err := a.Store.PutRejects(ctx, in.ImportKey, rejects.PartName(in.Chunk.Index, 0), invalid); err != nil {
 		return JobSubmitResult{}, err
 	}
 	// The job's users count as delivered until WaitJob says the job failed.
-	if err := a.recordState(in, statePart(in.Chunk.Index, 0), rows, nil); err != nil {
+	recorded, err := a.recordState(ctx, in, rejects.PartName(in.Chunk.Index, 0), rows, nil)
+	if err != nil {
 		return JobSubmitResult{}, err
 	}
+	res.Counts.Recorded = recorded
 	res.Counts.Rejected = int64(len(invalid))
 	res.Pending = int64(len(items))
 	if len(items) == 0 {
@@ -189,7 +191,7 @@ func (a *Activities) failJob(ctx context.Context, v vendor, in WaitJobInput, st 
 	if err != nil {
 		return ChunkResult{}, err
 	}
-	if err := a.markUnchanged(in.Chunk, rows); err != nil {
+	if err := a.markUnchanged(ctx, in.Chunk, rows); err != nil {
 		return ChunkResult{}, err
 	}
 	reason := fmt.Sprintf("%s job %s failed", v.name(), in.JobID)
@@ -204,14 +206,15 @@ func (a *Activities) failJob(ctx context.Context, v vendor, in WaitJobInput, st 
 			failed[r.key] = reason
 		}
 	}
-	if err := a.recordState(in.Chunk, statePart(in.Chunk.Chunk.Index, 0), rows, failed); err != nil {
+	// The same part as SubmitJob's, rewritten: the count stays SubmitJob's.
+	if _, err := a.recordState(ctx, in.Chunk, rejects.PartName(in.Chunk.Chunk.Index, 0), rows, failed); err != nil {
 		return ChunkResult{}, err
 	}
 	if int64(len(out)) != in.Pending {
 		return ChunkResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("chunk %d: the failed job had %d rows, the source now gives %d", in.Chunk.Chunk.Index, in.Pending, len(out)), "AccountingError", nil)
 	}
-	if err := a.Rejects.WritePart(in.Chunk.ImportKey, rejects.PartName(in.Chunk.Chunk.Index, 1), out); err != nil {
+	if err := a.Store.PutRejects(ctx, in.Chunk.ImportKey, rejects.PartName(in.Chunk.Chunk.Index, 1), out); err != nil {
 		return ChunkResult{}, err
 	}
 	return ChunkResult{Chunk: in.Chunk.Chunk.Index, Counts: Counts{Rejected: in.Pending}}, nil

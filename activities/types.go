@@ -37,6 +37,9 @@ type Counts struct {
 	// Inserted and Updated split Accepted where the vendor tells them apart.
 	Inserted int64 `json:"inserted"`
 	Updated  int64 `json:"updated"`
+	// Recorded counts the incremental-state records the chunks wrote to the
+	// store, checked against the store before the state is committed.
+	Recorded int64 `json:"recorded,omitempty"`
 }
 
 // Add adds o to c.
@@ -47,6 +50,7 @@ func (c *Counts) Add(o Counts) {
 	c.Unchanged += o.Unchanged
 	c.Inserted += o.Inserted
 	c.Updated += o.Updated
+	c.Recorded += o.Recorded
 }
 
 // Balanced says whether every row is accounted for.
@@ -95,8 +99,11 @@ type ChunkInput struct {
 	// Incremental, when set, skips users whose content is unchanged since
 	// the last success and records what this run delivered.
 	Incremental *Incremental `json:"incremental,omitempty"`
-	// Duplicates is the file of rows a later row of the same user replaces
-	// (FindDuplicates); empty when there are none.
+	// DuplicatesStored says the store holds rows a later row of the same
+	// user replaces (FindDuplicates), looked up batch by batch.
+	DuplicatesStored bool `json:"duplicates_stored,omitempty"`
+	// Duplicates is the file of such rows of an import started before the
+	// scan went to the store; empty otherwise.
 	Duplicates string `json:"duplicates,omitempty"`
 }
 
@@ -119,15 +126,18 @@ type planProgress struct {
 	Page source.Page `json:"page"`
 }
 
-// FinalizeInput names the import whose rejects are joined.
+// FinalizeInput names the import whose rejects are counted.
 type FinalizeInput struct {
 	ImportKey string `json:"import_key"`
+	// Expected is how many rows the import's chunks rejected, by the
+	// counts in history; a store that holds fewer fails the import
+	// (StoreNotShared). Nil skips the check (imports started before it).
+	Expected *int64 `json:"expected,omitempty"`
 }
 
-// FinalizeResult says where the rejects are.
+// FinalizeResult is how many rejects the store holds for the import.
 type FinalizeResult struct {
-	Path  string `json:"path"`
-	Count int    `json:"count"`
+	Count int `json:"count"`
 }
 
 // Defaults sized to what vendors are known to accept.

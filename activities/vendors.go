@@ -28,10 +28,12 @@ type row struct {
 	reason string // why the row is rejected, if it is
 	// duplicate: rejected because a later row of the same user replaces it.
 	duplicate bool
-	// Incremental imports only: the hashes of the key and the payload, and
-	// whether the last successful run delivered the same payload.
+	// Incremental imports only: the hashes of the key and the payload,
+	// whether the last successful run delivered the same payload, and
+	// whether it delivered this user at all (the vendor has it).
 	keyHash, contentHash uint64
 	unchanged            bool
+	known                bool
 }
 
 // sendOutcome is what a vendor made of one batch of valid rows.
@@ -73,6 +75,14 @@ type batchVendor interface {
 	vendor
 	// send delivers one batch of payloads built by build.
 	send(ctx context.Context, conn connections.Connection, hc *http.Client, items []any) (sendOutcome, error)
+}
+
+// knownSender is a batch vendor that sends users it already has
+// differently from new ones (Nebuly: PUT, where new users take a POST). An
+// incremental import knows from its state which users the vendor has;
+// without state a vendor sends as send does.
+type knownSender interface {
+	sendKnown(ctx context.Context, conn connections.Connection, hc *http.Client, items []any, known map[string]bool) (sendOutcome, error)
 }
 
 // Traits are what the import workflow must know to orchestrate a vendor.
@@ -208,7 +218,11 @@ func (nebulyVendor) build(fields map[string]any) (any, string, error) {
 	return u, u.EndUser, err
 }
 
-func (nebulyVendor) send(ctx context.Context, conn connections.Connection, hc *http.Client, items []any) (sendOutcome, error) {
+func (v nebulyVendor) send(ctx context.Context, conn connections.Connection, hc *http.Client, items []any) (sendOutcome, error) {
+	return v.sendKnown(ctx, conn, hc, items, nil)
+}
+
+func (nebulyVendor) sendKnown(ctx context.Context, conn connections.Connection, hc *http.Client, items []any, known map[string]bool) (sendOutcome, error) {
 	key, err := conn.Require("API_KEY")
 	if err != nil {
 		return sendOutcome{}, err
@@ -218,7 +232,7 @@ func (nebulyVendor) send(ctx context.Context, conn connections.Connection, hc *h
 		users[i] = it.(nebuly.User)
 	}
 	c := nebuly.New(conn.GetOr("BASE_URL", nebuly.DefaultBaseURL), key, hc)
-	out, err := c.Upsert(ctx, users)
+	out, err := c.UpsertKnown(ctx, users, known)
 	if err != nil {
 		return sendOutcome{}, err
 	}

@@ -40,6 +40,7 @@ type flags struct {
 	devDB     string
 	sandbox   bool
 	dataDir   string
+	store     string
 	taskQueue string
 	address   string
 	namespace string
@@ -129,7 +130,8 @@ running chunks finish their batch; anything cut off resumes on another worker.`,
 	fl.IntVar(&f.uiPort, "ui-port", 8233, "with --dev: the Temporal web UI port")
 	fl.StringVar(&f.devDB, "dev-db", "", "with --dev: the SQLite file (default <data-dir>/temporal.db; \":memory:\" keeps nothing)")
 	fl.BoolVar(&f.sandbox, "sandbox", false, "start fake vendor servers in-process and point the default connections at them")
-	fl.StringVar(&f.dataDir, "data-dir", envOr("IMPORTER_DATA_DIR", ".importer"), "where rejects files (and the --dev database) are kept [IMPORTER_DATA_DIR]")
+	fl.StringVar(&f.dataDir, "data-dir", envOr("IMPORTER_DATA_DIR", ".importer"), "where the embedded store (importer.db), the --dev database and local artifacts are kept [IMPORTER_DATA_DIR]")
+	fl.StringVar(&f.store, "store", os.Getenv("IMPORTER_STORE"), "where rejects and incremental state are kept: postgres://user@host:5432/db?sslmode=... shared by all workers, or empty for the SQLite file under --data-dir (one host only) [IMPORTER_STORE]")
 	fl.StringVar(&f.taskQueue, "task-queue", workflows.TaskQueue, "the task queue to poll")
 	fl.StringVar(&f.address, "address", "", "Temporal frontend host:port (default: TEMPORAL_ADDRESS or localhost:7233)")
 	fl.StringVar(&f.namespace, "namespace", "", "Temporal namespace (default: TEMPORAL_NAMESPACE or default)")
@@ -263,6 +265,7 @@ func run(parent context.Context, f flags) error {
 		TaskQueue:               f.taskQueue,
 		Connections:             conns,
 		DataDir:                 f.dataDir,
+		StoreURL:                f.store,
 		MaxConcurrentActivities: f.maxActs,
 		VendorTimeout:           callTimeout,
 		Logger:                  log,

@@ -58,9 +58,10 @@ type AudienceResult struct {
 	AttributeJobs int                              `json:"attribute_jobs"`
 	TotalUsers    int                              `json:"total_users"`
 	Verified      activities.Verification          `json:"verified"`
-	RejectsFile   string                           `json:"rejects_file"`
-	StartedAt     time.Time                        `json:"started_at"`
-	FinishedAt    time.Time                        `json:"finished_at"`
+	// RejectsCommand lists the rejected rows; empty without rejects.
+	RejectsCommand string    `json:"rejects_command,omitempty"`
+	StartedAt      time.Time `json:"started_at"`
+	FinishedAt     time.Time `json:"finished_at"`
 }
 
 // AudienceProgress answers the progress query of a sync.
@@ -143,7 +144,6 @@ func AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceResult, error
 	var fin activities.FinishedAudience
 	ferr := workflow.ExecuteActivity(r.options(fctx, "join rejects, delete the sync's files", 5*time.Minute),
 		activities.FinishAudienceName, activities.FinishAudienceInput{Spec: r.spec, Artifacts: prep.artifacts(), Members: prep.Members}).Get(fctx, &fin)
-	res.RejectsFile = fin.RejectsFile
 	switch {
 	case ctx.Err() != nil:
 		r.phase(ctx, "canceled", "")
@@ -151,8 +151,8 @@ func AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceResult, error
 	case err != nil:
 		r.prog.Error = err.Error()
 		r.phase(ctx, "failed", "")
-		if fin.RejectsFile != "" {
-			err = fmt.Errorf("%w (rejects so far: %s)", err, fin.RejectsFile)
+		if fin.Rejects > 0 {
+			err = fmt.Errorf("%w (%d rejects so far: starter rejects %s)", err, fin.Rejects, info.WorkflowExecution.ID)
 		}
 		return AudienceResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "AudienceSyncFailed", nil)
 	case ferr != nil:
@@ -160,6 +160,15 @@ func AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceResult, error
 	}
 	res.RowsRead = prep.Counts.Rows
 	res.Rejected = prep.Counts.Rejected + int64(fin.VendorRejected)
+	if int64(fin.Rejects) < res.Rejected {
+		// The sync's steps ran on workers that keep their records apart.
+		msg := fmt.Sprintf("the store holds %d of the %d rows this sync rejected: the workers do not share one store (set %s to the same PostgreSQL database on every worker)",
+			fin.Rejects, res.Rejected, "IMPORTER_STORE")
+		r.prog.Error = msg
+		r.phase(ctx, "failed", "")
+		return AudienceResult{}, temporal.NewNonRetryableApplicationError(msg, activities.StoreNotShared, nil)
+	}
+	res.RejectsCommand = rejectsCommand(info.WorkflowExecution.ID, fin.Rejects)
 	res.Accepted = int64(prep.Members - fin.VendorRejected)
 	res.Members = prep.Members
 	res.FinishedAt = workflow.Now(ctx)

@@ -37,6 +37,9 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 			StartedAt: workflow.Now(ctx),
 			Source:    in.Source,
 		}
+		// Imports started before the records went to the store replay
+		// without checking the store against history.
+		st.StoreChecked = workflow.GetVersion(ctx, "records-in-store", workflow.DefaultVersion, 1) == 1
 	}
 	st.Runs++
 	r := &run{in: in, st: st, phase: "planning", traits: traits,
@@ -75,7 +78,12 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 		Summary:             "join rejects",
 	})
 	var fin activities.FinalizeResult
-	ferr := workflow.ExecuteActivity(fctx, activities.FinalizeRejectsName, activities.FinalizeInput{ImportKey: st.ImportKey}).Get(fctx, &fin)
+	finIn := activities.FinalizeInput{ImportKey: st.ImportKey}
+	if st.StoreChecked && err == nil && ctx.Err() == nil {
+		expected := st.Totals.Rejected
+		finIn.Expected = &expected
+	}
+	ferr := workflow.ExecuteActivity(fctx, activities.FinalizeRejectsName, finIn).Get(fctx, &fin)
 	if in.Incremental != nil && (err != nil || ctx.Err() != nil) {
 		// The next run compares with the last success and sends again
 		// whatever this one did not finish.
@@ -92,36 +100,37 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 	case err != nil:
 		r.phase, r.failure = "failed", err.Error()
 		r.describe(ctx)
-		if fin.Path != "" {
-			err = fmt.Errorf("%w (rejects so far: %s)", err, fin.Path)
+		if fin.Count > 0 {
+			err = fmt.Errorf("%w (%d rejects so far: starter rejects %s)", err, fin.Count, info.WorkflowExecution.ID)
 		}
 		return ImportResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "ImportFailed", nil)
 	case ferr != nil:
-		return ImportResult{}, fmt.Errorf("join rejects: %w", ferr)
+		r.phase, r.failure = "failed", rootCause(ferr).Error()
+		r.describe(ctx)
+		return ImportResult{}, temporal.NewNonRetryableApplicationError(rootCause(ferr).Error(), activities.StoreNotShared, nil)
 	}
 	r.phase = "done"
 	r.describe(ctx)
 	return ImportResult{
-		WorkflowID:      info.WorkflowExecution.ID,
-		Vendor:          in.Vendor,
-		Connection:      in.Connection,
-		Source:          in.Source.URI,
-		RowsRead:        st.Totals.Rows,
-		Accepted:        st.Totals.Accepted,
-		Rejected:        st.Totals.Rejected,
-		Inserted:        st.Totals.Inserted,
-		Updated:         st.Totals.Updated,
-		RejectsFile:     fin.Path,
-		Unchanged:       st.Totals.Unchanged,
-		Duplicates:      st.Superseded,
-		Disappeared:     committed.prepared.Disappeared,
-		DisappearedFile: committed.prepared.DisappearedFile,
-		Deactivated:     committed.deactivated.Deactivated,
-		Chunks:          st.ChunksDone,
-		Runs:            st.Runs,
-		StartedAt:       st.StartedAt,
-		FinishedAt:      workflow.Now(ctx),
-		Counts:          st.Totals,
+		WorkflowID:     info.WorkflowExecution.ID,
+		Vendor:         in.Vendor,
+		Connection:     in.Connection,
+		Source:         in.Source.URI,
+		RowsRead:       st.Totals.Rows,
+		Accepted:       st.Totals.Accepted,
+		Rejected:       st.Totals.Rejected,
+		Inserted:       st.Totals.Inserted,
+		Updated:        st.Totals.Updated,
+		RejectsCommand: rejectsCommand(info.WorkflowExecution.ID, fin.Count),
+		Unchanged:      st.Totals.Unchanged,
+		Duplicates:     st.Superseded,
+		Disappeared:    committed.prepared.Disappeared,
+		Deactivated:    committed.deactivated.Deactivated,
+		Chunks:         st.ChunksDone,
+		Runs:           st.Runs,
+		StartedAt:      st.StartedAt,
+		FinishedAt:     workflow.Now(ctx),
+		Counts:         st.Totals,
 	}, nil
 }
 
@@ -323,6 +332,8 @@ func (r *run) chunkInput(c source.Chunk) activities.ChunkInput {
 		BatchSize:   in.BatchSize,
 		Incremental: in.Incremental,
 		Duplicates:  st.Duplicates,
+		// Only where there are duplicates: a chunk then looks its lines up.
+		DuplicatesStored: st.DuplicatesStored && st.Superseded > 0,
 	}
 }
 
@@ -358,6 +369,7 @@ func (r *run) findDuplicates(ctx workflow.Context) error {
 		return fmt.Errorf("scanning %s for duplicate users: %w", source.Redact(r.in.Source.URI), causeWithin(err, r.in.VendorDeadline))
 	}
 	st.Scanned, st.Duplicates, st.Superseded, st.ScanVersion = true, d.File, d.Superseded, d.Version
+	st.DuplicatesStored = d.Stored
 	r.phase = "planning"
 	return nil
 }
@@ -369,7 +381,12 @@ type stateOutcome struct {
 }
 
 func (r *run) stateInput() activities.StateInput {
-	return activities.StateInput{Vendor: r.in.Vendor, Connection: r.in.Connection, Incremental: *r.in.Incremental, RunKey: r.st.ImportKey}
+	in := activities.StateInput{Vendor: r.in.Vendor, Connection: r.in.Connection, Incremental: *r.in.Incremental, RunKey: r.st.ImportKey}
+	if r.st.StoreChecked {
+		recorded := r.st.Totals.Recorded
+		in.Expected = &recorded
+	}
+	return in
 }
 
 // commitState makes this successful run's records the state the next run
@@ -514,6 +531,15 @@ func causeWithin(err error, deadline time.Duration) error {
 		return app
 	}
 	return err
+}
+
+// rejectsCommand is how a person lists an import's rejects: from any
+// machine that reaches the importer's store.
+func rejectsCommand(workflowID string, n int) string {
+	if n == 0 {
+		return ""
+	}
+	return "starter rejects " + workflowID
 }
 
 func shortID(id string) string {

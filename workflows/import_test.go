@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,12 +37,16 @@ type fakeActs struct {
 	// The duplicate scan: how often it ran, the file it reports, the size it
 	// saw (0: the planned size), and whether a chunk ran before it.
 	scans      atomic.Int32
-	dupFile    string
+	dups       int // duplicates the scan finds (in the store)
 	scanSize   int64
 	chunkFirst atomic.Bool
 	// Incremental state steps.
 	prepares, deactivations, commits, discards atomic.Int32
 	disappeared                                int
+	// The store check: the reject count the workflow expected, and how
+	// many rejects the store lacks (a deployment that does not share one).
+	expected   atomic.Int64
+	storeLacks int64
 }
 
 func newFakeActs(chunks, rowsPer int) *fakeActs {
@@ -67,11 +72,7 @@ func (f *fakeActs) scan(_ context.Context, in activities.DuplicatesInput) (activ
 	if size == 0 {
 		size = int64(20 + f.chunks*100)
 	}
-	n := 0
-	if f.dupFile != "" {
-		n = 2
-	}
-	return activities.Duplicates{Rows: int64(f.chunks * f.rowsPer), Superseded: n, File: f.dupFile, Version: source.Version{Size: size}}, nil
+	return activities.Duplicates{Rows: int64(f.chunks * f.rowsPer), Superseded: f.dups, Stored: true, Version: source.Version{Size: size}}, nil
 }
 
 func (f *fakeActs) prepareState(context.Context, activities.StateInput) (activities.StatePrepared, error) {
@@ -98,8 +99,8 @@ func (f *fakeActs) chunk(ctx context.Context, in activities.ChunkInput) (activit
 	if f.scans.Load() == 0 {
 		f.chunkFirst.Store(true)
 	}
-	if in.Duplicates != f.dupFile {
-		return activities.ChunkResult{}, temporal.NewNonRetryableApplicationError("chunk got duplicates file "+in.Duplicates, "Test", nil)
+	if in.DuplicatesStored != (f.dups > 0) || in.Duplicates != "" {
+		return activities.ChunkResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("chunk told duplicates stored=%v file=%q", in.DuplicatesStored, in.Duplicates), "Test", nil)
 	}
 	n := f.inFlight.Add(1)
 	defer f.inFlight.Add(-1)
@@ -133,7 +134,16 @@ func (f *fakeActs) chunk(ctx context.Context, in activities.ChunkInput) (activit
 
 func (f *fakeActs) finalize(_ context.Context, in activities.FinalizeInput) (activities.FinalizeResult, error) {
 	f.finals.Add(1)
-	return activities.FinalizeResult{Path: "/tmp/" + in.ImportKey + ".rejects.ndjson", Count: 1}, nil
+	if in.Expected == nil {
+		return activities.FinalizeResult{Count: 1}, nil
+	}
+	f.expected.Store(*in.Expected)
+	if f.storeLacks > 0 {
+		return activities.FinalizeResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the store holds %d of the %d rows this import rejected: the workers do not share one store", *in.Expected-f.storeLacks, *in.Expected),
+			activities.StoreNotShared, nil)
+	}
+	return activities.FinalizeResult{Count: int(*in.Expected)}, nil
 }
 
 func (f *fakeActs) register(env *testsuite.TestWorkflowEnvironment) {
@@ -191,8 +201,8 @@ func TestImportDispatchesEveryChunkOnceAcrossPlanPages(t *testing.T) {
 	if got := f.plans.Load(); got != 3 { // pages of 4: 4+4+3
 		t.Errorf("planning calls = %d, want 3", got)
 	}
-	if res.RejectsFile == "" || f.finals.Load() != 1 {
-		t.Errorf("rejects not finalized once: file %q, calls %d", res.RejectsFile, f.finals.Load())
+	if res.RejectsCommand == "" || f.finals.Load() != 1 || f.expected.Load() != res.Rejected {
+		t.Errorf("rejects not checked once against the store: command %q, calls %d, expected %d of %d", res.RejectsCommand, f.finals.Load(), f.expected.Load(), res.Rejected)
 	}
 }
 
@@ -298,6 +308,27 @@ func TestImportFailsOnNonRetryableChunkErrorAndKeepsRejects(t *testing.T) {
 	}
 }
 
+func TestAStoreThatLacksRejectsFailsTheImportWithTheFix(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	f := newFakeActs(6, 10)
+	f.storeLacks = 2
+	f.register(env)
+	env.ExecuteWorkflow(ImportWorkflowName, baseInput())
+	err := env.GetWorkflowError()
+	if err == nil {
+		t.Fatal("the import succeeded although the store lacks rejects its chunks counted")
+	}
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != activities.StoreNotShared || !strings.Contains(err.Error(), "do not share one store") {
+		t.Fatalf("error %v: want a %s failure that names the cause", err, activities.StoreNotShared)
+	}
+	// Chunks 0..5 reject index%3 rows each: 0+1+2+0+1+2.
+	if f.expected.Load() != 6 {
+		t.Fatalf("the workflow asked the store for %d rejects, want the 6 its chunks counted", f.expected.Load())
+	}
+}
+
 func TestImportCancellationStopsChunksAndKeepsRejects(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
@@ -382,7 +413,7 @@ func decodeInput(can *workflow.ContinueAsNewError, out *ImportInput) error {
 func TestDuplicateScanRunsOnceBeforeAnyChunkAcrossContinueAsNew(t *testing.T) {
 	var ts testsuite.WorkflowTestSuite
 	f := newFakeActs(12, 10)
-	f.dupFile = "/data/duplicates/import.txt"
+	f.dups = 2
 	in := baseInput()
 	in.ChunksPerRun = 4
 	res := runToEnd(t, &ts, f, in)

@@ -82,6 +82,13 @@ type ImportState struct {
 	Duplicates  string         `json:"duplicates,omitempty"`
 	Superseded  int            `json:"superseded,omitempty"`
 	ScanVersion source.Version `json:"scan_version"`
+	// DuplicatesStored: the scan's rows are in the importer's store.
+	DuplicatesStored bool `json:"duplicates_stored,omitempty"`
+	// StoreChecked: the import checks the store against the counts in
+	// history before it ends (rejects, incremental-state records), so a
+	// deployment whose workers keep separate stores fails loudly. False
+	// for imports started before that check existed.
+	StoreChecked bool `json:"store_checked,omitempty"`
 }
 
 // PlanCursor is where planning continues.
@@ -93,19 +100,25 @@ type PlanCursor struct {
 
 // ImportResult is the summary of a finished import.
 type ImportResult struct {
-	WorkflowID  string `json:"workflow_id"`
-	Vendor      string `json:"vendor"`
-	Connection  string `json:"connection"`
-	Source      string `json:"source"`
-	RowsRead    int64  `json:"rows_read"`
-	Accepted    int64  `json:"accepted"`
-	Rejected    int64  `json:"rejected"`
-	Inserted    int64  `json:"inserted"`
-	Updated     int64  `json:"updated"`
-	RejectsFile string `json:"rejects_file"`
+	WorkflowID string `json:"workflow_id"`
+	Vendor     string `json:"vendor"`
+	Connection string `json:"connection"`
+	Source     string `json:"source"`
+	RowsRead   int64  `json:"rows_read"`
+	Accepted   int64  `json:"accepted"`
+	Rejected   int64  `json:"rejected"`
+	Inserted   int64  `json:"inserted"`
+	Updated    int64  `json:"updated"`
+	// RejectsCommand is the command that lists the rejected rows (they are
+	// in the importer's store); empty without rejects.
+	RejectsCommand string `json:"rejects_command,omitempty"`
+	// RejectsFile named the rejects file of imports that finished before
+	// the rejects went to the store; empty for newer ones.
+	RejectsFile string `json:"rejects_file,omitempty"`
 	// Incremental imports: rows not sent because they had not changed,
-	// users of the last success the list no longer has (listed in
-	// DisappearedFile), and how many of those were deactivated.
+	// users of the last success the list no longer has (`starter rejects
+	// ID --disappeared` lists them), and how many of those were
+	// deactivated.
 	Unchanged int64 `json:"unchanged,omitempty"`
 	// Duplicates counts rows a later row of the same user replaced; they
 	// are among the rejects.

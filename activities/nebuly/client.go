@@ -94,36 +94,40 @@ type Outcome struct {
 // Failed; a request too large for the vendor (413) is split. Errors are
 // *vendorapi.Error for the call that failed.
 func (c *Client) Upsert(ctx context.Context, users []User) (Outcome, error) {
+	return c.UpsertKnown(ctx, users, nil)
+}
+
+// UpsertKnown is Upsert for a caller that knows which users Nebuly already
+// has (an incremental import's state): those are sent with PUT first and
+// the others with POST first, so each user costs one row sent. A known
+// user Nebuly no longer has is POSTed after its PUT finds nothing, and a
+// new user it has already is PUT after its POST, so a wrong guess costs a
+// second send, never a lost user.
+func (c *Client) UpsertKnown(ctx context.Context, users []User, known map[string]bool) (Outcome, error) {
 	var out Outcome
 	if len(users) == 0 {
 		return out, nil
 	}
 	failed := map[string]string{}
-	inserted, err := c.each(ctx, users, failed, c.Insert)
-	conflict := false
-	if ve, ok := vendorapi.As(err); ok && ve.Status == http.StatusConflict {
-		// The vendor refuses a POST with any existing user in it: update
-		// first, then insert what the update did not find.
-		conflict, err = true, nil
-	}
-	if err != nil {
-		return out, err
-	}
-	rest := missing(users, inserted, failed)
-	updated, err := c.each(ctx, rest, failed, c.Update)
-	if err != nil {
-		return out, err
-	}
-	rest = missing(rest, updated, failed)
-	if conflict && len(rest) > 0 {
-		inserted, err = c.each(ctx, rest, failed, c.Insert)
-		if err != nil {
-			return out, err
+	var old, fresh []User
+	for _, u := range users {
+		if known[u.EndUser] {
+			old = append(old, u)
+		} else {
+			fresh = append(fresh, u)
 		}
-		rest = missing(rest, inserted, failed)
 	}
-	for _, u := range rest {
-		failed[u.EndUser] = "Nebuly neither inserted nor updated this user"
+	updated, err := c.each(ctx, old, failed, c.Update)
+	if err != nil {
+		return out, err
+	}
+	fresh = append(fresh, missing(old, updated, failed)...)
+	inserted, updatedToo, err := c.insertFirst(ctx, fresh, failed)
+	if err != nil {
+		return out, err
+	}
+	for k := range updatedToo {
+		updated[k] = true
 	}
 	out.Inserted = count(users, inserted)
 	out.Updated = count(users, updated)
@@ -133,6 +137,41 @@ func (c *Client) Upsert(ctx context.Context, users []User) (Outcome, error) {
 		}
 	}
 	return out, nil
+}
+
+// insertFirst POSTs users and PUTs those the POST did not insert (or, when
+// the vendor refuses a POST with any existing user in it, PUTs first and
+// POSTs what the PUT did not find). Users neither call took are failed.
+func (c *Client) insertFirst(ctx context.Context, users []User, failed map[string]string) (inserted, updated map[string]bool, err error) {
+	inserted, err = c.each(ctx, users, failed, c.Insert)
+	conflict := false
+	if ve, ok := vendorapi.As(err); ok && ve.Status == http.StatusConflict {
+		conflict, err = true, nil
+		inserted = map[string]bool{}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	rest := missing(users, inserted, failed)
+	updated, err = c.each(ctx, rest, failed, c.Update)
+	if err != nil {
+		return nil, nil, err
+	}
+	rest = missing(rest, updated, failed)
+	if conflict && len(rest) > 0 {
+		late, err := c.each(ctx, rest, failed, c.Insert)
+		if err != nil {
+			return nil, nil, err
+		}
+		for k := range late {
+			inserted[k] = true
+		}
+		rest = missing(rest, late, failed)
+	}
+	for _, u := range rest {
+		failed[u.EndUser] = "Nebuly neither inserted nor updated this user"
+	}
+	return inserted, updated, nil
 }
 
 // each sends users with call and returns the end_users the vendor took. A

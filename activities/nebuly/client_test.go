@@ -3,6 +3,7 @@ package nebuly_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -334,4 +335,61 @@ func canned(t *testing.T, status int, ctype, body string, hits *atomic.Int64) *n
 	}))
 	t.Cleanup(srv.Close)
 	return nebuly.New(srv.URL, key, srv.Client())
+}
+
+func TestKnownUsersCostOneRowSendEach(t *testing.T) {
+	for _, policy := range []nebulyfake.DuplicatePolicy{nebulyfake.Skip, nebulyfake.Conflict} {
+		t.Run(fmt.Sprint(policy), func(t *testing.T) {
+			fake, c := setup(t, nebulyfake.Options{DuplicatePolicy: policy})
+			var changed, fresh []string
+			for i := range 40 {
+				changed = append(changed, fmt.Sprintf("old%d@example.com", i))
+			}
+			for i := range 25 {
+				fresh = append(fresh, fmt.Sprintf("new%d@example.com", i))
+			}
+			batch := users(append(append([]string{}, changed...), fresh...)...)
+			known := map[string]bool{}
+			for _, id := range changed {
+				known[id] = true
+			}
+			// One of the known users was deleted at the vendor since: its
+			// PUT finds nothing and it is POSTed, not lost.
+			fake.Reset()
+			fake.Put(fakeUsers(changed[1:])...)
+
+			out, err := c.UpsertKnown(context.Background(), batch, known)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Inserted != 26 || out.Updated != 39 || len(out.Failed) != 0 || fake.Count() != 65 {
+				t.Fatalf("outcome %+v, fake holds %d; want 26 inserted, 39 updated, all 65 stored", out, fake.Count())
+			}
+			if sent := fake.Rows(http.MethodPost) + fake.Rows(http.MethodPut); sent != 66 {
+				t.Fatalf("%d row-sends (POST %d, PUT %d); want 65 plus the one user the vendor lost", sent, fake.Rows(http.MethodPost), fake.Rows(http.MethodPut))
+			}
+
+			// Without knowing, every existing user costs a POST and a PUT
+			// (or, where POST refuses existing users, a PUT and a POST).
+			fake.Reset()
+			fake.Put(fakeUsers(changed)...)
+			if _, err := c.Upsert(context.Background(), batch); err != nil {
+				t.Fatal(err)
+			}
+			sent := fake.Rows(http.MethodPost) + fake.Rows(http.MethodPut)
+			t.Logf("40 changed and 25 new users: %d row-sends with the state, %d without", 66-1, sent)
+			if sent <= 65 {
+				t.Fatalf("Upsert without state sent %d rows; the test cannot tell the two apart", sent)
+			}
+		})
+	}
+}
+
+// fakeUsers are users the fake has already.
+func fakeUsers(ids []string) []nebulyfake.User {
+	out := make([]nebulyfake.User, len(ids))
+	for i, id := range ids {
+		out[i] = nebulyfake.User{EndUser: id, Tags: map[string]string{"Plan": "Free"}, ActiveFrom: "2025-01-01"}
+	}
+	return out
 }

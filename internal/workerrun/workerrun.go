@@ -6,16 +6,16 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
 	"importer/activities"
 	"importer/internal/connections"
+	"importer/internal/store"
 	"importer/workflows"
 )
 
@@ -23,7 +23,15 @@ import (
 type Options struct {
 	TaskQueue   string
 	Connections connections.Set
-	// DataDir holds the rejects files (under rejects/).
+	// Store keeps the importer's records (rejects, duplicate scans,
+	// incremental state); the caller closes it. Nil means Start opens the
+	// store StoreURL names, and Stop closes it.
+	Store *store.Store
+	// StoreURL selects the store when Store is nil (see store.Options.URL):
+	// "" is the embedded SQLite file under DataDir, for one host only;
+	// postgres://... is shared by every worker of a deployment.
+	StoreURL string
+	// DataDir holds the embedded store's file; "" means ".importer".
 	DataDir string
 	// MaxConcurrentActivities bounds chunks run at once by this worker; 0
 	// keeps the SDK default.
@@ -45,7 +53,9 @@ type Options struct {
 
 // Worker is a started worker.
 type Worker struct {
-	w worker.Worker
+	w      worker.Worker
+	store  *store.Store // closed by Stop when Start opened it
+	cancel context.CancelFunc
 }
 
 // Start registers the workflows and activities and starts polling.
@@ -53,9 +63,15 @@ func Start(c client.Client, o Options) (*Worker, error) {
 	if o.TaskQueue == "" {
 		o.TaskQueue = workflows.TaskQueue
 	}
-	dir := filepath.Join(o.DataDir, "rejects")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create rejects directory: %w", err)
+	st, owned := o.Store, false
+	if st == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		var err error
+		if st, err = store.Open(ctx, store.Options{URL: o.StoreURL, DataDir: o.DataDir}); err != nil {
+			return nil, err
+		}
+		owned = true
 	}
 	if o.StopTimeout <= 0 {
 		// On shutdown give running chunks a moment to finish their batch;
@@ -67,7 +83,7 @@ func Start(c client.Client, o Options) (*Worker, error) {
 		WorkerStopTimeout:                  o.StopTimeout,
 	})
 	workflows.Register(w)
-	acts := activities.NewWithRoots(o.Connections, o.DataDir, o.VendorRoots)
+	acts := activities.NewWithRoots(o.Connections, st, o.VendorRoots)
 	acts.Temporal = c
 	acts.Artifacts = o.Artifacts
 	if o.VendorTimeout > 0 {
@@ -75,16 +91,67 @@ func Start(c client.Client, o Options) (*Worker, error) {
 	}
 	acts.Register(w)
 	if err := w.Start(); err != nil {
+		if owned {
+			st.Close()
+		}
 		return nil, fmt.Errorf("start worker on task queue %s: %w", o.TaskQueue, err)
 	}
-	o.Logger.Info().Str("task_queue", o.TaskQueue).Str("rejects_dir", dir).
+	o.Logger.Info().Str("task_queue", o.TaskQueue).Str("store", st.Describe()).
 		Strs("connections", o.Connections.Describe()).Msg("worker started")
-	return &Worker{w: w}, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	if st.Backend() == store.SQLite {
+		go warnIfNotAlone(ctx, c, o.TaskQueue, st, o.Logger)
+	}
+	out := &Worker{w: w, cancel: cancel}
+	if owned {
+		out.store = st
+	}
+	return out, nil
 }
 
 // Stop drains the worker: it stops polling and waits for running tasks up to
 // the stop timeout.
-func (w *Worker) Stop() { w.w.Stop() }
+func (w *Worker) Stop() {
+	w.cancel()
+	w.w.Stop()
+	if w.store != nil {
+		w.store.Close()
+	}
+}
+
+// aloneCheckDelay is how long after its start a worker with the embedded
+// store looks for other workers: long enough for every poller of a
+// deployment that starts together to have polled once.
+const aloneCheckDelay = 5 * time.Second
+
+// warnIfNotAlone logs a warning when other workers poll the task queue of
+// a worker that keeps its records in the embedded SQLite file: unless they
+// all run on this host with this data directory, their rejects and
+// incremental state split, and imports will fail at their end.
+func warnIfNotAlone(ctx context.Context, c client.Client, taskQueue string, st *store.Store, log zerolog.Logger) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(aloneCheckDelay):
+	}
+	ids := map[string]bool{}
+	for _, kind := range []enumspb.TaskQueueType{enumspb.TASK_QUEUE_TYPE_WORKFLOW, enumspb.TASK_QUEUE_TYPE_ACTIVITY} {
+		resp, err := c.DescribeTaskQueue(ctx, taskQueue, kind)
+		if err != nil {
+			log.Debug().Err(err).Msg("could not list the task queue's pollers")
+			return
+		}
+		for _, p := range resp.GetPollers() {
+			ids[p.GetIdentity()] = true
+		}
+	}
+	if len(ids) > 1 {
+		log.Warn().Int("workers", len(ids)).Str("store", st.Describe()).Str("task_queue", taskQueue).
+			Msgf("other workers poll this task queue, but this worker keeps its records in its own %s: unless every worker runs on this host "+
+				"with this data directory, rejects and incremental state will be split and imports will fail; set %s to one PostgreSQL "+
+				"database for all workers", st.Describe(), store.EnvVar)
+	}
+}
 
 // Run starts a worker and stops it when ctx is done.
 func Run(ctx context.Context, c client.Client, o Options) error {

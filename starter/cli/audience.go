@@ -263,8 +263,8 @@ func printAudience(w io.Writer, res workflows.AudienceResult, link string) {
 	fmt.Fprintf(w, "  total users   %s (as Fynd counts them after the refresh)\n", num(int64(res.TotalUsers)))
 	v := res.Verified
 	fmt.Fprintf(w, "  verified      %s of %s members present, %s missing, %s not in the list\n", num(int64(v.Present)), num(int64(v.Expected)), num(int64(v.Missing)), num(int64(v.Unexpected)))
-	if res.RejectsFile != "" {
-		fmt.Fprintf(w, "  rejects file  %s\n", res.RejectsFile)
+	if res.RejectsCommand != "" {
+		fmt.Fprintf(w, "  rejects       %s\n", res.RejectsCommand)
 	}
 	fmt.Fprintf(w, "  UI            %s\n", link)
 }

@@ -133,27 +133,27 @@ func summaryJSON(res workflows.ImportResult, status string) map[string]any {
 		rate = float64(res.RowsRead) / secs
 	}
 	return map[string]any{
-		"workflow_id":      res.WorkflowID,
-		"status":           status,
-		"vendor":           res.Vendor,
-		"connection":       res.Connection,
-		"source":           displaySource(res.Source),
-		"rows_read":        res.RowsRead,
-		"accepted":         res.Accepted,
-		"rejected":         res.Rejected,
-		"inserted":         res.Inserted,
-		"updated":          res.Updated,
-		"rejects_file":     res.RejectsFile,
-		"unchanged":        res.Unchanged,
-		"disappeared":      res.Disappeared,
-		"deactivated":      res.Deactivated,
-		"disappeared_file": res.DisappearedFile,
-		"chunks":           res.Chunks,
-		"runs":             res.Runs,
-		"started_at":       res.StartedAt,
-		"finished_at":      res.FinishedAt,
-		"seconds":          secs,
-		"rows_per_sec":     rate,
+		"workflow_id":     res.WorkflowID,
+		"status":          status,
+		"vendor":          res.Vendor,
+		"connection":      res.Connection,
+		"source":          displaySource(res.Source),
+		"rows_read":       res.RowsRead,
+		"accepted":        res.Accepted,
+		"rejected":        res.Rejected,
+		"inserted":        res.Inserted,
+		"updated":         res.Updated,
+		"rejects_command": res.RejectsCommand,
+		"rejects_file":    res.RejectsFile,
+		"unchanged":       res.Unchanged,
+		"disappeared":     res.Disappeared,
+		"deactivated":     res.Deactivated,
+		"chunks":          res.Chunks,
+		"runs":            res.Runs,
+		"started_at":      res.StartedAt,
+		"finished_at":     res.FinishedAt,
+		"seconds":         secs,
+		"rows_per_sec":    rate,
 	}
 }
 
@@ -174,7 +174,12 @@ func printSummary(w io.Writer, res workflows.ImportResult, link string) {
 		fmt.Fprintln(w)
 		if res.DisappearedFile != "" {
 			fmt.Fprintf(w, "  gone list     %s\n", res.DisappearedFile)
+		} else if res.Disappeared > 0 {
+			fmt.Fprintf(w, "  gone list     starter rejects %s --disappeared\n", res.WorkflowID)
 		}
+	}
+	if res.RejectsCommand != "" {
+		fmt.Fprintf(w, "  rejects       %s\n", res.RejectsCommand)
 	}
 	if res.RejectsFile != "" {
 		fmt.Fprintf(w, "  rejects file  %s\n", res.RejectsFile)

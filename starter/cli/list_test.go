@@ -42,20 +42,3 @@ func TestListQuery(t *testing.T) {
 		}
 	}
 }
-
-func TestRejectsPathIn(t *testing.T) {
-	cases := map[string]string{
-		"chunk 3, lines 15001-16000: nebuly: 400 bad request (rejects so far: /data/rejects/import-x-0123abcd.rejects.ndjson)": "/data/rejects/import-x-0123abcd.rejects.ndjson",
-		// What an ApplicationError's Error() appends.
-		"x: 400 (rejects so far: /d/rejects/a.rejects.ndjson) (type: ImportFailed, retryable: false)": "/d/rejects/a.rejects.ndjson",
-		"odd (rejects so far: /a (copy)/r.rejects.ndjson)":                                            "/a (copy)/r.rejects.ndjson",
-		"reading list.csv: source not found":                                                          "",
-		"cut off (rejects so far: /data/rejects/r.rejects.ndjson":                                     "",
-		"(rejects so far: /one.rejects.ndjson) and later (rejects so far: /two.rejects.ndjson)":       "/two.rejects.ndjson",
-	}
-	for msg, want := range cases {
-		if got := rejectsPathIn(msg); got != want {
-			t.Errorf("%q: got %q, want %q", msg, got, want)
-		}
-	}
-}

@@ -1,16 +1,10 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -20,14 +14,17 @@ import (
 
 	"importer/activities/rejects"
 	"importer/internal/atomicfile"
+	"importer/internal/store"
 )
 
 // rejectsFlags are the flags of `starter rejects`.
 type rejectsFlags struct {
-	save    string
-	limit   int
-	reason  string
-	dataDir string
+	save        string
+	limit       int
+	reason      string
+	disappeared bool
+	store       string
+	dataDir     string
 }
 
 func newRejectsCmd(g *Globals) *cobra.Command {
@@ -36,18 +33,22 @@ func newRejectsCmd(g *Globals) *cobra.Command {
 		Use:   "rejects WORKFLOW_ID",
 		Short: "Show the rows an import (or audience sync) rejected, with the reasons",
 		Long: `Show the rejected rows of an import or audience sync: the source line, the
-user id and the reason, as a table or (-o json) one JSON object a line.
+user id and the reason, as a table or (-o json) one JSON object a line, in
+source order. A running import shows the rejects so far.
 
-The rejects file is written by the worker, in its data directory
-(--data-dir, IMPORTER_DATA_DIR, default .importer): this command reads it from
-there, so run it on the worker's machine or on one that shares that directory.
-With "worker --dev" on this machine it just works. The file is found from the
-import's result, from a failed import's error ("rejects so far: ..."), or else
-where the worker keeps it under --data-dir (a canceled import, for example).`,
+The rows are read from the importer's store, where the workers write them:
+the PostgreSQL database IMPORTER_STORE (or --store) names, which any machine
+that reaches it can read, or by default the embedded SQLite file under
+--data-dir (IMPORTER_DATA_DIR, default .importer), which only the machine of a
+single-host worker ("worker --dev") has.
+
+--disappeared lists instead the users an incremental import found gone from
+its list since the last successful run.`,
 		Example: `  starter rejects import-nebuly-users-20261123-101500
   starter rejects import-nebuly-users-20261123-101500 --reason active_from --limit 20
   starter rejects import-nebuly-users-20261123-101500 --save rejects.ndjson
-  starter rejects import-nebuly-users-20261123-101500 -o json | jq -r .user_id`,
+  IMPORTER_STORE=postgres://importer@db:5432/importer starter rejects import-nebuly-users-20261123-101500 -o json | jq -r .user_id
+  starter rejects import-nebuly-users-20261123-101500 --disappeared`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.limit < 0 {
@@ -60,74 +61,61 @@ where the worker keeps it under --data-dir (a canceled import, for example).`,
 			}
 			defer c.Close()
 			id := args[0]
-			loc, err := locateRejects(ctx, c, g, id, f.dataDir)
+			run, err := describeRun(ctx, c, g, id)
 			if err != nil {
 				return err
 			}
-			if loc.path == "" {
-				return noRejects(g, id, f.save)
+			st, err := store.Open(ctx, store.Options{URL: f.store, DataDir: f.dataDir})
+			if err != nil {
+				return err
 			}
-			return showRejects(g, id, loc, f)
+			defer st.Close()
+			if f.disappeared {
+				return showDisappeared(ctx, g, st, run, f)
+			}
+			return showRejects(ctx, g, st, run, f)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.save, "save", "", "copy the rejects (those matching --reason, if given) to FILE instead of printing them")
+	fl.StringVar(&f.save, "save", "", "copy the rejects (those matching --reason, if given) to FILE as NDJSON instead of printing them")
 	fl.IntVar(&f.limit, "limit", 0, "print at most N rejects (0: all)")
 	fl.StringVar(&f.reason, "reason", "", "only rejects whose reason contains TEXT (any case)")
-	fl.StringVar(&f.dataDir, "data-dir", envOr("IMPORTER_DATA_DIR", ".importer"), "the worker's data directory, where it keeps rejects files [IMPORTER_DATA_DIR]")
+	fl.BoolVar(&f.disappeared, "disappeared", false, "list the users an incremental import found gone from the list instead")
+	fl.StringVar(&f.store, "store", envOr(store.EnvVar, ""), "the workers' store: postgres://user@host:5432/db?sslmode=..., or empty for the SQLite file under --data-dir ["+store.EnvVar+"]")
+	fl.StringVar(&f.dataDir, "data-dir", envOr("IMPORTER_DATA_DIR", ".importer"), "the data directory of a single-host worker, where its embedded store is [IMPORTER_DATA_DIR]")
 	return cmd
 }
 
-// rejectsLocation is where a run's rejects file is, and how that was found.
-type rejectsLocation struct {
-	path string // "" when the run completed without rejects
-	from string // "result", "error" or "data dir"
+// runRecords is what the store keeps a run's records under, and what the
+// run itself says about them.
+type runRecords struct {
+	id  string
+	key string // the records' key: the workflow ID and the first run's ID
+	// rejected is the count the finished run reports; -1 when unknown
+	// (running, canceled, failed).
+	rejected int64
+	// file is the rejects file of a run that ended before the rejects went
+	// to the store.
+	file string
 }
 
-// rejectsSoFar marks the rejects file in a failed run's error message.
-const rejectsSoFar = "(rejects so far: "
-
-// locateRejects finds a run's rejects file: in its result when it
-// completed, in its error when it failed, and otherwise where the worker's
-// rejects store keeps the file of that run.
-func locateRejects(ctx context.Context, c client.Client, g *Globals, id, dataDir string) (rejectsLocation, error) {
+// describeRun finds the run and the key its records are stored under:
+// the key the workflows name them by (ImportState.ImportKey and the
+// audience sync's SyncKey: the workflow ID and the first 8 characters of
+// the first run's ID).
+func describeRun(ctx context.Context, c client.Client, g *Globals, id string) (runRecords, error) {
 	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		return rejectsLocation{}, fmt.Errorf("no import with workflow ID %q in namespace %s", id, g.namespaceOr(c))
+		return runRecords{}, fmt.Errorf("no import with workflow ID %q in namespace %s", id, g.namespaceOr(c))
 	}
 	if err != nil {
-		return rejectsLocation{}, fmt.Errorf("describe %s: %w", id, err)
+		return runRecords{}, fmt.Errorf("describe %s: %w", id, err)
 	}
 	info := desc.GetWorkflowExecutionInfo()
 	if kind := info.GetType().GetName(); listedTypes[kind] == "" {
-		return rejectsLocation{}, fmt.Errorf("%s is a %s workflow, not an import or an audience sync: it has no rejects", id, kind)
+		return runRecords{}, fmt.Errorf("%s is a %s workflow, not an import or an audience sync: it has no rejects", id, kind)
 	}
-	switch info.GetStatus() {
-	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
-		return rejectsLocation{}, fmt.Errorf("%s is still running: its rejects are joined into one file when it ends (follow it with: starter status %s)", id, id)
-	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
-		var res struct {
-			RejectsFile string `json:"rejects_file"`
-		}
-		if err := c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
-			return rejectsLocation{}, fmt.Errorf("read the result of %s: %w", id, err)
-		}
-		return rejectsLocation{path: res.RejectsFile, from: "result"}, nil
-	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
-		err := c.GetWorkflow(ctx, id, "").Get(ctx, nil)
-		if err != nil {
-			_, msg := failureOf(err)
-			if path := rejectsPathIn(msg); path != "" {
-				return rejectsLocation{path: path, from: "error"}, nil
-			}
-		}
-	}
-	// Canceled, terminated, timed out, or failed before any reject: the
-	// file is where the rejects store puts this run's, under the key the
-	// workflow names its rejects by (workflows: ImportState.ImportKey and
-	// the audience sync's SyncKey, both the workflow ID and the first 8
-	// characters of the first run's ID).
 	first := info.GetFirstRunId()
 	if first == "" {
 		first = info.GetExecution().GetRunId()
@@ -135,153 +123,149 @@ func locateRejects(ctx context.Context, c client.Client, g *Globals, id, dataDir
 	if len(first) > 8 {
 		first = first[:8]
 	}
-	store := rejects.Store{Dir: filepath.Join(dataDir, "rejects")}
-	path := store.Path(id + "-" + first)
-	if abs, err := filepath.Abs(path); err == nil {
-		path = abs
-	}
-	return rejectsLocation{path: path, from: "data dir"}, nil
-}
-
-// rejectsPathIn finds the rejects file a failed run's error names. The
-// store names every rejects file with the same suffix, which tells where the
-// path ends whatever Temporal appends to the message.
-func rejectsPathIn(msg string) string {
-	i := strings.LastIndex(msg, rejectsSoFar)
-	if i < 0 {
-		return ""
-	}
-	suffix := strings.TrimPrefix(rejects.Store{}.Path("x"), "x") // ".rejects.ndjson"
-	rest := msg[i+len(rejectsSoFar):]
-	j := strings.Index(rest, suffix+")")
-	if j <= 0 {
-		return ""
-	}
-	return rest[:j+len(suffix)]
-}
-
-func noRejects(g *Globals, id, save string) error {
-	if save != "" {
-		out, err := createAtomic(save)
-		if err != nil {
-			return err
+	out := runRecords{id: id, key: id + "-" + first, rejected: -1}
+	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		var res struct {
+			Rejected    int64  `json:"rejected"`
+			RejectsFile string `json:"rejects_file"`
 		}
-		defer out.Abort()
-		if err := out.Commit(); err != nil {
-			return fmt.Errorf("save rejects: %w", err)
+		if err := c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
+			return runRecords{}, fmt.Errorf("read the result of %s: %w", id, err)
 		}
+		out.rejected, out.file = res.Rejected, res.RejectsFile
 	}
-	if g.output == "json" {
-		if save != "" {
-			return printJSON(g.stdout, map[string]any{"workflow_id": id, "saved": save, "rejects": 0})
-		}
-		return nil // NDJSON of no rejects: no lines
-	}
-	fmt.Fprintf(g.stdout, "%s completed without rejected rows.\n", id)
-	if save != "" {
-		fmt.Fprintf(g.stdout, "Wrote an empty %s.\n", save)
-	}
-	return nil
+	return out, nil
 }
 
-// notReadable explains a rejects file this machine cannot open.
-func notReadable(loc rejectsLocation, err error) error {
-	why := "it is not there"
-	if !errors.Is(err, fs.ErrNotExist) {
-		why = err.Error()
-	}
-	msg := fmt.Sprintf("the rejects file %s is not readable from this machine (%s). Rejects files live in the data directory of the worker "+
-		"that ran the import (its --data-dir or IMPORTER_DATA_DIR): run this command where the worker runs, or on a machine that shares "+
-		"that directory; with `worker --dev` on this machine it works", loc.path, why)
-	if loc.from == "data dir" {
-		msg += ". The path was derived from --data-dir, because the run did not name its file (canceled, terminated, or ended before any " +
-			"reject); point --data-dir at the worker's data directory if it is not the default"
-	}
-	return errors.New(msg)
-}
-
-func showRejects(g *Globals, id string, loc rejectsLocation, f rejectsFlags) error {
-	in, err := os.Open(loc.path)
+func showRejects(ctx context.Context, g *Globals, st *store.Store, run runRecords, f rejectsFlags) error {
+	held, err := st.CountRejects(ctx, run.key)
 	if err != nil {
-		return notReadable(loc, err)
+		return err
 	}
-	defer in.Close()
+	if held == 0 && run.file != "" {
+		return fmt.Errorf("%s finished before rejects went to the store: its rejects are in the file %s on the worker that ran it", run.id, run.file)
+	}
+	if run.rejected > held {
+		return fmt.Errorf("%s rejected %s rows, but %s holds %s of them: point --store (or %s) at the store its workers use",
+			run.id, num(run.rejected), st.Describe(), num(held), store.EnvVar)
+	}
 	var out *atomicfile.File
 	if f.save != "" {
-		if out, err = createAtomic(f.save); err != nil {
-			return err
+		if out, err = atomicfile.Create(f.save); err != nil {
+			return fmt.Errorf("save rejects to %s: %w", f.save, err)
 		}
 		defer out.Abort()
 	}
 	tw := newTable(g.stdout)
-	if g.output != "json" && out == nil {
+	if g.output != "json" && out == nil && held > 0 {
 		fmt.Fprintln(tw, "LINE\tUSER ID\tREASON\t")
 	}
 	want := strings.ToLower(f.reason)
-	total, matched, shown := 0, 0, 0
-	r := bufio.NewReader(in)
-	for {
-		line, rerr := r.ReadBytes('\n')
-		if rerr != nil && !errors.Is(rerr, io.EOF) {
-			return fmt.Errorf("read %s: %w", loc.path, rerr)
+	var matched, shown int64
+	err = st.Rejects(ctx, run.key, "", func(_ string, r rejects.Reject) error {
+		if want != "" && !strings.Contains(strings.ToLower(r.Reason), want) {
+			return nil
 		}
-		if trimmed := bytes.TrimSpace(line); len(trimmed) > 0 {
-			total++
-			var rej rejects.Reject
-			if err := json.Unmarshal(trimmed, &rej); err != nil {
-				return fmt.Errorf("%s, line %d: not a reject: %w", loc.path, total, err)
+		matched++
+		switch {
+		case out != nil:
+			b, err := json.Marshal(r)
+			if err != nil {
+				return err
 			}
-			if want == "" || strings.Contains(strings.ToLower(rej.Reason), want) {
-				matched++
-				switch {
-				case out != nil:
-					out.Write(trimmed)
-					out.WriteByte('\n')
-				case f.limit > 0 && shown >= f.limit:
-				case g.output == "json":
-					shown++
-					fmt.Fprintf(g.stdout, "%s\n", trimmed)
-				default:
-					shown++
-					fmt.Fprintf(tw, "%d\t%s\t%s\t\n", rej.Line, dash(rej.UserID), rej.Reason)
-					if shown%1000 == 0 {
-						// A long file streams instead of being held for
-						// alignment; columns may shift by a little.
-						if err := tw.Flush(); err != nil {
-							return err
-						}
-					}
-				}
+			out.Write(b)
+			out.WriteByte('\n')
+		case f.limit > 0 && shown >= int64(f.limit):
+		case g.output == "json":
+			shown++
+			b, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%s\n", b)
+		default:
+			shown++
+			fmt.Fprintf(tw, "%d\t%s\t%s\t\n", r.Line, dash(r.UserID), r.Reason)
+			if shown%1000 == 0 {
+				// A long listing streams instead of being held for
+				// alignment; columns may shift by a little.
+				return tw.Flush()
 			}
 		}
-		if rerr != nil {
-			break
-		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if out != nil {
 		if err := out.Commit(); err != nil {
 			return fmt.Errorf("save rejects: %w", err)
 		}
 		if g.output == "json" {
-			return printJSON(g.stdout, map[string]any{"workflow_id": id, "rejects_file": loc.path, "saved": f.save, "rejects": matched})
+			return printJSON(g.stdout, map[string]any{"workflow_id": run.id, "saved": f.save, "rejects": matched})
 		}
-		fmt.Fprintf(g.stdout, "Saved %s rejects of %s to %s (from %s).\n", num(int64(matched)), id, f.save, loc.path)
+		fmt.Fprintf(g.stdout, "Saved %s rejects of %s to %s.\n", num(matched), run.id, f.save)
 		return nil
 	}
 	if g.output == "json" {
+		return nil // NDJSON: one line a reject, none when there are none
+	}
+	if held == 0 {
+		fmt.Fprintf(g.stdout, "%s has no rejected rows.\n", run.id)
 		return nil
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	note := fmt.Sprintf("%s rejects", num(int64(total)))
+	note := fmt.Sprintf("%s rejects", num(held))
 	if f.reason != "" {
-		note = fmt.Sprintf("%s of %s rejects match %q", num(int64(matched)), num(int64(total)), f.reason)
+		note = fmt.Sprintf("%s of %s rejects match %q", num(matched), num(held), f.reason)
 	}
 	if shown < matched {
-		note += fmt.Sprintf("; showing the first %s (--limit 0 shows all)", num(int64(shown)))
+		note += fmt.Sprintf("; showing the first %s (--limit 0 shows all)", num(shown))
 	}
-	fmt.Fprintf(g.stderr, "%s, from %s\n", note, loc.path)
+	fmt.Fprintf(g.stderr, "%s, from %s\n", note, st.Describe())
+	return nil
+}
+
+func showDisappeared(ctx context.Context, g *Globals, st *store.Store, run runRecords, f rejectsFlags) error {
+	var out *atomicfile.File
+	var err error
+	if f.save != "" {
+		if out, err = atomicfile.Create(f.save); err != nil {
+			return fmt.Errorf("save the gone users to %s: %w", f.save, err)
+		}
+		defer out.Abort()
+	}
+	var n int64
+	err = st.Disappeared(ctx, run.key, func(key string) error {
+		n++
+		switch {
+		case out != nil:
+			out.WriteString(strings.ReplaceAll(key, "\n", " ") + "\n")
+		case f.limit > 0 && n > int64(f.limit):
+		case g.output == "json":
+			b, err := json.Marshal(map[string]string{"user_id": key})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "%s\n", b)
+		default:
+			fmt.Fprintln(g.stdout, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if out != nil {
+		if err := out.Commit(); err != nil {
+			return fmt.Errorf("save the gone users: %w", err)
+		}
+	}
+	if g.output != "json" {
+		fmt.Fprintf(g.stderr, "%s users gone from the list of %s, from %s\n", num(n), run.id, st.Describe())
+	}
 	return nil
 }
 

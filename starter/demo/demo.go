@@ -66,7 +66,7 @@ bulk at a time (watch the gate workflow), and Dynamic 150 bulk requests a minute
 	fl.BoolVar(&f.exit, "exit", false, "exit when the import is done instead of keeping the UI up")
 	fl.IntVar(&f.port, "port", 7233, "Temporal frontend port (a free one is used if it is taken)")
 	fl.IntVar(&f.uiPort, "ui-port", 8233, "Temporal web UI port (a free one is used if it is taken)")
-	fl.StringVar(&f.dataDir, "data-dir", filepath.Join(".importer", "demo"), "where the generated list and the rejects go")
+	fl.StringVar(&f.dataDir, "data-dir", filepath.Join(".importer", "demo"), "where the generated list and the store of rejects (importer.db) go")
 	fl.DurationVar(&f.latency, "latency", 50*time.Millisecond, "delay added to every sandbox vendor call, as a real vendor would take")
 	return cmd
 }

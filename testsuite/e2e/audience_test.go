@@ -183,7 +183,7 @@ func TestAudienceSyncBuildsTheGroupSetsAttributesAndAccountsForEveryRow(t *testi
 		t.Fatalf("definitions %v", a.fake.Definitions())
 	}
 	reasons := map[string]int{}
-	for _, r := range readRejects(t, res.RejectsFile) {
+	for _, r := range a.readRejects(res.WorkflowID) {
 		switch {
 		case strings.Contains(r.Reason, "not in group"):
 			reasons["unknown"]++

@@ -73,7 +73,7 @@ func TestBadInputGivesAClearErrorOrPerRowRejects(t *testing.T) {
 		if res.RowsRead != 4 || res.Accepted != 2 || res.Rejected != 2 {
 			t.Fatalf("%+v; want 4 rows, the 2 good ones accepted", res)
 		}
-		rs := readRejects(t, res.RejectsFile)
+		rs := h.readRejects(res.WorkflowID)
 		if len(rs) != 2 || !strings.Contains(rs[0].Reason, "not valid UTF-8") || rs[0].Line != 3 || !strings.Contains(rs[1].Reason, "longer than 1 MiB") || rs[1].Line != 4 {
 			t.Fatalf("rejects %+v", rs)
 		}
@@ -102,7 +102,7 @@ func TestBadInputGivesAClearErrorOrPerRowRejects(t *testing.T) {
 		if u, _ := h.fake.User("dup0005@x.io"); u.Tags["Plan"] != "New" {
 			t.Fatalf("the last row did not win: %+v", u)
 		}
-		rs := readRejects(t, res.RejectsFile)
+		rs := h.readRejects(res.WorkflowID)
 		if len(rs) != 1 || rs[0].Line != 7 || !strings.Contains(rs[0].Reason, "line 1002") {
 			t.Fatalf("rejects %+v; want line 7, replaced by line 1002", rs)
 		}

@@ -238,21 +238,27 @@ func TestCLIRejectsPrintsFiltersAndSaves(t *testing.T) {
 		t.Fatalf("import: exit %d\n%s\n%s", code, out, errOut)
 	}
 	var sum struct {
-		RejectsFile string `json:"rejects_file"`
+		RejectsCommand string `json:"rejects_command"`
 	}
-	if err := json.Unmarshal([]byte(out), &sum); err != nil || sum.RejectsFile == "" {
-		t.Fatalf("summary %s: %v", out, err)
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || sum.RejectsCommand != "starter rejects rj-done" {
+		t.Fatalf("summary %s: %v; want the command that lists the rejects", out, err)
 	}
-	file, err := os.ReadFile(sum.RejectsFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := readRejects(t, sum.RejectsFile)
+	want := h.readRejects("rj-done")
 	if len(want) != st.Invalid {
-		t.Fatalf("the rejects file has %d rows, want %d", len(want), st.Invalid)
+		t.Fatalf("the store has %d rejects, want %d", len(want), st.Invalid)
+	}
+	var file []byte
+	for _, r := range want {
+		b, _ := json.Marshal(r)
+		file = append(append(file, b...), '\n')
+	}
+	// Every rejects command reads the workers' store, as IMPORTER_STORE
+	// would name it on any machine.
+	rejectsOf := func(args ...string) (string, string, int) {
+		return h.runCLI(ctx, append(append([]string{"rejects"}, args...), "--store", h.storeURL())...)
 	}
 
-	out, errOut, code = h.runCLI(ctx, "rejects", "rj-done")
+	out, errOut, code = rejectsOf("rj-done")
 	if code != 0 {
 		t.Fatalf("rejects: exit %d\n%s", code, errOut)
 	}
@@ -276,38 +282,31 @@ func TestCLIRejectsPrintsFiltersAndSaves(t *testing.T) {
 			notDate++
 		}
 	}
-	out, errOut, code = h.runCLI(ctx, "rejects", "rj-done", "--reason", "IS NOT A DATE")
+	out, errOut, code = rejectsOf("rj-done", "--reason", "IS NOT A DATE")
 	if got := len(strings.Split(strings.TrimSpace(out), "\n")) - 1; code != 0 || notDate == 0 || notDate == len(want) || got != notDate {
 		t.Errorf("--reason: exit %d, %d rows, want %d of %d\n%s%s", code, got, notDate, len(want), out, errOut)
 	}
-	out, errOut, _ = h.runCLI(ctx, "rejects", "rj-done", "--limit", "5")
+	out, errOut, _ = rejectsOf("rj-done", "--limit", "5")
 	if got := len(strings.Split(strings.TrimSpace(out), "\n")) - 1; got != 5 || !strings.Contains(errOut, "showing the first 5") {
 		t.Errorf("--limit 5: %d rows, stderr %q", got, errOut)
 	}
-	out, _, code = h.runCLI(ctx, "rejects", "rj-done", "-o", "json")
+	out, _, code = rejectsOf("rj-done", "-o", "json")
 	if code != 0 || out != string(file) {
-		t.Errorf("-o json is not the rejects file line for line:\n%s", out)
+		t.Errorf("-o json is not the stored rejects line for line:\n%s", out)
 	}
 	saved := filepath.Join(t.TempDir(), "saved.ndjson")
-	out, _, code = h.runCLI(ctx, "rejects", "rj-done", "--save", saved)
+	out, _, code = rejectsOf("rj-done", "--save", saved)
 	if got, err := os.ReadFile(saved); code != 0 || err != nil || !bytes.Equal(got, file) {
-		t.Errorf("--save: exit %d, %v; the saved file differs from the rejects file", code, err)
+		t.Errorf("--save: exit %d, %v; the saved file differs from the stored rejects", code, err)
 	}
 	if !strings.Contains(out, fmt.Sprintf("Saved %d rejects", len(want))) {
 		t.Errorf("--save says %q", out)
 	}
 
-	// The file lives with the worker: say so when it cannot be read here.
-	moved := sum.RejectsFile + ".elsewhere"
-	if err := os.Rename(sum.RejectsFile, moved); err != nil {
-		t.Fatal(err)
-	}
-	_, errOut, code = h.runCLI(ctx, "rejects", "rj-done")
-	if code == 0 || !strings.Contains(errOut, "not readable from this machine") || !strings.Contains(errOut, "worker --dev") {
-		t.Errorf("a missing rejects file: exit %d, %q", code, errOut)
-	}
-	if err := os.Rename(moved, sum.RejectsFile); err != nil {
-		t.Fatal(err)
+	// A store that is not the workers' says so instead of "no rejects".
+	_, errOut, code = h.runCLI(ctx, "rejects", "rj-done", "--store", "sqlite:"+filepath.Join(t.TempDir(), "other.db"))
+	if code == 0 || !strings.Contains(errOut, "holds 0 of them") || !strings.Contains(errOut, "IMPORTER_STORE") {
+		t.Errorf("the wrong store: exit %d, %q", code, errOut)
 	}
 
 	// A failed import names its rejects so far in its error.
@@ -318,24 +317,24 @@ func TestCLIRejectsPrintsFiltersAndSaves(t *testing.T) {
 		t.Fatalf("start: %s", errOut)
 	}
 	h.waitProgress("rj-failed", 100)
-	if _, errOut, code := h.runCLI(ctx, "rejects", "rj-failed"); code == 0 || !strings.Contains(errOut, "still running") {
-		t.Errorf("rejects of a running import: exit %d, %q", code, errOut)
+	// A running import's rejects so far are there already.
+	if out, errOut, code := rejectsOf("rj-failed", "-o", "json"); code != 0 || !strings.Contains(out, `"vendor":"nebuly"`) {
+		t.Errorf("rejects of a running import: exit %d, %q %q", code, out, errOut)
 	}
 	h.fake.Faults().FailNext(1_000_000, http.StatusBadRequest)
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	ferr := h.c.GetWorkflow(wctx, "rj-failed", "").Get(wctx, nil)
 	h.fake.Faults().FailNext(0, 0)
-	if ferr == nil || !strings.Contains(ferr.Error(), "rejects so far: ") {
-		t.Fatalf("the failed import's error names no rejects file: %v", ferr)
+	if ferr == nil || !strings.Contains(ferr.Error(), "rejects so far: starter rejects rj-failed") {
+		t.Fatalf("the failed import's error does not say how to list its rejects: %v", ferr)
 	}
-	out, errOut, code = h.runCLI(ctx, "rejects", "rj-failed", "-o", "json")
+	out, errOut, code = rejectsOf("rj-failed", "-o", "json")
 	if code != 0 || strings.Count(out, "\n") < 5 || !strings.Contains(out, `"vendor":"nebuly"`) {
 		t.Fatalf("rejects of a failed import: exit %d\n%s\n%s", code, out, errOut)
 	}
 
-	// A canceled import names no file: it is found under the worker's
-	// data directory, which --data-dir names.
+	// A canceled import's rejects are in the store too.
 	if _, errOut, code := h.runCLI(ctx, append([]string{"import", "--id", "rj-canceled"}, chunked...)...); code != 0 {
 		t.Fatalf("start: %s", errOut)
 	}
@@ -345,10 +344,6 @@ func TestCLIRejectsPrintsFiltersAndSaves(t *testing.T) {
 	}
 	if err := h.c.GetWorkflow(wctx, "rj-canceled", "").Get(wctx, nil); err == nil || !strings.Contains(strings.ToLower(err.Error()), "cancel") {
 		t.Fatalf("want a canceled import, got %v", err)
-	}
-	_, errOut, code = h.runCLI(ctx, "rejects", "rj-canceled", "--data-dir", filepath.Join(t.TempDir(), "not-the-workers"))
-	if code == 0 || !strings.Contains(errOut, "not readable from this machine") || !strings.Contains(errOut, "--data-dir") {
-		t.Errorf("a wrong --data-dir: exit %d, %q", code, errOut)
 	}
 	out, errOut, code = h.runCLI(ctx, "rejects", "rj-canceled", "--data-dir", h.dir, "--reason", "not a date")
 	if code != 0 || !strings.Contains(out, "is not a date") {
@@ -495,10 +490,9 @@ func TestCLIDryRunAgreesWithTheImport(t *testing.T) {
 	}
 	out, errOut, code = h.runCLI(ctx, "import", "--vendor", "nebuly", "--source", path, "--chunk-rows", "500", "--batch-size", "100", "--wait", "-o", "json", "--id", "dr-real")
 	var real struct {
-		RowsRead    int64  `json:"rows_read"`
-		Accepted    int64  `json:"accepted"`
-		Rejected    int64  `json:"rejected"`
-		RejectsFile string `json:"rejects_file"`
+		RowsRead int64 `json:"rows_read"`
+		Accepted int64 `json:"accepted"`
+		Rejected int64 `json:"rejected"`
 	}
 	if code != 0 || json.Unmarshal([]byte(out), &real) != nil {
 		t.Fatalf("import: exit %d\n%s\n%s", code, out, errOut)
@@ -514,7 +508,7 @@ func TestCLIDryRunAgreesWithTheImport(t *testing.T) {
 		sort.Strings(out)
 		return out
 	}
-	got, want := key(readRejects(t, wouldReject)), key(readRejects(t, real.RejectsFile))
+	got, want := key(readRejectsFile(t, wouldReject)), key(h.readRejects("dr-real"))
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("the dry run's rejects differ from the import's:\ndry run:\n%s\nimport:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

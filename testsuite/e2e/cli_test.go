@@ -52,7 +52,7 @@ func TestCLIImportWaitPrintsJSONSummary(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, sum[k], want)
 		}
 	}
-	if sum["workflow_id"] != "cli-json" || sum["vendor"] != "nebuly" || sum["rejects_file"] == "" {
+	if sum["workflow_id"] != "cli-json" || sum["vendor"] != "nebuly" || sum["rejects_command"] != "starter rejects cli-json" {
 		t.Errorf("summary %v", sum)
 	}
 	if !strings.Contains(errOut, "Started import cli-json") || !strings.Contains(errOut, "/namespaces/") {

@@ -94,7 +94,7 @@ func TestDynamicImportAccountsForEveryRowAndConvergesOnRerun(t *testing.T) {
 	if d.fake.Count() != accepted {
 		t.Fatalf("the fake holds %d users, want %d", d.fake.Count(), accepted)
 	}
-	rejects := readRejects(t, res.RejectsFile)
+	rejects := d.readRejects(res.WorkflowID)
 	byReason := map[string]int{}
 	for _, r := range rejects {
 		switch {

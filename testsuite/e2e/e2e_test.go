@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"net/http/httptest"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"importer/internal/artifacts"
 	"importer/internal/connections"
 	"importer/internal/devserver"
+	"importer/internal/store"
 	"importer/internal/temporalclient"
 	"importer/internal/workerrun"
 	"importer/testsuite/fakes/nebulyfake"
@@ -49,6 +51,8 @@ type harness struct {
 	// store, when set, is the artifact store workers publish vendor files
 	// in (Fynd); see withArtifacts.
 	store activities.ArtifactStore
+	// records is the workers' store URL; "" is the SQLite file under dir.
+	records string
 }
 
 // withArtifacts gives the harness's workers a local artifact store served
@@ -112,7 +116,7 @@ func (h *harness) conns(key string) connections.Set {
 func (h *harness) startWorker(conns connections.Set, stopTimeout time.Duration) *workerrun.Worker {
 	h.t.Helper()
 	w, err := workerrun.Start(h.c, workerrun.Options{
-		TaskQueue: h.queue, Connections: conns, DataDir: h.dir, Logger: h.log, StopTimeout: stopTimeout, Artifacts: h.store,
+		TaskQueue: h.queue, Connections: conns, DataDir: h.dir, StoreURL: h.records, Logger: h.log, StopTimeout: stopTimeout, Artifacts: h.store,
 	})
 	if err != nil {
 		h.t.Fatal(err)
@@ -192,14 +196,55 @@ func checkStored(t *testing.T, fake *nebulyfake.Server, o gen.Options, st gen.St
 	}
 }
 
-func readRejects(t *testing.T, path string) []rejects.Reject {
+// readRejectsFile reads a rejects file (NDJSON), as --save and a dry run's
+// --rejects write it.
+func readRejectsFile(t *testing.T, path string) []rejects.Reject {
 	t.Helper()
-	var out []rejects.Reject
-	if path == "" {
-		return nil
-	}
-	if err := rejects.Read(path, func(r rejects.Reject) error { out = append(out, r); return nil }); err != nil {
+	data, err := os.ReadFile(path)
+	if err != nil {
 		t.Fatal(err)
+	}
+	var out []rejects.Reject
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if l == "" {
+			continue
+		}
+		var r rejects.Reject
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// storeURL is the store of the harness's workers: the embedded SQLite file
+// under the harness's data directory, unless a test set another.
+func (h *harness) storeURL() string {
+	if h.records != "" {
+		return h.records
+	}
+	return "sqlite:" + filepath.Join(h.dir, store.DefaultFile)
+}
+
+// readRejects reads the rejects of a workflow from the workers' store, in
+// source order, as `starter rejects` does.
+func (h *harness) readRejects(workflowID string) []rejects.Reject {
+	h.t.Helper()
+	ctx := context.Background()
+	desc, err := h.c.DescribeWorkflowExecution(ctx, workflowID, "")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	first := desc.GetWorkflowExecutionInfo().GetFirstRunId()
+	st, err := store.Open(ctx, store.Options{URL: h.storeURL()})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer st.Close()
+	var out []rejects.Reject
+	if err := st.Rejects(ctx, workflowID+"-"+first[:8], "", func(_ string, r rejects.Reject) error { out = append(out, r); return nil }); err != nil {
+		h.t.Fatal(err)
 	}
 	return out
 }
@@ -227,7 +272,7 @@ func TestImport100kRowsExactAccountingAndNoUserDataInHistory(t *testing.T) {
 	}
 	checkStored(t, h.fake, o, st)
 
-	rs := readRejects(t, res.RejectsFile)
+	rs := h.readRejects(res.WorkflowID)
 	if len(rs) != st.Invalid {
 		t.Fatalf("rejects file has %d rows, want %d", len(rs), st.Invalid)
 	}
@@ -296,7 +341,7 @@ func TestWorkerStoppedMidImportResumesWithNothingLost(t *testing.T) {
 		t.Fatalf("after restart: %+v; want rows %d = %d + %d", res, st.Rows, st.Valid, st.Invalid)
 	}
 	checkStored(t, h.fake, o, st)
-	if n := len(readRejects(t, res.RejectsFile)); n != st.Invalid {
+	if n := len(h.readRejects(res.WorkflowID)); n != st.Invalid {
 		t.Fatalf("rejects file has %d rows, want %d", n, st.Invalid)
 	}
 	t.Logf("stopped at %d rows; finished with %d inserted + %d updated (resent after the stop)", before.RowsDone, res.Inserted, res.Updated)

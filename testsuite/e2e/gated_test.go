@@ -156,7 +156,7 @@ func TestBitLabsPerUserErrorsBecomeRejects(t *testing.T) {
 	if res.Accepted != 2 || res.Rejected != 1 {
 		t.Fatalf("%+v, want 2 accepted 1 rejected", res)
 	}
-	rej := readRejects(t, res.RejectsFile)
+	rej := g.readRejects(res.WorkflowID)
 	if len(rej) != 1 || rej[0].UserID != "nolang" || rej[0].Line != 3 || !strings.Contains(rej[0].Reason, "unsupported_languages") {
 		t.Fatalf("rejects %+v", rej)
 	}
@@ -241,7 +241,7 @@ func TestUserpilotFailedJobRowsBecomeRejects(t *testing.T) {
 	if res.Accepted != 0 || res.Rejected != int64(st.Rows) {
 		t.Fatalf("%+v, want every row rejected", res)
 	}
-	rej := readRejects(t, res.RejectsFile)
+	rej := g.readRejects(res.WorkflowID)
 	failed := 0
 	for _, r := range rej {
 		if strings.Contains(r.Reason, "metadata.plan is not allowed") {

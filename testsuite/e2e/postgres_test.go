@@ -94,7 +94,7 @@ func TestPostgresTopologyTwoWorkerProcesses(t *testing.T) {
 	t.Logf("import 1: %d rows in %s", st1.Rows, time.Since(began).Round(time.Millisecond))
 	checkResult(t, "import 1", res1, st1)
 	checkStored(t, fake, o1, st1)
-	if n := len(readRejects(t, res1.RejectsFile)); n != st1.Invalid {
+	if n := len(h.readRejects(res1.WorkflowID)); n != st1.Invalid {
 		t.Fatalf("import 1: rejects file has %d rows, want %d", n, st1.Invalid)
 	}
 	perWorker, _ := chunkCompletions(h.history(run1.GetID(), run1.GetRunID()), time.Time{})
@@ -156,7 +156,7 @@ func TestPostgresTopologyTwoWorkerProcesses(t *testing.T) {
 			t.Fatalf("import 2: row %d (valid: %v) stored: %v", i, !o2.Invalid(i), ok)
 		}
 	}
-	if n := len(readRejects(t, res2.RejectsFile)); n != st2.Invalid {
+	if n := len(h.readRejects(res2.WorkflowID)); n != st2.Invalid {
 		t.Fatalf("import 2: rejects file has %d rows, want %d", n, st2.Invalid)
 	}
 	perWorker, afterRestart := chunkCompletions(h.history(run2.GetID(), run2.GetRunID()), stopped)

@@ -169,9 +169,9 @@ func TestIncrementalImportReportsAndDeactivatesUsersThatLeft(t *testing.T) {
 			t.Fatalf("user %d that left has active_to %q, want %s", i, u.ActiveTo, today)
 		}
 	}
-	gone, err := os.ReadFile(res.DisappearedFile)
-	if err != nil || strings.Count(string(gone), "\n") != 10 || !strings.Contains(string(gone), o.Email(295)) {
-		t.Fatalf("disappeared list %q: %v", gone, err)
+	gone, errOut, code := h.runCLI(context.Background(), "rejects", res.WorkflowID, "--disappeared", "--store", h.storeURL())
+	if code != 0 || strings.Count(gone, "\n") != 10 || !strings.Contains(gone, o.Email(295)) {
+		t.Fatalf("disappeared list %q: exit %d, %s", gone, code, errOut)
 	}
 	if u, _ := h.fake.User(o.Email(3)); u.ActiveTo == today {
 		t.Fatal("a user still in the list was deactivated")

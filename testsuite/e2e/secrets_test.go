@@ -417,7 +417,7 @@ func TestSecretsStayOutOfHistoryLogsAndFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rejectsFiles := []string{nebulyRes.RejectsFile}
+	withRejects := []string{nebulyRes.WorkflowID}
 	for _, r := range runs {
 		res, err := w.wait(r.run, 3*time.Minute)
 		if err != nil {
@@ -426,7 +426,7 @@ func TestSecretsStayOutOfHistoryLogsAndFiles(t *testing.T) {
 		if res.Accepted != int64(r.st.Valid) || res.Rejected != int64(r.st.Invalid) || r.st.Invalid == 0 {
 			t.Fatalf("%s import: %+v; want %d accepted and %d rejected", r.vendor, res, r.st.Valid, r.st.Invalid)
 		}
-		rejectsFiles = append(rejectsFiles, res.RejectsFile)
+		withRejects = append(withRejects, res.WorkflowID)
 	}
 	aud, err := waitAudience(t, audRun, 3*time.Minute)
 	if err != nil {
@@ -435,10 +435,10 @@ func TestSecretsStayOutOfHistoryLogsAndFiles(t *testing.T) {
 	if aud.Accepted == 0 || aud.Rejected == 0 {
 		t.Fatalf("fynd audience sync: %+v; want accepted and rejected rows", aud)
 	}
-	rejectsFiles = append(rejectsFiles, aud.RejectsFile)
-	for _, f := range rejectsFiles {
-		if n := len(readRejects(t, f)); n == 0 {
-			t.Fatalf("rejects file %q is empty; the test needs rejects to look into", f)
+	withRejects = append(withRejects, aud.WorkflowID)
+	for _, id := range withRejects {
+		if n := len(w.readRejects(id)); n == 0 {
+			t.Fatalf("the store has no rejects of %s; the test needs rejects to look into", id)
 		}
 	}
 

@@ -71,6 +71,7 @@ type Server struct {
 	mu    sync.Mutex
 	users map[string]User
 	calls map[string]int // method → requests that reached the handler
+	rows  map[string]int // method → users in the bodies of those requests
 }
 
 // New makes a fake.
@@ -81,7 +82,7 @@ func New(o Options) *Server {
 	if o.MaxUsers <= 0 {
 		o.MaxUsers = 10000
 	}
-	s := &Server{opts: o, users: map[string]User{}, calls: map[string]int{}}
+	s := &Server{opts: o, users: map[string]User{}, calls: map[string]int{}, rows: map[string]int{}}
 	s.kit = &fakeutil.Kit{
 		Limiter: fakeutil.NewLimiter(o.Rate, o.Burst, o.Clock),
 		Faults:  fakeutil.NewFaults(o.Seed),
@@ -116,6 +117,14 @@ func (s *Server) Calls(method string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.calls[method]
+}
+
+// Rows counts the users sent in the well-formed POST or PUT requests that
+// reached the handler: what a client paid in row-sends.
+func (s *Server) Rows(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rows[method]
 }
 
 // SetDuplicatePolicy changes what POST does with existing users.
@@ -167,6 +176,7 @@ func (s *Server) Reset() {
 	defer s.mu.Unlock()
 	s.users = map[string]User{}
 	s.calls = map[string]int{}
+	s.rows = map[string]int{}
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -190,6 +200,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			fakeutil.WriteJSON(w, status, map[string]any{"detail": problems})
 			return
 		}
+		s.mu.Lock()
+		s.rows[r.Method] += len(users)
+		s.mu.Unlock()
 		if r.Method == http.MethodPost {
 			s.insert(w, users)
 		} else {

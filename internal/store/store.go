@@ -1,0 +1,205 @@
+// Package store keeps the importer's records, the things no workflow
+// history may hold and every worker must see: the rows an import rejected,
+// the lines its duplicate scan found superseded, and the state of
+// incremental imports (a hash per user, staged per run and made current
+// only when the run succeeds).
+//
+// Two backends sit behind one type. SQLite, a file under the worker's data
+// directory, is the embedded default: nothing to install, one host only.
+// PostgreSQL (IMPORTER_STORE=postgres://...) is for production: workers on
+// many hosts share it, so a reject written by one is read by the import's
+// last step on another and by `starter rejects` anywhere. Both run the same
+// versioned schema migrations (goose, embedded), applied by Open.
+//
+// Writes are idempotent per part (an activity that runs twice replaces the
+// rows it wrote the first time), large writes take the database's bulk path
+// (COPY on PostgreSQL, one prepared statement in one transaction on
+// SQLite), and lookups go by batch, so no caller ever loads a whole state
+// into memory.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Backends.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// EnvVar names the variable the worker and the starter read the store from.
+const EnvVar = "IMPORTER_STORE"
+
+// DefaultFile is the SQLite file under the data directory when nothing is
+// configured.
+const DefaultFile = "importer.db"
+
+// Store is the importer's records in one database. It is safe for
+// concurrent use by many goroutines, and by many processes on one database.
+type Store struct {
+	db      *sql.DB
+	backend string
+	where   string // for Describe: a path, or host/db without credentials
+	dialect dialect
+}
+
+// Options configure Open. The zero value opens the embedded default.
+type Options struct {
+	// URL selects the backend: "" or "sqlite" for DataDir/importer.db,
+	// "sqlite:PATH" (or "file:PATH") for another SQLite file, and
+	// "postgres://user[:password]@host:port/db?sslmode=..." (or
+	// postgresql://) for PostgreSQL.
+	URL string
+	// DataDir is where the default SQLite file goes; "" means ".importer".
+	DataDir string
+	// MaxConns bounds PostgreSQL connections; 0 means 16. SQLite ignores it.
+	MaxConns int
+}
+
+// Open connects to the store, and applies the schema migrations it lacks.
+// Two workers opening one PostgreSQL store at once are safe: migrations
+// run under an advisory lock.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	s, err := open(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func open(o Options) (*Store, error) {
+	u := strings.TrimSpace(o.URL)
+	switch {
+	case u == "" || u == SQLite:
+		dir := o.DataDir
+		if dir == "" {
+			dir = ".importer"
+		}
+		return openSQLite(filepath.Join(dir, DefaultFile))
+	case strings.HasPrefix(u, "sqlite:") || strings.HasPrefix(u, "file:"):
+		_, path, _ := strings.Cut(u, ":")
+		path = strings.TrimPrefix(path, "//")
+		if path == "" {
+			return nil, fmt.Errorf("%s=%q names no file", EnvVar, u)
+		}
+		return openSQLite(path)
+	case strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://"):
+		return openPostgres(u, o.MaxConns)
+	default:
+		return nil, fmt.Errorf("%s=%q is not a store: use postgres://user@host:5432/db?sslmode=disable, or sqlite:PATH, or leave it empty for %s under the data directory",
+			EnvVar, redactURL(u), DefaultFile)
+	}
+}
+
+func openSQLite(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create the store's directory: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	// WAL lets readers run beside the writer; busy_timeout makes a writer
+	// wait for another (in this process or another) instead of failing;
+	// immediate transactions take the write lock at BEGIN, so two writers
+	// never deadlock upgrading a read lock.
+	dsn := "file:" + abs + "?_pragma=busy_timeout%3d30000&_pragma=journal_mode%3dWAL&_pragma=synchronous%3dNORMAL&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open the store %s: %w", abs, err)
+	}
+	// One writer at a time is SQLite's rule; a small pool serves readers.
+	db.SetMaxOpenConns(4)
+	if f, err := os.OpenFile(abs, os.O_CREATE|os.O_RDWR, 0o600); err == nil {
+		f.Close() // created owner-only: it holds user ids
+	}
+	return &Store{db: db, backend: SQLite, where: abs, dialect: sqliteDialect{}}, nil
+}
+
+// Backend is SQLite or Postgres.
+func (s *Store) Backend() string { return s.backend }
+
+// Describe names the store for logs and messages, without credentials.
+func (s *Store) Describe() string {
+	if s.backend == SQLite {
+		return "SQLite file " + s.where
+	}
+	return "PostgreSQL " + s.where
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("reach the store (%s): %w", s.Describe(), err)
+	}
+	return nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	fsys, err := subFS()
+	if err != nil {
+		return err
+	}
+	var opts []goose.ProviderOption
+	dialect := goose.DialectSQLite3
+	if s.backend == Postgres {
+		dialect = goose.DialectPostgres
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+		if err != nil {
+			return fmt.Errorf("store migrations: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	opts = append(opts, goose.WithTableName("importer_schema_version"))
+	p, err := goose.NewProvider(dialect, s.db, fsys, opts...)
+	if err != nil {
+		return fmt.Errorf("store migrations: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate the store (%s): %w", s.Describe(), err)
+	}
+	return nil
+}
+
+// SchemaVersion is the newest migration the database has.
+func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version_id), 0) FROM importer_schema_version WHERE is_applied`).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("read the store's schema version: %w", err)
+	}
+	return v, nil
+}
+
+func subFS() (fs.FS, error) {
+	f, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("store migrations: %w", err)
+	}
+	return f, nil
+}

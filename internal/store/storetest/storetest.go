@@ -1,0 +1,106 @@
+// Package storetest gives tests a store on a real database: a fresh
+// PostgreSQL database per test (dropped when the test ends), or a SQLite
+// file in the test's temporary directory. It is for tests only.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// RequireEnv, set to 1, turns a missing PostgreSQL into a test failure
+// instead of a skip (CI sets it).
+const RequireEnv = "IMPORTER_REQUIRE_POSTGRES"
+
+// server is the PostgreSQL the tests use: 127.0.0.1:5432 as postgres, or
+// where PGHOST, PGPORT, PGUSER and PGPASSWORD say.
+func server(database string) string {
+	host := envOr("PGHOST", "127.0.0.1")
+	port := envOr("PGPORT", "5432")
+	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(host, port), Path: "/" + database, RawQuery: "sslmode=disable"}
+	if pw := os.Getenv("PGPASSWORD"); pw != "" {
+		u.User = url.UserPassword(envOr("PGUSER", "postgres"), pw)
+	} else {
+		u.User = url.User(envOr("PGUSER", "postgres"))
+	}
+	return u.String()
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// Postgres creates a fresh database and returns its URL; the database is
+// dropped when the test ends. Without a reachable server the test is
+// skipped, or fails when RequireEnv is set.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.Connect(ctx, server("postgres"))
+	if err != nil {
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatalf("PostgreSQL is required (%s=1) but not reachable: %v", RequireEnv, err)
+		}
+		t.Skipf("no PostgreSQL to test against (%v); set PGHOST/PGPORT/PGUSER/PGPASSWORD", err)
+	}
+	defer admin.Close(context.Background())
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "importer_test_" + hex.EncodeToString(b[:])
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, server("postgres"))
+		if err != nil {
+			t.Logf("drop database %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Logf("drop database %s: %v", name, err)
+		}
+	})
+	return server(name)
+}
+
+// CutConnections ends every session on the database of storeURL, as a
+// PostgreSQL restart does, and returns how many it ended.
+func CutConnections(ctx context.Context, storeURL string) (int, error) {
+	cfg, err := pgx.ParseConfig(storeURL)
+	if err != nil {
+		return 0, err
+	}
+	admin, err := pgx.Connect(ctx, server("postgres"))
+	if err != nil {
+		return 0, err
+	}
+	defer admin.Close(ctx)
+	var n int
+	err = admin.QueryRow(ctx, `SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()) t`, cfg.Database).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("end sessions on %s: %w", cfg.Database, err)
+	}
+	return n, nil
+}
+
+// SQLite returns a store URL for a SQLite file in the test's directory.
+func SQLite(t testing.TB) string {
+	return "sqlite:" + t.TempDir() + "/importer-" + strconv.Itoa(os.Getpid()) + ".db"
+}
