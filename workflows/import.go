@@ -105,9 +105,15 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 		}
 		return ImportResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "ImportFailed", nil)
 	case ferr != nil:
-		r.phase, r.failure = "failed", rootCause(ferr).Error()
+		// The activity's own sentence, without Temporal's wrapping.
+		msg, kind := "counting the rejects: "+rootCause(ferr).Error(), "RejectsUncounted"
+		var app *temporal.ApplicationError
+		if errors.As(ferr, &app) && app.Type() == activities.StoreNotShared {
+			msg, kind = app.Message(), app.Type()
+		}
+		r.phase, r.failure = "failed", msg
 		r.describe(ctx)
-		return ImportResult{}, temporal.NewNonRetryableApplicationError(rootCause(ferr).Error(), activities.StoreNotShared, nil)
+		return ImportResult{}, temporal.NewNonRetryableApplicationError(msg, kind, nil)
 	}
 	r.phase = "done"
 	r.describe(ctx)

@@ -25,6 +25,10 @@ type dialect interface {
 	// load runs the statements in pre, then loads rows into table, all in
 	// one transaction.
 	load(ctx context.Context, db *sql.DB, pre []stmt, table string, cols []string, rows [][]any) error
+	// serialize makes transactions that call it with the same key run one
+	// after the other, and refreshes the planner's statistics of the
+	// tables a large statement is about to read.
+	serialize(ctx context.Context, tx *sql.Tx, key string, analyze ...string) error
 }
 
 // stmt is one SQL statement with its arguments.
@@ -80,7 +84,27 @@ func (sqliteDialect) load(ctx context.Context, db *sql.DB, pre []stmt, table str
 	})
 }
 
+// serialize does nothing on SQLite: an immediate transaction holds the
+// database's one write lock from its start, and the planner uses the
+// indexes without statistics.
+func (sqliteDialect) serialize(context.Context, *sql.Tx, string, ...string) error { return nil }
+
 type postgresDialect struct{}
+
+// serialize takes a transaction-scoped advisory lock on the key, and
+// analyzes the tables: freshly filled, they have no statistics, and
+// without them the planner may scan a million rows once per row.
+func (postgresDialect) serialize(ctx context.Context, tx *sql.Tx, key string, analyze ...string) error {
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key); err != nil {
+		return err
+	}
+	for _, t := range analyze {
+		if _, err := tx.ExecContext(ctx, "ANALYZE "+t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func (postgresDialect) inSet(col string, n int) string { return fmt.Sprintf("%s = ANY($%d)", col, n) }
 

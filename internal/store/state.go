@@ -100,6 +100,11 @@ func head(ctx context.Context, q interface {
 func (s *Store) PrepareState(ctx context.Context, stateKey, runKey string) (state.Prepared, error) {
 	var out state.Prepared
 	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		// Two attempts of one preparation (one abandoned, still running)
+		// must not interleave.
+		if err := s.dialect.serialize(ctx, tx, "state:"+stateKey, "state_staged", "state_users"); err != nil {
+			return err
+		}
 		cur, err := head(ctx, tx, stateKey)
 		if err != nil {
 			return err
@@ -188,6 +193,9 @@ var ErrNotPrepared = errors.New("the run's state was not prepared")
 // Committing a run that is current already does nothing.
 func (s *Store) CommitState(ctx context.Context, stateKey, runKey string) error {
 	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		if err := s.dialect.serialize(ctx, tx, "state:"+stateKey); err != nil {
+			return err
+		}
 		cur, err := head(ctx, tx, stateKey)
 		if err != nil {
 			return err
@@ -226,6 +234,9 @@ func (s *Store) CommitState(ctx context.Context, stateKey, runKey string) error 
 // nothing.
 func (s *Store) DiscardState(ctx context.Context, stateKey, runKey string) error {
 	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		if err := s.dialect.serialize(ctx, tx, "state:"+stateKey); err != nil {
+			return err
+		}
 		cur, err := head(ctx, tx, stateKey)
 		if err != nil || cur == runKey {
 			return err
