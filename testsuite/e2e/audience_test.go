@@ -11,12 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"go.temporal.io/sdk/client"
 
 	"importer/activities"
 	"importer/activities/mapping"
 	"importer/activities/source"
+	"importer/internal/artifacts"
 	"importer/internal/connections"
+	"importer/internal/store/storetest"
 	"importer/testsuite/fakes/fyndfake"
 	"importer/workflows"
 )
@@ -410,4 +414,63 @@ func TestAudienceSyncOfALargeGroupSurvivesAFlakyVendor(t *testing.T) {
 		t.Fatalf("%+v", res)
 	}
 	t.Logf("injected %d failures", a.fake.Faults().Injected())
+}
+
+// withS3 makes the harness's workers publish vendor files in an
+// S3-compatible bucket (gofakes3, in this process), as production does.
+func (h *harness) withS3() {
+	h.t.Helper()
+	backend := s3mem.New()
+	if err := backend.CreateBucket("importer"); err != nil {
+		h.t.Fatal(err)
+	}
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	h.t.Cleanup(srv.Close)
+	none := filepath.Join(h.t.TempDir(), "absent")
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": "e2e-access", "AWS_SECRET_ACCESS_KEY": "e2e-secret-key", "AWS_SESSION_TOKEN": "",
+		"AWS_PROFILE": "", "AWS_REGION": "", "AWS_DEFAULT_REGION": "", "AWS_CONFIG_FILE": none,
+		"AWS_SHARED_CREDENTIALS_FILE": none, "AWS_EC2_METADATA_DISABLED": "true",
+	} {
+		h.t.(*testing.T).Setenv(k, v)
+	}
+	s, err := artifacts.NewS3(context.Background(), artifacts.S3Config{Bucket: "importer", Prefix: "e2e", Endpoint: srv.URL, PathStyle: true})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.store = s
+}
+
+func TestAudienceSyncOnTwoShareNothingWorkersConvergesAfterOneIsKilled(t *testing.T) {
+	a := newAud(t, fyndfake.Options{AutoCreateUsers: true})
+	a.records = storetest.Postgres(t)
+	a.withS3()
+	// Two workers with data directories of their own, as on two hosts:
+	// they share the PostgreSQL store and the bucket, nothing else.
+	one := a.startWorkerIn(a.fyndConns(), time.Millisecond, filepath.Join(a.dir, "host-1"))
+	a.startWorkerIn(a.fyndConns(), time.Millisecond, filepath.Join(a.dir, "host-2"))
+	path := filepath.Join(a.dir, "list.csv")
+	l := audienceList{n: 3000}
+	l.write(t, path)
+	run := a.sync("aud-share-nothing", "share nothing", path, 2*time.Second)
+	deadline := time.Now().Add(time.Minute)
+	for a.fake.JobsSubmitted() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no attribute job was submitted")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	one.Stop() // cut off at once, as a crash would
+	t.Log("worker 1 killed after the first attribute job was submitted")
+	res, err := waitAudience(t, run, 3*time.Minute)
+	if err != nil {
+		t.Fatalf("the sync did not converge on the worker left: %v", err)
+	}
+	if res.Accepted != int64(l.valid()) || res.Verified.Missing != 0 || res.Verified.Present != l.valid() {
+		t.Fatalf("%+v; want %d members present and none missing", res, l.valid())
+	}
+	rs := a.readRejects(res.WorkflowID)
+	if int64(len(rs)) != res.Rejected || res.Rejected == 0 {
+		t.Fatalf("the store holds %d rejects, the sync counted %d", len(rs), res.Rejected)
+	}
 }

@@ -115,8 +115,16 @@ func (h *harness) conns(key string) connections.Set {
 
 func (h *harness) startWorker(conns connections.Set, stopTimeout time.Duration) *workerrun.Worker {
 	h.t.Helper()
+	return h.startWorkerIn(conns, stopTimeout, h.dir)
+}
+
+// startWorkerIn starts a worker whose data directory is dataDir: workers
+// with data directories of their own share nothing but the services the
+// harness names (its store, its artifact store).
+func (h *harness) startWorkerIn(conns connections.Set, stopTimeout time.Duration, dataDir string) *workerrun.Worker {
+	h.t.Helper()
 	w, err := workerrun.Start(h.c, workerrun.Options{
-		TaskQueue: h.queue, Connections: conns, DataDir: h.dir, StoreURL: h.records, Logger: h.log, StopTimeout: stopTimeout, Artifacts: h.store,
+		TaskQueue: h.queue, Connections: conns, DataDir: dataDir, StoreURL: h.records, Logger: h.log, StopTimeout: stopTimeout, Artifacts: h.store,
 	})
 	if err != nil {
 		h.t.Fatal(err)

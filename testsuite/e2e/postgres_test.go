@@ -3,7 +3,10 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,10 +20,13 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"importer/activities"
 	"importer/activities/source"
 	"importer/internal/devserver"
+	"importer/internal/store"
+	"importer/internal/store/storetest"
 	"importer/internal/temporalclient"
 	"importer/testsuite/gen"
 	"importer/workflows"
@@ -32,10 +38,16 @@ const requirePostgresEnv = "IMPORTER_REQUIRE_POSTGRES"
 
 // TestPostgresTopologyTwoWorkerProcesses runs the production topology: the
 // Temporal server on PostgreSQL (fresh databases, schema applied with the
-// server's own SQL tool) and two separate worker processes sharing a task
-// queue and a data directory. It checks that both processes run chunks of
-// one import with exact accounting, then restarts the server in the middle
-// of a second import and checks that it resumes and completes exactly.
+// server's own SQL tool) and two separate worker processes that share a
+// task queue and the importer's store on PostgreSQL, and nothing else: each
+// has its own data directory, as on two hosts. It checks that both
+// processes run chunks of one import from an http source with rejects and
+// duplicate users, with exact accounting and every reject listed by
+// `starter rejects` from a third directory; that an incremental import
+// survives a killed worker and its re-run sends nothing; and that a second
+// import survives a restart of the Temporal server and its store's
+// connections being cut. Last, two workers with separate embedded stores
+// fail an import loudly instead of losing its rejects.
 //
 // PostgreSQL is found with the libpq variables PGHOST, PGPORT, PGUSER and
 // PGPASSWORD (defaults 127.0.0.1, 5432, postgres, none).
@@ -69,22 +81,29 @@ func TestPostgresTopologyTwoWorkerProcesses(t *testing.T) {
 
 	h := harnessAround(t, srv, log)
 	c, fake := h.c, h.fake
+	storeURL := storetest.Postgres(t)
+	h.records = storeURL
+	files := httptest.NewServer(http.FileServer(http.Dir(h.dir)))
+	t.Cleanup(files.Close)
 
-	dataDir := filepath.Join(h.dir, "data")
 	workers := []*workerProcess{
-		startWorkerProcess(t, workerBin, "worker-a", srv, h.queue, dataDir, h.url),
-		startWorkerProcess(t, workerBin, "worker-b", srv, h.queue, dataDir, h.url),
+		startWorkerProcess(t, workerBin, "worker-a", srv, h.queue, filepath.Join(h.dir, "data-a"), storeURL, h.url),
+		startWorkerProcess(t, workerBin, "worker-b", srv, h.queue, filepath.Join(h.dir, "data-b"), storeURL, h.url),
 	}
 	waitPollers(t, c, h.queue, workers)
 
 	// Import 1: two processes share the chunks. Each may run two chunks at
 	// once while the import keeps eight in flight, so neither can take all.
+	// The list is read over http, and ends with a second row for 100 of its
+	// users, so the first rows of those users are rejects the duplicate
+	// scan (on one worker) tells the chunks (on both) about.
 	const chunkRows = 1000
 	o1 := gen.Options{Rows: 50_000, InvalidEvery: 97, QuotedNewlineEvery: 41}
-	path1, st1 := h.generate("users-1.csv", o1)
+	path1, gen1 := h.generate("users-1.csv", o1)
+	st1 := appendDuplicates(t, path1, o1, gen1, 100)
 	began = time.Now()
 	run1 := h.start("import-pg-two-workers", workflows.ImportInput{
-		Vendor: "nebuly", Source: activities.SourceRef{URI: path1, Format: source.CSV},
+		Vendor: "nebuly", Source: activities.SourceRef{URI: files.URL + "/users-1.csv", Format: source.CSV},
 		BatchSize: 250, ChunkRows: chunkRows, Concurrency: 8,
 	})
 	res1, err := h.wait(run1, 5*time.Minute)
@@ -93,9 +112,23 @@ func TestPostgresTopologyTwoWorkerProcesses(t *testing.T) {
 	}
 	t.Logf("import 1: %d rows in %s", st1.Rows, time.Since(began).Round(time.Millisecond))
 	checkResult(t, "import 1", res1, st1)
-	checkStored(t, fake, o1, st1)
-	if n := len(h.readRejects(res1.WorkflowID)); n != st1.Invalid {
-		t.Fatalf("import 1: rejects file has %d rows, want %d", n, st1.Invalid)
+	checkStored(t, fake, o1, gen1)
+	if res1.Duplicates != 100 {
+		t.Fatalf("import 1: %d duplicates, want 100", res1.Duplicates)
+	}
+	for i, seen := 0, 0; seen < 100; i++ {
+		if !dupOf(o1, i) {
+			continue
+		}
+		seen++
+		if u, _ := fake.User(o1.Email(i)); u.ActiveFrom != duplicateFrom {
+			t.Fatalf("import 1: user %d has the first row's active_from %q; the later row must win", i, u.ActiveFrom)
+		}
+	}
+	// Every reject, from a directory no worker uses, through the store.
+	out, errOut, code := h.runCLI(ctx, "rejects", res1.WorkflowID, "-o", "json", "--store", storeURL, "--data-dir", t.TempDir())
+	if n := strings.Count(out, "\n"); code != 0 || n != st1.Invalid || strings.Count(out, "duplicate user id") != 100 {
+		t.Fatalf("import 1: starter rejects listed %d rows (exit %d, %d duplicates), want %d with 100 duplicates: %s", n, code, strings.Count(out, "duplicate user id"), st1.Invalid, errOut)
 	}
 	perWorker, _ := chunkCompletions(h.history(run1.GetID(), run1.GetRunID()), time.Time{})
 	total := 0
@@ -111,8 +144,38 @@ func TestPostgresTopologyTwoWorkerProcesses(t *testing.T) {
 		t.Fatalf("import 1: chunk completions by worker %v; want %d in all, from the two worker processes only", perWorker, want)
 	}
 
+	// An incremental import with a worker killed in the middle, then its
+	// re-run of the unchanged list: it sends nothing.
+	fake.SetLatency(20 * time.Millisecond)
+	incr := workflows.ImportInput{
+		Vendor: "nebuly", Source: activities.SourceRef{URI: files.URL + "/users-1.csv", Format: source.CSV},
+		BatchSize: 250, ChunkRows: chunkRows, Concurrency: 8, HeartbeatTimeout: 5 * time.Second,
+		Incremental: &activities.Incremental{StateKey: "pg-share-nothing", Missing: activities.MissingReport},
+	}
+	runI := h.start("import-pg-incremental-1", incr)
+	waitRowsDone(t, h, runI.GetID(), 10_000)
+	_ = workers[0].cmd.Process.Kill()
+	<-workers[0].done
+	workers[0] = startWorkerProcess(t, workerBin, "worker-a2", srv, h.queue, filepath.Join(h.dir, "data-a2"), storeURL, h.url)
+	resI, err := h.wait(runI, 5*time.Minute)
+	if err != nil {
+		t.Fatalf("incremental import with a killed worker failed: %v%s", err, workerLogs(workers))
+	}
+	checkResult(t, "incremental import", resI, st1)
+	fake.SetLatency(0)
+	sent := fake.Rows(http.MethodPost) + fake.Rows(http.MethodPut)
+	resR, err := h.wait(h.start("import-pg-incremental-2", incr), 5*time.Minute)
+	if err != nil {
+		t.Fatalf("incremental re-run failed: %v%s", err, workerLogs(workers))
+	}
+	again := fake.Rows(http.MethodPost) + fake.Rows(http.MethodPut) - sent
+	t.Logf("incremental re-run of the unchanged list: %d rows sent, %d unchanged, %d rejected", again, resR.Unchanged, resR.Rejected)
+	if again != 0 || resR.Unchanged != int64(st1.Valid) || resR.Accepted != 0 || resR.Rejected != int64(st1.Invalid) {
+		t.Fatalf("the re-run of an unchanged list sent %d rows: %+v", again, resR)
+	}
+
 	// Import 2: the server stops and starts again on the same databases
-	// while chunks are in flight.
+	// while chunks are in flight, and the store's connections are cut.
 	fake.SetLatency(40 * time.Millisecond)
 	const concurrency = 4
 	o2 := gen.Options{Rows: 50_000, InvalidEvery: 89, QuotedNewlineEvery: 53, Domain: "second.example.com"}
@@ -127,6 +190,9 @@ func TestPostgresTopologyTwoWorkerProcesses(t *testing.T) {
 	// import must need the restarted server.
 	if before.RowsDone+concurrency*chunkRows >= int64(st2.Rows) {
 		t.Fatalf("import 2 was nearly done (%d of %d rows) before the restart; the test proves nothing", before.RowsDone, st2.Rows)
+	}
+	if n, err := storetest.CutConnections(ctx, storeURL); err != nil || n == 0 {
+		t.Fatalf("cut the store's connections: ended %d sessions, %v", n, err)
 	}
 	srv.Stop()
 	stopped := time.Now()
@@ -180,6 +246,65 @@ func TestPostgresTopologyTwoWorkerProcesses(t *testing.T) {
 			t.Fatalf("%s exited during the test%s", w.name, workerLogs(workers))
 		}
 	}
+
+	// Two workers that each keep their own embedded store (nothing set, as
+	// a new user might deploy them) fail an import with rejects loudly.
+	h.queue += "-split"
+	split := []*workerProcess{
+		startWorkerProcess(t, workerBin, "split-a", srv, h.queue, filepath.Join(h.dir, "split-a"), "", h.url),
+		startWorkerProcess(t, workerBin, "split-b", srv, h.queue, filepath.Join(h.dir, "split-b"), "", h.url),
+	}
+	waitPollers(t, c, h.queue, split)
+	o3 := gen.Options{Rows: 20_000, InvalidEvery: 50, Domain: "split.example.com"}
+	path3, _ := h.generate("users-3.csv", o3)
+	_, err = h.wait(h.start("import-split-stores", workflows.ImportInput{
+		Vendor: "nebuly", Source: activities.SourceRef{URI: path3, Format: source.CSV}, BatchSize: 250, ChunkRows: chunkRows, Concurrency: 8,
+	}), 5*time.Minute)
+	var app *temporal.ApplicationError
+	if err == nil || !errors.As(err, &app) || app.Type() != activities.StoreNotShared ||
+		!strings.Contains(err.Error(), "do not share one store") || !strings.Contains(err.Error(), store.EnvVar) {
+		t.Fatalf("an import on workers with separate stores: %v; want a %s failure naming the cause and %s", err, activities.StoreNotShared, store.EnvVar)
+	}
+	t.Logf("separate stores: %s", app.Message())
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(workerLogs(split), "other workers poll this task queue") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no worker with the embedded store warned about the others%s", workerLogs(split))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// duplicateFrom is the active_from of the second rows appendDuplicates
+// writes, which must win over the first.
+const duplicateFrom = "2026-02-02"
+
+// dupOf says whether appendDuplicates gave row i a second row.
+func dupOf(o gen.Options, i int) bool { return i%97 == 5 && !o.Invalid(i) }
+
+// appendDuplicates adds a second row, with another active_from, for n of
+// the list's valid users, and returns the list's new stats: each first row
+// becomes a reject.
+func appendDuplicates(t *testing.T, path string, o gen.Options, st gen.Stats, n int) gen.Stats {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	added := 0
+	for i := 0; i < st.Rows && added < n; i++ {
+		if dupOf(o, i) {
+			fmt.Fprintf(f, "%s,%s,,Free,US,second row\n", o.Email(i), duplicateFrom)
+			added++
+		}
+	}
+	if added != n {
+		t.Fatalf("the list has %d users to duplicate, want %d", added, n)
+	}
+	st.Rows += n
+	st.Invalid += n
+	return st
 }
 
 // postgresForTest returns options for a fresh pair of databases with a
@@ -251,7 +376,9 @@ type workerProcess struct {
 	done chan struct{}
 }
 
-func startWorkerProcess(t *testing.T, bin, name string, srv *devserver.Server, queue, dataDir, nebulyURL string) *workerProcess {
+// startWorkerProcess starts the worker binary with its own data directory;
+// storeURL is its IMPORTER_STORE ("" for the embedded SQLite file).
+func startWorkerProcess(t *testing.T, bin, name string, srv *devserver.Server, queue, dataDir, storeURL, nebulyURL string) *workerProcess {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	logFile, err := os.Create(logPath)
@@ -261,7 +388,7 @@ func startWorkerProcess(t *testing.T, bin, name string, srv *devserver.Server, q
 	cmd := exec.Command(bin, "--address", srv.FrontendAddress(), "--namespace", srv.Namespace(),
 		"--task-queue", queue, "--data-dir", dataDir, "--max-concurrent-chunks", "2",
 		"--log-format", "json", "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "IMPORTER_NEBULY_BASE_URL="+nebulyURL, "IMPORTER_NEBULY_API_KEY="+apiKey)
+	cmd.Env = append(os.Environ(), "IMPORTER_NEBULY_BASE_URL="+nebulyURL, "IMPORTER_NEBULY_API_KEY="+apiKey, store.EnvVar+"="+storeURL)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
