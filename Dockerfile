@@ -21,9 +21,10 @@ RUN --mount=type=cache,target=/root/.cache/go-build \
 # No shell, no package manager; runs as the distroless "nonroot" user.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/bin/worker /out/bin/starter /usr/local/bin/
-# Rejects files (and the local artifact store) live under the data directory. A
-# new named volume copies this directory's owner, so the worker can write there;
-# a bind mount instead must be writable by uid 65532.
+# The data directory holds the embedded store (importer.db) when IMPORTER_STORE
+# is not set, and the local artifact store: scratch with IMPORTER_STORE and S3
+# set, as in docker-compose.yml (a tmpfs there). A mount here must be writable
+# by uid 65532.
 COPY --from=build --chown=65532:65532 /out/data /data
 ENV IMPORTER_DATA_DIR=/data
 VOLUME ["/data"]

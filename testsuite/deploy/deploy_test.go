@@ -1,8 +1,8 @@
 // Package deploy checks the production topology files (docker-compose.yml,
-// Dockerfile, .dockerignore, .env.example and the scripts under
-// deploy/temporal) without a Docker engine: it parses them, and runs the
-// setup scripts against stand-in temporal and temporal-sql-tool commands
-// that record what they were asked to do.
+// Dockerfile, .dockerignore, .env.example and the scripts under deploy/)
+// without a Docker engine: compose-go loads docker-compose.yml as docker
+// compose does, and the setup scripts run against stand-in temporal,
+// temporal-sql-tool and psql commands that record what they were asked to do.
 package deploy
 
 import (
@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"go/scanner"
 	"go/token"
+	"maps"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	enumspb "go.temporal.io/api/enums/v1"
 	"gopkg.in/yaml.v3"
 
@@ -30,16 +33,12 @@ import (
 	"importer/workflows"
 )
 
-// composeEnv is what a user has after `cp .env.example .env` and setting
-// the one required value.
-var composeEnv = map[string]string{"POSTGRES_PASSWORD": "s3cret-pw"}
-
 func TestComposeImagesArePinnedAndMatchGoMod(t *testing.T) {
 	root := repoRoot(t)
-	c, _ := loadCompose(t, root)
+	p := loadProject(t, root, composeEnv)
 	gomod := readFile(t, filepath.Join(root, "go.mod"))
 	versionTag := regexp.MustCompile(`^v?[0-9]+(\.[0-9]+)*([-.][0-9A-Za-z.]+)?$`)
-	for name, s := range c.Services {
+	for name, s := range p.Services {
 		if s.Image == "" {
 			if s.Build == nil {
 				t.Errorf("service %s has neither image nor build", name)
@@ -55,227 +54,285 @@ func TestComposeImagesArePinnedAndMatchGoMod(t *testing.T) {
 		}
 	}
 
-	r := findRoles(t, c)
-	server := imageTag(c.Services[r.server].Image)
+	r := findRoles(t, p)
+	server := imageTag(p.Services[r.server].Image)
 	// The schema the admin-tools image applies must be the one the server expects.
 	for _, job := range []string{r.schema, r.setup} {
-		if got := imageTag(c.Services[job].Image); got != server {
+		if got := imageTag(p.Services[job].Image); got != server {
 			t.Errorf("service %s runs admin-tools %s but the server is %s: the schema would not match", job, got, server)
 		}
+	}
+	// The importer's database job runs the psql of the server it talks to.
+	if got, want := p.Services[r.importerDB].Image, p.Services[r.postgres].Image; got != want {
+		t.Errorf("service %s runs %s but PostgreSQL is %s: pull one image, and a psql that knows the server", r.importerDB, got, want)
 	}
 	if want := requiredVersion(gomod, "go.temporal.io/server"); majorMinor(server) != majorMinor(want) {
 		t.Errorf("temporalio/server:%s, but go.mod requires go.temporal.io/server %s (the version the code is tested with)", server, want)
 	}
-	ui := imageTag(c.Services[r.ui].Image)
+	ui := imageTag(p.Services[r.ui].Image)
 	if want := requiredVersion(gomod, "github.com/temporalio/ui-server/v2"); majorMinor(ui) != majorMinor(want) {
 		t.Errorf("temporalio/ui:%s, but go.mod requires ui-server %s (the UI of worker --dev)", ui, want)
 	}
 }
 
 func TestComposeStartsEachServiceAfterWhatItNeeds(t *testing.T) {
-	c, _ := loadCompose(t, repoRoot(t))
-	r := findRoles(t, c)
-	const healthy, done = "service_healthy", "service_completed_successfully"
+	p := loadProject(t, repoRoot(t), composeEnv)
+	r := findRoles(t, p)
+	const healthy, done = types.ServiceConditionHealthy, types.ServiceConditionCompletedSuccessfully
 	want := map[string]map[string]string{
-		r.schema: {r.postgres: healthy},
-		r.server: {r.schema: done},
-		r.setup:  {r.server: healthy},
-		r.ui:     {r.server: healthy},
-		// The worker needs the namespace and search attributes, not only a server.
-		r.worker: {r.server: healthy, r.setup: done},
+		r.schema:     {r.postgres: healthy},
+		r.server:     {r.schema: done},
+		r.setup:      {r.server: healthy},
+		r.ui:         {r.server: healthy},
+		r.importerDB: {r.postgres: healthy},
+		// The worker needs the namespace and search attributes, not only a
+		// server; its own database, created; and the bucket, created.
+		r.worker: {r.server: healthy, r.setup: done, r.importerDB: done, r.objectStore: healthy},
 	}
-	for name, s := range c.Services {
-		got := map[string]string(s.DependsOn)
-		if got == nil {
-			got = map[string]string{}
+	for name, s := range p.Services {
+		got := map[string]string{}
+		for dep, d := range s.DependsOn {
+			got[dep] = d.Condition
 		}
-		w := want[name]
-		if w == nil {
-			w = map[string]string{}
-		}
-		for dep, cond := range w {
+		for dep, cond := range want[name] {
 			if got[dep] != cond {
 				t.Errorf("service %s: depends_on %s should be condition %s, is %q", name, dep, cond, got[dep])
 			}
 		}
 		for dep, cond := range got {
-			if _, ok := c.Services[dep]; !ok {
-				t.Errorf("service %s depends on %s, which is not defined", name, dep)
-			}
 			if cond != healthy && cond != done {
 				t.Errorf("service %s: depends_on %s with condition %s starts it before %s is usable", name, dep, cond, dep)
 			}
 		}
 	}
-	for name, s := range c.Services {
-		for dep, cond := range s.DependsOn {
-			d := c.Services[dep]
-			switch cond {
-			case healthy:
-				if !d.Healthcheck.defined() {
-					t.Errorf("%s waits for %s to be healthy, but %s has no healthcheck", name, dep, dep)
-				}
-			case done:
-				if d.Restart != "no" && d.Restart != "" {
-					t.Errorf("%s waits for one-shot job %s to complete, but %s has restart: %s", name, dep, dep, d.Restart)
+	for name, s := range p.Services {
+		for dep, d := range s.DependsOn {
+			if d.Condition == done {
+				if r := p.Services[dep].Restart; r != types.RestartPolicyNo && r != "" {
+					t.Errorf("%s waits for one-shot job %s to complete, but %s has restart: %s", name, dep, dep, r)
 				}
 			}
 		}
 	}
-	pg := c.Services[r.postgres].Healthcheck
-	if !pg.defined() || !strings.Contains(fmt.Sprint(pg.Test), "pg_isready") {
+	pg := p.Services[r.postgres].HealthCheck
+	if !healthcheckDefined(pg) || !strings.Contains(fmt.Sprint(pg.Test), "pg_isready") {
 		t.Errorf("postgres healthcheck should use pg_isready, is %v", pg)
 	}
-	for _, name := range []string{r.postgres, r.server, r.ui, r.worker} {
-		if got := c.Services[name].Restart; got != "unless-stopped" {
+	for _, name := range []string{r.postgres, r.server, r.ui, r.objectStore, r.worker} {
+		if got := p.Services[name].Restart; got != types.RestartPolicyUnlessStopped {
 			t.Errorf("long-running service %s: restart is %q, want unless-stopped", name, got)
 		}
 	}
 }
 
+// A service that others wait on to be healthy must have a health check: compose
+// refuses to start them otherwise.
+func TestComposeHealthyMeansAHealthCheck(t *testing.T) {
+	p := loadProject(t, repoRoot(t), composeEnv)
+	waited := 0
+	for name, s := range p.Services {
+		for dep, d := range s.DependsOn {
+			if d.Condition != types.ServiceConditionHealthy {
+				continue
+			}
+			waited++
+			if !healthcheckDefined(p.Services[dep].HealthCheck) {
+				t.Errorf("%s waits for %s to be healthy, but %s has no healthcheck", name, dep, dep)
+			}
+		}
+	}
+	if waited == 0 {
+		t.Error("no service waits for another to be healthy; the check is broken")
+	}
+}
+
 func TestComposeWorkerEnvironment(t *testing.T) {
 	root := repoRoot(t)
-	c, _ := loadCompose(t, root)
-	r := findRoles(t, c)
-	w := c.Services[r.worker]
-	if got := fmt.Sprint(w.Build); !strings.Contains(got, "context:.") && got != "." {
-		t.Errorf("worker build = %v, want the repository root as context (the Dockerfile there)", w.Build)
+	p := loadProject(t, root, composeEnv)
+	r := findRoles(t, p)
+	w := p.Services[r.worker]
+	if w.Build == nil || w.Build.Context != root {
+		t.Errorf("worker build = %+v, want the repository root as context (the Dockerfile there)", w.Build)
 	}
 
 	// A developer who runs the starter on this machine exports
 	// TEMPORAL_ADDRESS=localhost:7233; inside the container that would be the
 	// worker itself.
-	shell := map[string]string{"POSTGRES_PASSWORD": "pw", "TEMPORAL_ADDRESS": "localhost:7233"}
-	for _, env := range []map[string]string{composeEnv, shell} {
-		got := resolvedEnv(t, w, env)
+	for _, vars := range []map[string]string{composeEnv, withEnv("TEMPORAL_ADDRESS", "localhost:7233")} {
+		got := serviceEnv(loadProject(t, root, vars).Services[r.worker])
 		if want := r.server + ":7233"; got["TEMPORAL_ADDRESS"] != want {
-			t.Errorf("with %v: worker TEMPORAL_ADDRESS = %q, want %q", env, got["TEMPORAL_ADDRESS"], want)
+			t.Errorf("with %v: worker TEMPORAL_ADDRESS = %q, want %q", vars, got["TEMPORAL_ADDRESS"], want)
 		}
 	}
-	cloud := resolvedEnv(t, w, map[string]string{"WORKER_TEMPORAL_ADDRESS": "ns.acct.tmprl.cloud:7233", "TEMPORAL_NAMESPACE": "ns.acct"})
+	cloud := serviceEnv(loadProject(t, root, withEnv(
+		"WORKER_TEMPORAL_ADDRESS", "ns.acct.tmprl.cloud:7233", "TEMPORAL_NAMESPACE", "ns.acct")).Services[r.worker])
 	if cloud["TEMPORAL_ADDRESS"] != "ns.acct.tmprl.cloud:7233" || cloud["TEMPORAL_NAMESPACE"] != "ns.acct" {
 		t.Errorf("WORKER_TEMPORAL_ADDRESS/TEMPORAL_NAMESPACE in .env should point the worker at Cloud; got %v", cloud)
 	}
 
-	env := resolvedEnv(t, w, composeEnv)
-	setup := resolvedEnv(t, c.Services[r.setup], composeEnv)
-	if env["TEMPORAL_NAMESPACE"] == "" || env["TEMPORAL_NAMESPACE"] != setup["TEMPORAL_NAMESPACE"] {
-		t.Errorf("worker namespace %q is not the one the setup job creates (%q)", env["TEMPORAL_NAMESPACE"], setup["TEMPORAL_NAMESPACE"])
+	vars := serviceEnv(w)
+	setup := serviceEnv(p.Services[r.setup])
+	if vars["TEMPORAL_NAMESPACE"] == "" || vars["TEMPORAL_NAMESPACE"] != setup["TEMPORAL_NAMESPACE"] {
+		t.Errorf("worker namespace %q is not the one the setup job creates (%q)", vars["TEMPORAL_NAMESPACE"], setup["TEMPORAL_NAMESPACE"])
 	}
-	dataDir := env["IMPORTER_DATA_DIR"]
+	dataDir := vars["IMPORTER_DATA_DIR"]
 	if dataDir == "" {
-		t.Fatal("worker has no IMPORTER_DATA_DIR: rejects files would land in the container's working directory and vanish with it")
+		t.Fatal("worker has no IMPORTER_DATA_DIR: it would write under its working directory")
 	}
-	onVolume := false
-	for _, v := range w.Volumes {
-		parts := strings.Split(v, ":")
-		if len(parts) >= 2 && parts[1] == dataDir {
-			if _, named := c.Volumes[parts[0]]; named {
-				onVolume = true
-			}
-		}
-	}
-	if !onVolume {
-		t.Errorf("IMPORTER_DATA_DIR=%s is not a named volume of the worker (%v): rejects files would not survive a restart", dataDir, w.Volumes)
+	// Scratch on a tmpfs of each replica: the image declares VOLUME /data, which
+	// would otherwise give each container an anonymous volume that compose
+	// carries over to the next container.
+	if !onTmpfs(w, dataDir) {
+		t.Errorf("IMPORTER_DATA_DIR=%s is not a tmpfs of the worker (tmpfs %v, volumes %v)", dataDir, w.Tmpfs, w.Volumes)
 	}
 
 	// Credentials come from .env, never from the compose file; and the file
 	// must be optional or compose refuses to start without it.
-	if !envFileOptional(w.EnvFile, ".env") {
-		t.Errorf("worker env_file = %v, want .env with required: false", w.EnvFile)
+	optional := slices.ContainsFunc(w.EnvFiles, func(f types.EnvFile) bool {
+		return f.Path == filepath.Join(root, ".env") && !bool(f.Required)
+	})
+	if !optional {
+		t.Errorf("worker env_file = %+v, want .env with required: false", w.EnvFiles)
 	}
-	secret := regexp.MustCompile(`(?i)(_KEY|_KEYS|_TOKEN|_TOKENS|_SECRET|PASSWORD|_PWD)$`)
-	for name, s := range c.Services {
-		for k, raw := range s.Environment {
-			if !secret.MatchString(k) {
-				continue
-			}
-			if name == r.worker {
-				t.Errorf("worker environment sets %s in docker-compose.yml; credentials belong in .env", k)
-			} else if !isInterpolationOnly(raw) {
-				t.Errorf("service %s: %s has an inline value; reference a variable from .env instead", name, k)
-			}
-		}
-	}
-	if d, err := time.ParseDuration(w.StopGracePeriod); err != nil || d <= 10*time.Second {
+	if w.StopGracePeriod == nil || time.Duration(*w.StopGracePeriod) <= 10*time.Second {
 		// workerrun gives running chunks 10 s after SIGTERM; compose's default
 		// 10 s grace would kill them first.
-		t.Errorf("worker stop_grace_period = %q, want more than the worker's 10 s drain", w.StopGracePeriod)
+		t.Errorf("worker stop_grace_period = %v, want more than the worker's 10 s drain", w.StopGracePeriod)
 	}
 	if len(w.Ports) > 0 {
-		t.Errorf("worker publishes %v; it needs no inbound port", w.Ports)
+		t.Errorf("worker publishes %v; it needs no inbound port, and a fixed host port allows one replica only", w.Ports)
 	}
 }
 
-func envFileOptional(v any, path string) bool {
-	list, ok := v.([]any)
-	if !ok {
-		return false
+// onTmpfs reports whether dir is (under) a tmpfs of the service, in either
+// of compose's forms (tmpfs: or a volume of type tmpfs).
+func onTmpfs(s types.ServiceConfig, dir string) bool {
+	under := func(target string) bool {
+		target = strings.TrimSuffix(target, "/")
+		return dir == target || strings.HasPrefix(dir, target+"/")
 	}
-	for _, it := range list {
-		if m, ok := it.(map[string]any); ok && m["path"] == path && m["required"] == false {
+	for _, m := range s.Tmpfs {
+		target, _, _ := strings.Cut(m, ":")
+		if under(target) {
+			return true
+		}
+	}
+	for _, v := range s.Volumes {
+		if v.Type == types.VolumeTypeTmpfs && under(v.Target) {
 			return true
 		}
 	}
 	return false
 }
 
-func TestComposeRefusesToStartWithoutADatabasePassword(t *testing.T) {
-	c, raw := loadCompose(t, repoRoot(t))
-	r := findRoles(t, c)
-	for _, name := range []string{r.postgres, r.schema, r.server} {
-		s := c.Services[name]
-		var errs []error
-		for k, v := range s.Environment {
-			if _, err := interpolate(v, map[string]string{}); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", k, err))
+// secretName matches the environment variables that hold credentials.
+var secretName = regexp.MustCompile(`(?i)(_KEY|_KEYS|_TOKEN|_TOKENS|_SECRET|PASSWORD|_PWD)$`)
+
+// Credentials live in .env only: docker-compose.yml refers to them, and
+// compose refuses to start without them rather than fall back to a default.
+func TestComposeCredentialsComeFromEnv(t *testing.T) {
+	root := repoRoot(t)
+	vars := composeVariables(t, root)
+	for name, v := range vars {
+		if secretName.MatchString(name) && (!v.Required || v.DefaultValue != "") {
+			t.Errorf("${%s} is a credential but not required (${%s:?...}): compose would start with a default", name, name)
+		}
+	}
+
+	// Load with each variable set to a marker of its own name: a credential
+	// that is not exactly one variable's marker is written in the file.
+	marked := map[string]string{}
+	for name := range vars {
+		marked[name] = "fromenv" + strings.ToLower(strings.ReplaceAll(name, "_", ""))
+	}
+	isMarker := func(v string) bool {
+		for name, m := range marked {
+			if v == m && vars[name].Required {
+				return true
 			}
 		}
-		if len(errs) == 0 {
+		return false
+	}
+	p := loadProject(t, root, marked)
+	for name, s := range p.Services {
+		for k, v := range serviceEnv(s) {
+			if secretName.MatchString(k) && !isMarker(v) {
+				t.Errorf("service %s: %s=%q is written in docker-compose.yml; refer to a required variable from .env instead", name, k, v)
+			}
+			// A password inside a URL (user:password@host) counts as well.
+			if u, err := url.Parse(v); err == nil && u.User != nil {
+				if pw, ok := u.User.Password(); ok && !isMarker(pw) {
+					t.Errorf("service %s: %s has the password %q written in docker-compose.yml; refer to a required variable from .env instead", name, k, pw)
+				}
+			}
+		}
+	}
+}
+
+// Each required variable stops compose when it is missing, with a message
+// that says where to set it.
+func TestComposeRefusesToStartWithoutRequiredValues(t *testing.T) {
+	root := repoRoot(t)
+	vars := composeVariables(t, root)
+	for name, v := range vars {
+		if !v.Required {
+			continue
+		}
+		if _, ok := composeEnv[name]; !ok {
+			t.Errorf("docker-compose.yml requires %s, which composeEnv (the tests' .env) lacks", name)
+			continue
+		}
+		env := maps.Clone(composeEnv)
+		delete(env, name)
+		_, err := tryLoadProject(root, env)
+		if err == nil {
+			t.Errorf("without %s compose starts: a default would be used", name)
+			continue
+		}
+		// compose reports every value that fails, one a line, each ending in
+		// the message the file gives: ${NAME:?message}.
+		named := false
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if !strings.Contains(line, name) {
+				continue
+			}
+			named = true
+			if _, msg, _ := strings.Cut(line, "missing a value:"); !strings.Contains(msg, ".env") {
+				t.Errorf("without %s: %s (the message should say to set it in .env)", name, line)
+			}
+		}
+		if !named {
+			t.Errorf("without %s: %v (the message should name %s)", name, err, name)
+		}
+	}
+
+	p := loadProject(t, root, composeEnv)
+	r := findRoles(t, p)
+	// Every service that logs in to PostgreSQL as its administrator needs the
+	// password, and they all get the same one.
+	for _, name := range []string{r.postgres, r.schema, r.server, r.importerDB} {
+		if v := serviceVariables(t, root, name)["POSTGRES_PASSWORD"]; !v.Required {
 			t.Errorf("service %s starts without POSTGRES_PASSWORD: a default password would be used", name)
 		}
-		for _, err := range errs {
-			if !strings.Contains(err.Error(), "POSTGRES_PASSWORD") || !strings.Contains(err.Error(), ".env") {
-				t.Errorf("service %s: %v (the message should name POSTGRES_PASSWORD and .env)", name, err)
-			}
-		}
 	}
-	// And every "$" in the file is one compose reads as intended.
-	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(raw), &doc); err != nil {
-		t.Fatal(err)
-	}
-	var walk func(n *yaml.Node)
-	walk = func(n *yaml.Node) {
-		if n.Kind == yaml.ScalarNode {
-			if _, err := interpolate(n.Value, composeEnv); err != nil {
-				t.Errorf("line %d: %v", n.Line, err)
-			}
-		}
-		for _, ch := range n.Content {
-			walk(ch)
-		}
-	}
-	walk(&doc)
-
-	// Every password-bearing variable of the three services is the same one.
-	pg := resolvedEnv(t, c.Services[r.postgres], composeEnv)
-	schema := resolvedEnv(t, c.Services[r.schema], composeEnv)
-	server := resolvedEnv(t, c.Services[r.server], composeEnv)
-	if pg["POSTGRES_PASSWORD"] != composeEnv["POSTGRES_PASSWORD"] ||
-		schema["SQL_PASSWORD"] != pg["POSTGRES_PASSWORD"] || server["POSTGRES_PWD"] != pg["POSTGRES_PASSWORD"] {
-		t.Errorf("database passwords disagree: postgres %q, schema job %q, server %q",
-			pg["POSTGRES_PASSWORD"], schema["SQL_PASSWORD"], server["POSTGRES_PWD"])
+	pg := serviceEnv(p.Services[r.postgres])
+	schema := serviceEnv(p.Services[r.schema])
+	server := serviceEnv(p.Services[r.server])
+	job := serviceEnv(p.Services[r.importerDB])
+	if pg["POSTGRES_PASSWORD"] != composeEnv["POSTGRES_PASSWORD"] || schema["SQL_PASSWORD"] != pg["POSTGRES_PASSWORD"] ||
+		server["POSTGRES_PWD"] != pg["POSTGRES_PASSWORD"] || job["PGPASSWORD"] != pg["POSTGRES_PASSWORD"] {
+		t.Errorf("database passwords disagree: postgres %q, schema job %q, server %q, importer database job %q",
+			pg["POSTGRES_PASSWORD"], schema["SQL_PASSWORD"], server["POSTGRES_PWD"], job["PGPASSWORD"])
 	}
 }
 
 func TestComposeServerUIAndPorts(t *testing.T) {
 	root := repoRoot(t)
-	c, _ := loadCompose(t, root)
-	r := findRoles(t, c)
-	pg := resolvedEnv(t, c.Services[r.postgres], composeEnv)
-	server := resolvedEnv(t, c.Services[r.server], composeEnv)
-	ui := resolvedEnv(t, c.Services[r.ui], composeEnv)
+	p := loadProject(t, root, composeEnv)
+	r := findRoles(t, p)
+	pg := serviceEnv(p.Services[r.postgres])
+	server := serviceEnv(p.Services[r.server])
+	ui := serviceEnv(p.Services[r.ui])
 
 	checks := []struct{ what, got, want string }{
 		{"server DB (persistence plugin)", server["DB"], "postgres12"},
@@ -292,8 +349,8 @@ func TestComposeServerUIAndPorts(t *testing.T) {
 
 	// The server refuses to start without its dynamic config file.
 	dc := server["DYNAMIC_CONFIG_FILE_PATH"]
-	host := mountSource(c.Services[r.server], root, dc)
-	if dc == "" || host == "" {
+	host := mountSource(p.Services[r.server], dc)
+	if dc == "" || host == "" || !inRepository(root, host) {
 		t.Fatalf("DYNAMIC_CONFIG_FILE_PATH %q is not bind-mounted from the repository", dc)
 	}
 	var dyn map[string][]map[string]any
@@ -310,14 +367,13 @@ func TestComposeServerUIAndPorts(t *testing.T) {
 
 	// Published ports: the UI and the frontend, for people on this machine; nothing else.
 	published := map[string]string{}
-	for name, s := range c.Services {
-		for _, p := range s.Ports {
-			parts := strings.Split(p, ":")
-			if len(parts) != 3 || parts[0] != "127.0.0.1" {
-				t.Errorf("service %s publishes %q; publish on 127.0.0.1 only (no auth in front of it)", name, p)
+	for name, s := range p.Services {
+		for _, port := range s.Ports {
+			if port.HostIP != "127.0.0.1" || port.Published == "" {
+				t.Errorf("service %s publishes %+v; publish on 127.0.0.1 only (no auth in front of it)", name, port)
 				continue
 			}
-			published[name] = parts[1] + "->" + parts[2]
+			published[name] = fmt.Sprintf("%s->%d", port.Published, port.Target)
 		}
 	}
 	want := map[string]string{r.ui: "8080->" + ui["TEMPORAL_UI_PORT"], r.server: "7233->7233"}
@@ -325,30 +381,31 @@ func TestComposeServerUIAndPorts(t *testing.T) {
 		t.Errorf("published ports = %v, want %v", published, want)
 	}
 
-	// Named volumes are declared, and every declared one is used.
+	// Bind mounts come from the repository, named volumes are declared, and
+	// every declared one is used.
 	used := map[string]bool{}
-	for name, s := range c.Services {
+	for name, s := range p.Services {
 		for _, v := range s.Volumes {
-			src := strings.Split(v, ":")[0]
-			if strings.HasPrefix(src, ".") || strings.HasPrefix(src, "/") {
-				if _, err := os.Stat(filepath.Join(root, src)); err != nil {
-					t.Errorf("service %s mounts %s, which is not in the repository", name, src)
+			switch v.Type {
+			case types.VolumeTypeBind:
+				if _, err := os.Stat(v.Source); err != nil || !inRepository(root, v.Source) {
+					t.Errorf("service %s mounts %s, which is not in the repository", name, v.Source)
 				}
-				continue
-			}
-			used[src] = true
-			if _, ok := c.Volumes[src]; !ok {
-				t.Errorf("service %s uses volume %s, which is not declared under volumes:", name, src)
+			case types.VolumeTypeVolume:
+				used[v.Source] = true
+				if _, ok := p.Volumes[v.Source]; !ok {
+					t.Errorf("service %s uses volume %s, which is not declared under volumes:", name, v.Source)
+				}
 			}
 		}
 	}
-	for v := range c.Volumes {
+	for v := range p.Volumes {
 		if !used[v] {
 			t.Errorf("volume %s is declared but no service mounts it", v)
 		}
 	}
-	if !slices.ContainsFunc(c.Services[r.postgres].Volumes, func(v string) bool {
-		return strings.HasSuffix(v, ":/var/lib/postgresql/data")
+	if !slices.ContainsFunc(p.Services[r.postgres].Volumes, func(v types.ServiceVolumeConfig) bool {
+		return v.Type == types.VolumeTypeVolume && v.Target == "/var/lib/postgresql/data"
 	}) {
 		t.Error("PostgreSQL data is not on a volume: the cluster's state would go with the container")
 	}
@@ -396,13 +453,13 @@ type scriptRun struct {
 // runJob runs a compose service's entrypoint script as the container would
 // (the script from its bind mount, the service's environment), with the
 // stand-in command first on PATH.
-func runJob(t *testing.T, root string, s service, fakeName, fakeBody string, extra map[string]string) scriptRun {
+func runJob(t *testing.T, root string, s types.ServiceConfig, fakeName, fakeBody string, extra map[string]string) scriptRun {
 	t.Helper()
 	if len(s.Entrypoint) != 2 || s.Entrypoint[0] != "/bin/sh" {
 		t.Fatalf("entrypoint %v: want [/bin/sh, <script>]", s.Entrypoint)
 	}
-	script := mountSource(s, root, s.Entrypoint[1])
-	if script == "" {
+	script := mountSource(s, s.Entrypoint[1])
+	if script == "" || !inRepository(root, script) {
 		t.Fatalf("the job's script %s is not bind-mounted from the repository (volumes %v)", s.Entrypoint[1], s.Volumes)
 	}
 	dir := t.TempDir()
@@ -410,7 +467,7 @@ func runJob(t *testing.T, root string, s service, fakeName, fakeBody string, ext
 		t.Fatal(err)
 	}
 	env := []string{"PATH=" + dir + string(os.PathListSeparator) + os.Getenv("PATH"), "FAKE_DIR=" + dir}
-	for k, v := range resolvedEnv(t, s, composeEnv) {
+	for k, v := range serviceEnv(s) {
 		env = append(env, k+"="+v)
 	}
 	for k, v := range extra {
@@ -455,9 +512,9 @@ func verb(call []string) string {
 
 func TestSetupJobRegistersExactlyTheWorkflowSearchAttributes(t *testing.T) {
 	root := repoRoot(t)
-	c, _ := loadCompose(t, root)
-	r := findRoles(t, c)
-	job := c.Services[r.setup]
+	p := loadProject(t, root, composeEnv)
+	r := findRoles(t, p)
+	job := p.Services[r.setup]
 
 	// A server that is not serving yet, and a namespace that does not exist.
 	run := runJob(t, root, job, "temporal", fakeTemporal, map[string]string{"FAKE_HEALTH_FAILS": "2", "SETUP_RETRY_SECONDS": "0"})
@@ -478,7 +535,7 @@ func TestSetupJobRegistersExactlyTheWorkflowSearchAttributes(t *testing.T) {
 	if !slices.Equal(verbs, want) {
 		t.Fatalf("calls = %v, want %v\n%s", verbs, want, run.output)
 	}
-	ns := resolvedEnv(t, job, composeEnv)["TEMPORAL_NAMESPACE"]
+	ns := serviceEnv(job)["TEMPORAL_NAMESPACE"]
 	create := run.calls[4]
 	if got := flagValues(create, "--namespace"); len(got) != 1 || got[0] != ns {
 		t.Errorf("namespace create %v: want --namespace %s", create, ns)
@@ -522,8 +579,8 @@ func TestSetupJobRegistersExactlyTheWorkflowSearchAttributes(t *testing.T) {
 
 func TestSetupJobRerunsAndFailures(t *testing.T) {
 	root := repoRoot(t)
-	c, _ := loadCompose(t, root)
-	job := c.Services[findRoles(t, c).setup]
+	p := loadProject(t, root, composeEnv)
+	job := p.Services[findRoles(t, p).setup]
 
 	t.Run("namespace exists", func(t *testing.T) {
 		run := runJob(t, root, job, "temporal", fakeTemporal, map[string]string{"FAKE_NS_EXISTS": "1", "SETUP_RETRY_SECONDS": "0"})
@@ -578,11 +635,11 @@ func TestSetupJobRerunsAndFailures(t *testing.T) {
 
 func TestSchemaJobMigratesBothDatabases(t *testing.T) {
 	root := repoRoot(t)
-	c, _ := loadCompose(t, root)
-	r := findRoles(t, c)
-	job := c.Services[r.schema]
-	pg := resolvedEnv(t, c.Services[r.postgres], composeEnv)
-	server := resolvedEnv(t, c.Services[r.server], composeEnv)
+	p := loadProject(t, root, composeEnv)
+	r := findRoles(t, p)
+	job := p.Services[r.schema]
+	pg := serviceEnv(p.Services[r.postgres])
+	server := serviceEnv(p.Services[r.server])
 
 	run := runJob(t, root, job, "temporal-sql-tool", fakeSQLTool, nil)
 	if run.err != nil {
@@ -848,12 +905,11 @@ func TestEnvExampleListsWhatTheWorkerReads(t *testing.T) {
 
 	// Every variable docker-compose.yml interpolates is explained, and the
 	// required ones are ready to fill in.
-	_, raw := loadCompose(t, root)
-	for name, required := range referencedVariables(raw) {
+	for name, v := range composeVariables(t, root) {
 		if !listed(name) {
 			t.Errorf("docker-compose.yml uses ${%s}, which .env.example does not mention", name)
 		}
-		if _, ok := assigned[name]; required && !ok {
+		if _, ok := assigned[name]; v.Required && !ok {
 			t.Errorf("docker-compose.yml requires %s; .env.example should have an uncommented %s= line", name, name)
 		}
 	}

@@ -2,15 +2,20 @@ package deploy
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/template"
+	"github.com/compose-spec/compose-go/v2/types"
 )
 
 // repoRoot is the directory of the importer module's go.mod.
@@ -85,126 +90,111 @@ func majorMinor(v string) string {
 
 // --- docker-compose.yml ---------------------------------------------------
 
-type composeFile struct {
-	Name     string             `yaml:"name"`
-	Services map[string]service `yaml:"services"`
-	Volumes  map[string]any     `yaml:"volumes"`
+// composeEnv is what a user has after `cp .env.example .env` and filling in
+// the required values: the variables compose interpolates the file with.
+var composeEnv = map[string]string{
+	"POSTGRES_PASSWORD":     "s3cret-pw",
+	"IMPORTER_DB_PASSWORD":  "importer-pw",
+	"AWS_ACCESS_KEY_ID":     "store-access-key",
+	"AWS_SECRET_ACCESS_KEY": "store-secret-key",
 }
 
-type service struct {
-	Image           string       `yaml:"image"`
-	Build           any          `yaml:"build"`
-	DependsOn       dependsOn    `yaml:"depends_on"`
-	Environment     envMap       `yaml:"environment"`
-	EnvFile         any          `yaml:"env_file"`
-	Healthcheck     *healthcheck `yaml:"healthcheck"`
-	Volumes         []string     `yaml:"volumes"`
-	Ports           []string     `yaml:"ports"`
-	Entrypoint      []string     `yaml:"entrypoint"`
-	Restart         string       `yaml:"restart"`
-	StopGracePeriod string       `yaml:"stop_grace_period"`
-}
-
-type healthcheck struct {
-	Test    any  `yaml:"test"`
-	Disable bool `yaml:"disable"`
-}
-
-// defined reports whether the healthcheck runs a test.
-func (h *healthcheck) defined() bool {
-	if h == nil || h.Disable {
-		return false
+// withEnv returns composeEnv with the given variables added or replaced.
+func withEnv(kv ...string) map[string]string {
+	env := maps.Clone(composeEnv)
+	for i := 0; i+1 < len(kv); i += 2 {
+		env[kv[i]] = kv[i+1]
 	}
-	switch v := h.Test.(type) {
-	case string:
-		return strings.TrimSpace(v) != ""
-	case []any:
-		return len(v) > 1 && fmt.Sprint(v[0]) != "NONE"
-	}
-	return false
+	return env
 }
 
-// dependsOn maps a service to the condition it waits for. The short (list)
-// form means "service_started", which is what a user gets when the long form
-// is forgotten.
-type dependsOn map[string]string
-
-func (d *dependsOn) UnmarshalYAML(n *yaml.Node) error {
-	*d = dependsOn{}
-	switch n.Kind {
-	case yaml.SequenceNode:
-		var names []string
-		if err := n.Decode(&names); err != nil {
-			return err
-		}
-		for _, name := range names {
-			(*d)[name] = "service_started"
-		}
-	case yaml.MappingNode:
-		var long map[string]struct {
-			Condition string `yaml:"condition"`
-		}
-		if err := n.Decode(&long); err != nil {
-			return err
-		}
-		for name, v := range long {
-			c := v.Condition
-			if c == "" {
-				c = "service_started"
-			}
-			(*d)[name] = c
-		}
-	default:
-		return fmt.Errorf("depends_on: unexpected YAML kind %v", n.Kind)
+func composeDetails(root string, env map[string]string) types.ConfigDetails {
+	return types.ConfigDetails{
+		WorkingDir:  root,
+		ConfigFiles: []types.ConfigFile{{Filename: filepath.Join(root, "docker-compose.yml")}},
+		Environment: types.Mapping(maps.Clone(env)),
 	}
-	return nil
 }
 
-// envMap is a service's environment in either compose form (map or
-// KEY=VALUE list), with values as written (before interpolation).
-type envMap map[string]string
-
-func (e *envMap) UnmarshalYAML(n *yaml.Node) error {
-	*e = envMap{}
-	switch n.Kind {
-	case yaml.SequenceNode:
-		var items []string
-		if err := n.Decode(&items); err != nil {
-			return err
-		}
-		for _, it := range items {
-			k, v, _ := strings.Cut(it, "=")
-			(*e)[k] = v
-		}
-	case yaml.MappingNode:
-		var m map[string]*string
-		if err := n.Decode(&m); err != nil {
-			return err
-		}
-		for k, v := range m {
-			if v != nil {
-				(*e)[k] = *v
-			} else {
-				(*e)[k] = ""
-			}
-		}
-	default:
-		return fmt.Errorf("environment: unexpected YAML kind %v", n.Kind)
-	}
-	return nil
+// tryLoadProject loads docker-compose.yml the way `docker compose up` does,
+// with env as the variables of the shell and .env: compose-go parses it,
+// validates it against the compose schema, interpolates it, normalises it
+// (paths made absolute under root, short forms made long), checks its
+// consistency (depends_on and volumes name what exists) and applies profiles
+// (none are enabled, as with a plain `up`).
+//
+// Only the worker's env_file is left unread: .env in the repository is a
+// developer's own file, and each service's Environment is then exactly what
+// docker-compose.yml sets.
+func tryLoadProject(root string, env map[string]string) (*types.Project, error) {
+	return loader.LoadWithContext(context.Background(), composeDetails(root, env), func(o *loader.Options) {
+		o.SkipResolveEnvironment = true
+	})
 }
 
-func loadCompose(t *testing.T, root string) (composeFile, string) {
+func loadProject(t *testing.T, root string, env map[string]string) *types.Project {
 	t.Helper()
-	raw := readFile(t, filepath.Join(root, "docker-compose.yml"))
-	var c composeFile
-	if err := yaml.Unmarshal([]byte(raw), &c); err != nil {
-		t.Fatalf("docker-compose.yml does not parse: %v", err)
+	p, err := tryLoadProject(root, env)
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load (variables %v): %v", slices.Sorted(maps.Keys(env)), err)
 	}
-	if len(c.Services) == 0 {
+	if len(p.Services) == 0 {
 		t.Fatal("docker-compose.yml has no services")
 	}
-	return c, raw
+	return p
+}
+
+// rawModel is docker-compose.yml as compose parses it, before interpolation.
+func rawModel(t *testing.T, root string) map[string]any {
+	t.Helper()
+	m, err := loader.LoadModelWithContext(context.Background(), composeDetails(root, nil), func(o *loader.Options) {
+		o.SkipInterpolation = true
+		o.SkipValidation = true
+		o.SkipNormalization = true
+		o.SkipResolveEnvironment = true
+	})
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not parse: %v", err)
+	}
+	return m
+}
+
+// composeVariables lists the variables the whole file interpolates, as
+// compose reads the ${...} expressions.
+func composeVariables(t *testing.T, root string) map[string]template.Variable {
+	t.Helper()
+	return template.ExtractVariables(rawModel(t, root), template.DefaultPattern)
+}
+
+// serviceVariables lists the variables one service's definition interpolates.
+func serviceVariables(t *testing.T, root, name string) map[string]template.Variable {
+	t.Helper()
+	services, _ := rawModel(t, root)["services"].(map[string]any)
+	s, ok := services[name].(map[string]any)
+	if !ok {
+		t.Fatalf("no service %s in the raw model", name)
+	}
+	return template.ExtractVariables(s, template.DefaultPattern)
+}
+
+// serviceEnv returns a service's environment as docker-compose.yml sets it
+// (after interpolation); a variable listed without a value is "".
+func serviceEnv(s types.ServiceConfig) map[string]string {
+	out := make(map[string]string, len(s.Environment))
+	for k, v := range s.Environment {
+		if v != nil {
+			out[k] = *v
+		} else {
+			out[k] = ""
+		}
+	}
+	return out
+}
+
+// healthcheckDefined reports whether a service has a health check that runs
+// a test.
+func healthcheckDefined(h *types.HealthCheckConfig) bool {
+	return h != nil && !h.Disable && len(h.Test) > 1 && h.Test[0] != "NONE"
 }
 
 // imageRepo and imageTag split "repo[:tag][@digest]"; a registry port is
@@ -229,9 +219,15 @@ func imageTag(ref string) string {
 // rename does not hide a broken wiring from the tests.
 type roles struct {
 	postgres, schema, server, setup, ui, worker string
+	// The job that creates the importer's role and database, and the
+	// S3-compatible store of artifacts.
+	importerDB, objectStore string
 }
 
-func findRoles(t *testing.T, c composeFile) roles {
+// objectStoreImages are the S3-compatible stores the tests recognise.
+var objectStoreImages = []string{"chrislusf/seaweedfs", "dxflrs/garage", "minio/minio"}
+
+func findRoles(t *testing.T, p *types.Project) roles {
 	t.Helper()
 	var r roles
 	set := func(slot *string, name, what string) {
@@ -240,26 +236,33 @@ func findRoles(t *testing.T, c composeFile) roles {
 		}
 		*slot = name
 	}
-	for name, s := range c.Services {
+	for name, s := range p.Services {
+		entrypoint := strings.Join(s.Entrypoint, " ")
 		switch repo := imageRepo(s.Image); {
 		case s.Build != nil:
 			set(&r.worker, name, "the importer worker (build)")
+		case repo == "postgres" && strings.Contains(entrypoint, "create-database"):
+			set(&r.importerDB, name, "the importer database job")
 		case repo == "postgres":
 			set(&r.postgres, name, "PostgreSQL")
 		case repo == "temporalio/server":
 			set(&r.server, name, "the Temporal server")
 		case repo == "temporalio/ui":
 			set(&r.ui, name, "the Temporal UI")
-		case repo == "temporalio/admin-tools" && strings.Contains(strings.Join(s.Entrypoint, " "), "setup-schema"):
+		case repo == "temporalio/admin-tools" && strings.Contains(entrypoint, "setup-schema"):
 			set(&r.schema, name, "the schema job")
-		case repo == "temporalio/admin-tools" && strings.Contains(strings.Join(s.Entrypoint, " "), "setup-namespace"):
+		case repo == "temporalio/admin-tools" && strings.Contains(entrypoint, "setup-namespace"):
 			set(&r.setup, name, "the namespace and search attribute job")
+		case slices.Contains(objectStoreImages, repo):
+			set(&r.objectStore, name, "an object store")
 		}
 	}
 	for what, name := range map[string]string{
 		"PostgreSQL": r.postgres, "the schema job (admin-tools running setup-schema.sh)": r.schema,
 		"the Temporal server": r.server, "the setup job (admin-tools running setup-namespace.sh)": r.setup,
 		"the Temporal UI": r.ui, "the worker (built from the Dockerfile)": r.worker,
+		"the importer database job (postgres running deploy/importer/create-database.sh)": r.importerDB,
+		"the object store (one of " + strings.Join(objectStoreImages, ", ") + ")":         r.objectStore,
 	} {
 		if name == "" {
 			t.Fatalf("docker-compose.yml has no service for %s", what)
@@ -268,131 +271,28 @@ func findRoles(t *testing.T, c composeFile) roles {
 	return r
 }
 
-// mountSource returns the host path (relative to root) that a service's bind
-// mounts put at containerPath, or "" when nothing does.
-func mountSource(s service, root, containerPath string) string {
+// mountSource returns the host path that a service's bind mounts put at
+// containerPath, or "" when nothing does. compose has made the sources
+// absolute.
+func mountSource(s types.ServiceConfig, containerPath string) string {
 	for _, v := range s.Volumes {
-		parts := strings.Split(v, ":")
-		if len(parts) < 2 || !(strings.HasPrefix(parts[0], ".") || strings.HasPrefix(parts[0], "/")) {
+		if v.Type != types.VolumeTypeBind {
 			continue
 		}
-		src, dst := parts[0], parts[1]
-		if containerPath == dst {
-			return filepath.Join(root, src)
+		if containerPath == v.Target {
+			return v.Source
 		}
-		if rest, ok := strings.CutPrefix(containerPath, strings.TrimSuffix(dst, "/")+"/"); ok {
-			return filepath.Join(root, src, rest)
+		if rest, ok := strings.CutPrefix(containerPath, strings.TrimSuffix(v.Target, "/")+"/"); ok {
+			return filepath.Join(v.Source, rest)
 		}
 	}
 	return ""
 }
 
-// --- interpolation, as docker compose does it ----------------------------
-
-var interpRE = regexp.MustCompile(`\$(\$|\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)`)
-
-// interpolate expands ${VAR}, ${VAR:-default}, ${VAR-default},
-// ${VAR:?message}, ${VAR?message} and $VAR from env, and $$ to $. It fails
-// on a required variable that is missing and on a "$" that compose would not
-// accept, the way `docker compose up` would.
-func interpolate(s string, env map[string]string) (string, error) {
-	var firstErr error
-	out := interpRE.ReplaceAllStringFunc(s, func(m string) string {
-		if m == "$$" {
-			return "$"
-		}
-		expr := strings.TrimPrefix(m, "$")
-		if !strings.HasPrefix(expr, "{") {
-			return env[expr]
-		}
-		expr = strings.TrimSuffix(strings.TrimPrefix(expr, "{"), "}")
-		name, op, arg := splitInterp(expr)
-		val, set := env[name]
-		switch op {
-		case "":
-			return val
-		case ":-":
-			if val == "" {
-				return arg
-			}
-			return val
-		case "-":
-			if !set {
-				return arg
-			}
-			return val
-		case ":?", "?":
-			if (op == ":?" && val == "") || !set {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("required variable %s is missing a value: %s", name, arg)
-				}
-			}
-			return val
-		default:
-			if firstErr == nil {
-				firstErr = fmt.Errorf("unsupported interpolation %q", m)
-			}
-			return ""
-		}
-	})
-	if firstErr != nil {
-		return "", firstErr
-	}
-	// A "$" left over is one compose would reject or misread.
-	rest := interpRE.ReplaceAllString(s, "")
-	if strings.Contains(rest, "$") {
-		return "", fmt.Errorf("%q has a $ that is not $$ or a variable reference", s)
-	}
-	return out, nil
-}
-
-func splitInterp(expr string) (name, op, arg string) {
-	i := strings.IndexAny(expr, ":-?")
-	if i < 0 {
-		return expr, "", ""
-	}
-	name, rest := expr[:i], expr[i:]
-	for _, o := range []string{":-", ":?", "-", "?"} {
-		if strings.HasPrefix(rest, o) {
-			return name, o, rest[len(o):]
-		}
-	}
-	return name, rest, ""
-}
-
-// isInterpolationOnly reports whether a raw value is nothing but a reference
-// to a variable (so the value itself is not written in the file).
-func isInterpolationOnly(raw string) bool {
-	return regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*([:]?[-?][^}]*)?\}$`).MatchString(raw)
-}
-
-// referencedVariables lists the variables the file interpolates, with
-// whether each is required (${VAR:?...}).
-func referencedVariables(raw string) map[string]bool {
-	out := map[string]bool{}
-	for _, m := range interpRE.FindAllString(raw, -1) {
-		if m == "$$" {
-			continue
-		}
-		expr := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(m, "$"), "{"), "}")
-		name, op, _ := splitInterp(expr)
-		out[name] = out[name] || op == ":?" || op == "?"
-	}
-	return out
-}
-
-// resolvedEnv interpolates a service's environment.
-func resolvedEnv(t *testing.T, s service, env map[string]string) map[string]string {
-	t.Helper()
-	out := make(map[string]string, len(s.Environment))
-	for k, raw := range s.Environment {
-		v, err := interpolate(raw, env)
-		if err != nil {
-			t.Fatalf("environment %s: %v", k, err)
-		}
-		out[k] = v
-	}
-	return out
+// inRepository reports whether an absolute host path lies in the repository.
+func inRepository(root, path string) bool {
+	rel, err := filepath.Rel(root, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // --- Dockerfile -----------------------------------------------------------
