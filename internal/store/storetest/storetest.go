@@ -1,6 +1,6 @@
-// Package storetest gives tests a store on a real database: a fresh
-// PostgreSQL database per test (dropped when the test ends), or a SQLite
-// file in the test's temporary directory. It is for tests only.
+// Package storetest gives tests (and the benchmark) a store on a real
+// database: a fresh PostgreSQL database each (dropped at the end), or a
+// SQLite file in the test's temporary directory. It is not for production.
 package storetest
 
 import (
@@ -48,36 +48,50 @@ func envOr(k, def string) string {
 // skipped, or fails when RequireEnv is set.
 func Postgres(t testing.TB) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	url, drop, err := NewDatabase(context.Background())
+	if err != nil {
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatalf("PostgreSQL is required (%s=1): %v", RequireEnv, err)
+		}
+		t.Skipf("no PostgreSQL to test against (%v); set PGHOST/PGPORT/PGUSER/PGPASSWORD", err)
+	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Logf("drop the test database: %v", err)
+		}
+	})
+	return url
+}
+
+// NewDatabase creates a fresh database on the PostgreSQL that PGHOST,
+// PGPORT, PGUSER and PGPASSWORD name (default 127.0.0.1:5432 as postgres),
+// and returns its URL and a function that drops it.
+func NewDatabase(ctx context.Context) (string, func() error, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	admin, err := pgx.Connect(ctx, server("postgres"))
 	if err != nil {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("PostgreSQL is required (%s=1) but not reachable: %v", RequireEnv, err)
-		}
-		t.Skipf("no PostgreSQL to test against (%v); set PGHOST/PGPORT/PGUSER/PGPASSWORD", err)
+		return "", nil, fmt.Errorf("PostgreSQL is not reachable: %w", err)
 	}
 	defer admin.Close(context.Background())
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := "importer_test_" + hex.EncodeToString(b[:])
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
 	}
-	t.Cleanup(func() {
+	drop := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		c, err := pgx.Connect(ctx, server("postgres"))
 		if err != nil {
-			t.Logf("drop database %s: %v", name, err)
-			return
+			return err
 		}
 		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("drop database %s: %v", name, err)
-		}
-	})
-	return server(name)
+		_, err = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		return err
+	}
+	return server(name), drop, nil
 }
 
 // CutConnections ends every session on the database of storeURL, as a
