@@ -88,6 +88,14 @@ Vendor HTTPS certificates are always verified; --vendor-ca adds a PEM
 bundle (a sandbox's or a proxy's private CA) to the system's roots for
 vendor calls and http(s) sources.
 
+The importer's records (rejected rows, duplicate scans, incremental state)
+go to a store: by default the SQLite file importer.db under --data-dir, for
+one host; with IMPORTER_STORE=postgres://user@host:5432/db?sslmode=... (or
+--store) a PostgreSQL database that every worker shares, so workers on many
+hosts need no shared directory. The worker applies the store's schema
+migrations when it starts. A worker on the SQLite store warns when other
+workers poll its task queue.
+
 Fynd audience syncs publish the files Fynd fetches by URL in an artifact
 store: IMPORTER_ARTIFACTS=local (a directory this worker serves over HTTP
 with signed, expiring URLs; IMPORTER_ARTIFACTS_PUBLIC_URL is the address
