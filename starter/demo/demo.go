@@ -4,6 +4,7 @@
 package demo
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -16,9 +17,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"importer/activities"
+	"importer/activities/rejects"
 	"importer/internal/connections"
 	"importer/internal/devserver"
 	"importer/internal/sandbox"
+	"importer/internal/store"
 	"importer/internal/temporalclient"
 	"importer/internal/workerrun"
 	"importer/starter/cli"
@@ -122,9 +125,15 @@ func runDemo(cmd *cobra.Command, g *cli.Globals, f demoFlags) error {
 		return err
 	}
 	defer c.Close()
+	records, err := store.Open(ctx, store.Options{DataDir: f.dataDir})
+	if err != nil {
+		return err
+	}
+	defer records.Close()
 	w, err := workerrun.Start(c, workerrun.Options{
 		TaskQueue:   g.TaskQueue(),
 		Connections: sb.Connections(connections.FromOS(activities.Vendors())),
+		Store:       records,
 		DataDir:     f.dataDir,
 		Logger:      log,
 	})
@@ -156,6 +165,9 @@ func runDemo(cmd *cobra.Command, g *cli.Globals, f demoFlags) error {
 		held := map[string]int{"nebuly": sb.Nebuly.Count(), "bitlabs": sb.BitLabs.Count(), "userpilot": sb.Userpilot.Count(), "dynamic": sb.Dynamic.Count()}[f.vendor]
 		fmt.Fprintf(g.Stderr(), "The sandbox %s now holds %s users; the list had %s valid rows.\n",
 			f.vendor, cli.Num(int64(held)), cli.Num(int64(st.Valid)))
+		if err := showSomeRejects(ctx, g, records, run.GetID(), run.GetRunID()); err != nil {
+			return err
+		}
 	}
 	if f.exit {
 		return ferr
@@ -175,4 +187,29 @@ func portOrFree(port int) int {
 		return port
 	}
 	return 0
+}
+
+// showSomeRejects prints how many rejected rows the store holds for the
+// import, and the first few, so the demo shows where they went.
+func showSomeRejects(ctx context.Context, g *cli.Globals, records *store.Store, id, firstRun string) error {
+	key := id + "-" + firstRun[:min(8, len(firstRun))]
+	n, err := records.CountRejects(ctx, key)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.Stderr(), "%s rejected rows are in %s; the first ones:\n", cli.Num(n), records.Describe())
+	shown := 0
+	stop := errors.New("enough")
+	err = records.Rejects(ctx, key, "", func(_ string, r rejects.Reject) error {
+		if shown == 3 {
+			return stop
+		}
+		shown++
+		fmt.Fprintf(g.Stderr(), "  line %d  %s  %s\n", r.Line, r.UserID, r.Reason)
+		return nil
+	})
+	if err != nil && !errors.Is(err, stop) {
+		return err
+	}
+	return nil
 }
