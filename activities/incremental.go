@@ -129,7 +129,9 @@ func (a *Activities) PrepareState(ctx context.Context, in StateInput) (StatePrep
 			return StatePrepared{}, notShared(a.Store, fmt.Sprintf("the store holds %d of the %d incremental-state records this import wrote", n, *in.Expected))
 		}
 	}
-	stop := heartbeatWhile(ctx)
+	// One statement over every user of the run: the worker is alive while
+	// it runs, however long that is.
+	stop := keepAlive(ctx, func() any { return "preparing the state" })
 	p, err := a.Store.PrepareState(ctx, in.Incremental.StateKey, in.RunKey)
 	stop()
 	if err != nil {
@@ -197,7 +199,7 @@ func (a *Activities) DeactivateMissing(ctx context.Context, in StateInput) (Deac
 
 // CommitState makes the run's state the one the next run compares with.
 func (a *Activities) CommitState(ctx context.Context, in StateInput) error {
-	defer heartbeatWhile(ctx)()
+	defer keepAlive(ctx, func() any { return "committing the state" })()
 	return a.Store.CommitState(ctx, in.Incremental.StateKey, in.RunKey)
 }
 
@@ -205,30 +207,4 @@ func (a *Activities) CommitState(ctx context.Context, in StateInput) error {
 // the last success and sends again what this one did not finish.
 func (a *Activities) DiscardState(ctx context.Context, in StateInput) error {
 	return a.Store.DiscardState(ctx, in.Incremental.StateKey, in.RunKey)
-}
-
-// heartbeatWhile heartbeats until the returned stop is called: a store
-// statement over millions of users takes longer than a heartbeat timeout,
-// and the worker is alive all the while.
-func heartbeatWhile(ctx context.Context) (stop func()) {
-	every := 5 * time.Second
-	if t := activity.GetInfo(ctx).HeartbeatTimeout; t > 0 {
-		every = max(t/3, 200*time.Millisecond)
-	}
-	done := make(chan struct{})
-	exited := make(chan struct{})
-	go func() {
-		defer close(exited)
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				activity.RecordHeartbeat(ctx)
-			}
-		}
-	}()
-	return func() { close(done); <-exited }
 }

@@ -29,6 +29,9 @@ type dialect interface {
 	// after the other, and refreshes the planner's statistics of the
 	// tables a large statement is about to read.
 	serialize(ctx context.Context, tx *sql.Tx, key string, analyze ...string) error
+	// settle runs after a transaction that wrote a large share of the
+	// database.
+	settle(ctx context.Context, db *sql.DB)
 }
 
 // stmt is one SQL statement with its arguments.
@@ -89,7 +92,18 @@ func (sqliteDialect) load(ctx context.Context, db *sql.DB, pre []stmt, table str
 // indexes without statistics.
 func (sqliteDialect) serialize(context.Context, *sql.Tx, string, ...string) error { return nil }
 
+// settle checkpoints the WAL and truncates it: a state preparation writes
+// every user of the run in one transaction, and its pages would otherwise
+// stay in the WAL file until the next reset.
+func (sqliteDialect) settle(ctx context.Context, db *sql.DB) {
+	_, _ = db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+}
+
 type postgresDialect struct{}
+
+// settle does nothing: PostgreSQL's own checkpoints and autovacuum look
+// after its files.
+func (postgresDialect) settle(context.Context, *sql.DB) {}
 
 // serialize takes a transaction-scoped advisory lock on the key, and
 // analyzes the tables: freshly filled, they have no statistics, and

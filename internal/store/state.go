@@ -158,6 +158,7 @@ func (s *Store) PrepareState(ctx context.Context, stateKey, runKey string) (stat
 	if err != nil {
 		return state.Prepared{}, fmt.Errorf("prepare incremental state (%s): %w", s.Describe(), err)
 	}
+	s.dialect.settle(ctx, s.db)
 	return out, nil
 }
 
@@ -226,6 +227,7 @@ func (s *Store) CommitState(ctx context.Context, stateKey, runKey string) error 
 	if err != nil {
 		return fmt.Errorf("commit incremental state (%s): %w", s.Describe(), err)
 	}
+	s.dialect.settle(ctx, s.db)
 	return nil
 }
 

@@ -9,7 +9,8 @@
 // PostgreSQL (IMPORTER_STORE=postgres://...) is for production: workers on
 // many hosts share it, so a reject written by one is read by the import's
 // last step on another and by `starter rejects` anywhere. Both run the same
-// versioned schema migrations (goose, embedded), applied by Open.
+// versioned schema migrations (goose, embedded), applied by Open: one
+// schema, written out for each backend in migrations/ and kept alike.
 //
 // Writes are idempotent per part (an activity that runs twice replaces the
 // rows it wrote the first time), large writes take the database's bulk path
@@ -34,7 +35,7 @@ import (
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/postgres/*.sql migrations/sqlite/*.sql
 var migrations embed.FS
 
 // Backends.
@@ -123,13 +124,19 @@ func openSQLite(path string) (*Store, error) {
 	// wait for another (in this process or another) instead of failing;
 	// immediate transactions take the write lock at BEGIN, so two writers
 	// never deadlock upgrading a read lock.
-	dsn := "file:" + abs + "?_pragma=busy_timeout%3d30000&_pragma=journal_mode%3dWAL&_pragma=synchronous%3dNORMAL&_txlock=immediate"
+	// journal_size_limit cuts the WAL back to 64 MiB whenever it is reset.
+	dsn := "file:" + abs + "?_pragma=busy_timeout%3d30000&_pragma=journal_mode%3dWAL&_pragma=synchronous%3dNORMAL" +
+		"&_pragma=journal_size_limit%3d67108864&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open the store %s: %w", abs, err)
 	}
-	// One writer at a time is SQLite's rule; a small pool serves readers.
-	db.SetMaxOpenConns(4)
+	// One connection: SQLite has one writer at a time anyway, and with no
+	// reader of this process holding an old snapshot the WAL is
+	// checkpointed and reused instead of growing for as long as chunks run
+	// (gigabytes in a 1M-row import on a pool of four). A caller must not
+	// use the store inside a callback of Rejects or Disappeared.
+	db.SetMaxOpenConns(1)
 	if f, err := os.OpenFile(abs, os.O_CREATE|os.O_RDWR, 0o600); err == nil {
 		f.Close() // created owner-only: it holds user ids
 	}
@@ -159,7 +166,7 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 func (s *Store) migrate(ctx context.Context) error {
-	fsys, err := subFS()
+	fsys, err := subFS(s.backend)
 	if err != nil {
 		return err
 	}
@@ -196,8 +203,8 @@ func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
 	return v, nil
 }
 
-func subFS() (fs.FS, error) {
-	f, err := fs.Sub(migrations, "migrations")
+func subFS(backend string) (fs.FS, error) {
+	f, err := fs.Sub(migrations, "migrations/"+backend)
 	if err != nil {
 		return nil, fmt.Errorf("store migrations: %w", err)
 	}

@@ -1,6 +1,7 @@
--- The importer's records. One schema serves SQLite and PostgreSQL: the
--- types and statements below mean the same in both. Hashes are stored as
--- the signed 64-bit form of the unsigned hash.
+-- The importer's records, on PostgreSQL. migrations/sqlite has the same
+-- schema for SQLite, where the tables keyed by several columns are
+-- WITHOUT ROWID (the key is the table, not a copy of it); keep the two
+-- alike. Hashes are stored as the signed 64-bit form of the unsigned hash.
 
 -- +goose Up
 
@@ -47,7 +48,9 @@ CREATE TABLE state_staged (
     kept         BOOLEAN NOT NULL,
     PRIMARY KEY (state_key, run_key, part, seq)
 );
-CREATE INDEX state_staged_by_key ON state_staged (state_key, run_key, key_hash);
+-- For the users a run no longer has: one lookup by hash each. On the hash
+-- alone, so that no query that names a part can take it for the key.
+CREATE INDEX state_staged_by_hash ON state_staged (key_hash);
 
 CREATE TABLE state_users (
     state_key    TEXT   NOT NULL,
