@@ -333,7 +333,6 @@ type incrResult struct {
 	stateUsers      int64
 	peakRSSMB       float64
 	sentAgain       int
-	firstS, secondS float64
 }
 
 // runIncremental measures incremental imports on each store backend: the
