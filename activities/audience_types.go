@@ -203,6 +203,10 @@ type FinishAudienceInput struct {
 	// Members is how many members the vendor was given; vendor-side
 	// rejects are counted against them once per member.
 	Members int `json:"members"`
+	// Rejected is how many rows the sync's preparation rejected, by its
+	// result in history; with the vendor-side rejects it is what the store
+	// must hold (StoreNotShared otherwise). Nil skips the check.
+	Rejected *int64 `json:"rejected,omitempty"`
 }
 
 // FinishedAudience is the final accounting of vendor-side rejects.

@@ -934,6 +934,9 @@ func (a *Activities) FinishAudience(ctx context.Context, in FinishAudienceInput)
 	if err != nil {
 		return FinishedAudience{}, err
 	}
+	if in.Rejected != nil && n < *in.Rejected+int64(len(out)) {
+		return FinishedAudience{}, notShared(a.Store, fmt.Sprintf("the store holds %d of the %d rows this sync rejected", n, *in.Rejected+int64(len(out))))
+	}
 	if a.Artifacts != nil {
 		for _, key := range in.Artifacts {
 			if err := a.Artifacts.Delete(ctx, key); err != nil {

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -142,8 +143,13 @@ func AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceResult, error
 	fctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	var fin activities.FinishedAudience
+	finIn := activities.FinishAudienceInput{Spec: r.spec, Artifacts: prep.artifacts(), Members: prep.Members}
+	if err == nil && ctx.Err() == nil {
+		rejected := prep.Counts.Rejected
+		finIn.Rejected = &rejected
+	}
 	ferr := workflow.ExecuteActivity(r.options(fctx, "join rejects, delete the sync's files", 5*time.Minute),
-		activities.FinishAudienceName, activities.FinishAudienceInput{Spec: r.spec, Artifacts: prep.artifacts(), Members: prep.Members}).Get(fctx, &fin)
+		activities.FinishAudienceName, finIn).Get(fctx, &fin)
 	switch {
 	case ctx.Err() != nil:
 		r.phase(ctx, "canceled", "")
@@ -156,18 +162,16 @@ func AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceResult, error
 		}
 		return AudienceResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "AudienceSyncFailed", nil)
 	case ferr != nil:
+		var app *temporal.ApplicationError
+		if errors.As(ferr, &app) && app.Type() == activities.StoreNotShared {
+			r.prog.Error = app.Message()
+			r.phase(ctx, "failed", "")
+			return AudienceResult{}, temporal.NewNonRetryableApplicationError(app.Message(), app.Type(), nil)
+		}
 		return AudienceResult{}, fmt.Errorf("join rejects: %w", rootCause(ferr))
 	}
 	res.RowsRead = prep.Counts.Rows
 	res.Rejected = prep.Counts.Rejected + int64(fin.VendorRejected)
-	if int64(fin.Rejects) < res.Rejected {
-		// The sync's steps ran on workers that keep their records apart.
-		msg := fmt.Sprintf("the store holds %d of the %d rows this sync rejected: the workers do not share one store (set %s to the same PostgreSQL database on every worker)",
-			fin.Rejects, res.Rejected, "IMPORTER_STORE")
-		r.prog.Error = msg
-		r.phase(ctx, "failed", "")
-		return AudienceResult{}, temporal.NewNonRetryableApplicationError(msg, activities.StoreNotShared, nil)
-	}
 	res.RejectsCommand = rejectsCommand(info.WorkflowExecution.ID, fin.Rejects)
 	res.Accepted = int64(prep.Members - fin.VendorRejected)
 	res.Members = prep.Members
