@@ -36,13 +36,13 @@ type DuplicatesInput struct {
 }
 
 // Duplicates is what the scan found: how many rows a later row of the same
-// user replaces, whether they are in the store (the chunks look them up
-// there), and the version of the bytes scanned.
+// user replaces (listed in the store, where the chunks look them up), and
+// the version of the bytes scanned.
 type Duplicates struct {
 	Rows       int64 `json:"rows"`
 	Superseded int   `json:"superseded"`
-	Stored     bool  `json:"stored,omitempty"`
-	// File listed the rows of an import scanned before the store existed.
+	// File listed the rows of an import scanned before the store existed;
+	// empty now.
 	File    string         `json:"file,omitempty"`
 	Version source.Version `json:"version"`
 }
@@ -69,7 +69,7 @@ func (a *Activities) FindDuplicates(ctx context.Context, in DuplicatesInput) (Du
 	if err := a.Store.PutDuplicates(ctx, in.ImportKey, lines); err != nil {
 		return Duplicates{}, err
 	}
-	return Duplicates{Rows: scan.rows, Superseded: len(lines), Stored: true, Version: scan.version}, nil
+	return Duplicates{Rows: scan.rows, Superseded: len(lines), Version: scan.version}, nil
 }
 
 // supersededLine is a row that a later row of the same user replaces.

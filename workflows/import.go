@@ -338,8 +338,9 @@ func (r *run) chunkInput(c source.Chunk) activities.ChunkInput {
 		BatchSize:   in.BatchSize,
 		Incremental: in.Incremental,
 		Duplicates:  st.Duplicates,
-		// Only where there are duplicates: a chunk then looks its lines up.
-		DuplicatesStored: st.DuplicatesStored && st.Superseded > 0,
+		// A scan that found duplicates and named no file put them in the
+		// store: a chunk looks its lines up there.
+		DuplicatesStored: st.Superseded > 0 && st.Duplicates == "",
 	}
 }
 
@@ -375,7 +376,6 @@ func (r *run) findDuplicates(ctx workflow.Context) error {
 		return fmt.Errorf("scanning %s for duplicate users: %w", source.Redact(r.in.Source.URI), causeWithin(err, r.in.VendorDeadline))
 	}
 	st.Scanned, st.Duplicates, st.Superseded, st.ScanVersion = true, d.File, d.Superseded, d.Version
-	st.DuplicatesStored = d.Stored
 	r.phase = "planning"
 	return nil
 }

@@ -72,7 +72,7 @@ func (f *fakeActs) scan(_ context.Context, in activities.DuplicatesInput) (activ
 	if size == 0 {
 		size = int64(20 + f.chunks*100)
 	}
-	return activities.Duplicates{Rows: int64(f.chunks * f.rowsPer), Superseded: f.dups, Stored: true, Version: source.Version{Size: size}}, nil
+	return activities.Duplicates{Rows: int64(f.chunks * f.rowsPer), Superseded: f.dups, Version: source.Version{Size: size}}, nil
 }
 
 func (f *fakeActs) prepareState(context.Context, activities.StateInput) (activities.StatePrepared, error) {

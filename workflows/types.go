@@ -82,8 +82,6 @@ type ImportState struct {
 	Duplicates  string         `json:"duplicates,omitempty"`
 	Superseded  int            `json:"superseded,omitempty"`
 	ScanVersion source.Version `json:"scan_version"`
-	// DuplicatesStored: the scan's rows are in the importer's store.
-	DuplicatesStored bool `json:"duplicates_stored,omitempty"`
 	// StoreChecked: the import checks the store against the counts in
 	// history before it ends (rejects, incremental-state records), so a
 	// deployment whose workers keep separate stores fails loudly. False
