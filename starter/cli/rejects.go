@@ -151,8 +151,8 @@ func showRejects(ctx context.Context, g *Globals, st *store.Store, run runRecord
 	}
 	var out *atomicfile.File
 	if f.save != "" {
-		if out, err = atomicfile.Create(f.save); err != nil {
-			return fmt.Errorf("save rejects to %s: %w", f.save, err)
+		if out, err = createAtomic(f.save); err != nil {
+			return err
 		}
 		defer out.Abort()
 	}
@@ -232,8 +232,8 @@ func showDisappeared(ctx context.Context, g *Globals, st *store.Store, run runRe
 	var out *atomicfile.File
 	var err error
 	if f.save != "" {
-		if out, err = atomicfile.Create(f.save); err != nil {
-			return fmt.Errorf("save the gone users to %s: %w", f.save, err)
+		if out, err = createAtomic(f.save); err != nil {
+			return err
 		}
 		defer out.Abort()
 	}
@@ -274,7 +274,7 @@ func showDisappeared(ctx context.Context, g *Globals, st *store.Store, run runRe
 func createAtomic(path string) (*atomicfile.File, error) {
 	f, err := atomicfile.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("save rejects to %s: %w", path, err)
+		return nil, fmt.Errorf("save to %s: %w", path, err)
 	}
 	return f, nil
 }
