@@ -12,6 +12,8 @@ import (
 
 	serverlog "go.temporal.io/server/common/log"
 	sqltool "go.temporal.io/server/tools/sql"
+
+	"importer/internal/pgenv"
 )
 
 // The helpers below serve what runs the server on a throwaway pair of
@@ -22,22 +24,9 @@ import (
 // PGPORT say, as PGUSER (default postgres) with PGPASSWORD, with schema
 // setup on. It does not connect.
 func PostgresFromEnv(getenv func(string) string) (PostgresOptions, error) {
-	pg := PostgresOptions{Host: "127.0.0.1", Port: 5432, User: "postgres", Password: getenv("PGPASSWORD"), Setup: true}
-	// A PGHOST starting with / is a socket directory; the server needs TCP.
-	if h := getenv("PGHOST"); h != "" && !strings.HasPrefix(h, "/") {
-		pg.Host = h
-	}
-	if p := getenv("PGPORT"); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n <= 0 || n > 65535 {
-			return pg, fmt.Errorf("PGPORT=%q is not a port", p)
-		}
-		pg.Port = n
-	}
-	if u := getenv("PGUSER"); u != "" {
-		pg.User = u
-	}
-	return pg, nil
+	srv, err := pgenv.FromEnv(getenv)
+	pg := PostgresOptions{Host: srv.Host, Port: srv.Port, User: srv.User, Password: srv.Password, Setup: true}
+	return pg, err
 }
 
 // Addr is host:port.

@@ -8,39 +8,28 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"importer/internal/pgenv"
 )
 
 // RequireEnv, set to 1, turns a missing PostgreSQL into a test failure
 // instead of a skip (CI sets it).
 const RequireEnv = "IMPORTER_REQUIRE_POSTGRES"
 
-// server is the PostgreSQL the tests use: 127.0.0.1:5432 as postgres, or
-// where PGHOST, PGPORT, PGUSER and PGPASSWORD say.
-func server(database string) string {
-	host := envOr("PGHOST", "127.0.0.1")
-	port := envOr("PGPORT", "5432")
-	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(host, port), Path: "/" + database, RawQuery: "sslmode=disable"}
-	if pw := os.Getenv("PGPASSWORD"); pw != "" {
-		u.User = url.UserPassword(envOr("PGUSER", "postgres"), pw)
-	} else {
-		u.User = url.User(envOr("PGUSER", "postgres"))
+// server is the URL of a database on the PostgreSQL the tests use (see
+// pgenv: PGHOST, PGPORT, PGUSER, PGPASSWORD).
+func server(database string) (string, error) {
+	s, err := pgenv.FromEnv(os.Getenv)
+	if err != nil {
+		return "", err
 	}
-	return u.String()
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
+	return s.URL(database), nil
 }
 
 // Postgres creates a fresh database and returns its URL; the database is
@@ -69,7 +58,11 @@ func Postgres(t testing.TB) string {
 func NewDatabase(ctx context.Context) (string, func() error, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	admin, err := pgx.Connect(ctx, server("postgres"))
+	adminURL, err := server("postgres")
+	if err != nil {
+		return "", nil, err
+	}
+	admin, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		return "", nil, fmt.Errorf("PostgreSQL is not reachable: %w", err)
 	}
@@ -83,7 +76,7 @@ func NewDatabase(ctx context.Context) (string, func() error, error) {
 	drop := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		c, err := pgx.Connect(ctx, server("postgres"))
+		c, err := pgx.Connect(ctx, adminURL)
 		if err != nil {
 			return err
 		}
@@ -91,7 +84,8 @@ func NewDatabase(ctx context.Context) (string, func() error, error) {
 		_, err = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 		return err
 	}
-	return server(name), drop, nil
+	url, err := server(name)
+	return url, drop, err
 }
 
 // CutConnections ends every session on the database of storeURL, as a
@@ -101,7 +95,11 @@ func CutConnections(ctx context.Context, storeURL string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	admin, err := pgx.Connect(ctx, server("postgres"))
+	adminURL, err := server("postgres")
+	if err != nil {
+		return 0, err
+	}
+	admin, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		return 0, err
 	}
