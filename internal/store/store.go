@@ -9,8 +9,7 @@
 // PostgreSQL (IMPORTER_STORE=postgres://...) is for production: workers on
 // many hosts share it, so a reject written by one is read by the import's
 // last step on another and by `starter rejects` anywhere. Both run the same
-// versioned schema migrations (goose, embedded), applied by Open: one
-// schema, written out for each backend in migrations/ and kept alike.
+// versioned schema migrations (goose, embedded), applied by Open.
 //
 // Writes are idempotent per part (an activity that runs twice replaces the
 // rows it wrote the first time), large writes take the database's bulk path
@@ -27,7 +26,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"testing/fstest"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -35,7 +36,7 @@ import (
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
-//go:embed migrations/postgres/*.sql migrations/sqlite/*.sql
+//go:embed migrations/*.sql
 var migrations embed.FS
 
 // Backends.
@@ -204,9 +205,36 @@ func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
 }
 
 func subFS(backend string) (fs.FS, error) {
-	f, err := fs.Sub(migrations, "migrations/"+backend)
+	f, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("store migrations: %w", err)
 	}
+	if backend == SQLite {
+		return sqliteFS(f)
+	}
 	return f, nil
+}
+
+// createTable is a CREATE TABLE statement up to its closing parenthesis.
+var createTable = regexp.MustCompile(`(?s)(CREATE TABLE [^;]*\))\s*;`)
+
+// sqliteFS is the migrations as SQLite runs them: every table (each has a
+// primary key) WITHOUT ROWID. The rest of the SQL is the same for both.
+func sqliteFS(src fs.FS) (fs.FS, error) {
+	out := fstest.MapFS{}
+	err := fs.WalkDir(src, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(src, p)
+		if err != nil {
+			return err
+		}
+		out[p] = &fstest.MapFile{Data: createTable.ReplaceAll(b, []byte("$1 WITHOUT ROWID;")), Mode: 0o444}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store migrations: %w", err)
+	}
+	return out, nil
 }
