@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -33,8 +32,6 @@ import (
 	"importer/testsuite/gen"
 	"importer/workflows"
 )
-
-var updateReplay = flag.Bool("update-replay", false, "record the replay history into testsuite/histories")
 
 const apiKey = "e2e-key"
 
@@ -407,38 +404,4 @@ func TestWrongCredentialsFailFast(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("want a 401 failure, got %v", err)
 	}
-}
-
-// TestRecordReplayHistory records the history the replay test replays. Run
-// it with -update-replay after a deliberate, versioned workflow change.
-func TestRecordReplayHistory(t *testing.T) {
-	if !*updateReplay {
-		t.Skip("records testsuite/histories only with -update-replay")
-	}
-	h := newHarness(t)
-	h.startWorker(h.conns(apiKey), 0)
-	path, _ := h.generate("replay.csv", gen.Options{Rows: 2500, InvalidEvery: 40, QuotedNewlineEvery: 9})
-	run := h.start("import-replay", workflows.ImportInput{
-		Vendor: "nebuly", Source: activities.SourceRef{URI: path, Format: source.CSV},
-		BatchSize: 250, ChunkRows: 500, Concurrency: 2, PlanPage: 3,
-	})
-	if _, err := h.wait(run, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	hist := &historypb.History{Events: h.history(run.GetID(), run.GetRunID())}
-	b, err := protojson.MarshalOptions{Indent: " "}.Marshal(hist)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Contains(b, []byte("@example.com")) {
-		t.Fatal("history holds user data")
-	}
-	out := filepath.Join("..", "histories", "import-nebuly.json")
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(out, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("wrote %s (%d events)", out, len(hist.Events))
 }

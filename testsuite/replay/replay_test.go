@@ -1,33 +1,92 @@
 // Package replay replays recorded workflow histories against the current
-// workflow code, so that a change that would break running imports fails CI
-// instead of breaking them. It needs no Temporal server.
+// workflow code, so that a change that would break running workflows fails
+// CI instead of breaking them. It needs no Temporal server.
 package replay
 
 import (
+	"bytes"
+	"encoding/json"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"importer/activities"
 	"importer/workflows"
 )
 
-func TestReplayRecordedHistories(t *testing.T) {
+// recordWith is how the histories are recorded again after a deliberate,
+// versioned workflow change.
+const recordWith = "go test ./testsuite/e2e -run TestRecordReplayHistories -update-replay"
+
+func TestRecordedHistoriesOfEveryFlowReplayAgainstTheCurrentCode(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("..", "histories", "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) == 0 {
-		t.Fatal("no recorded histories in testsuite/histories; record one with: go test ./testsuite/e2e -run TestRecordReplayHistory -update-replay")
-	}
+	replayed := map[string]int{}
 	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := workflowType(t, f, b)
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
-			r.RegisterWorkflowWithOptions(workflows.Import, workflow.RegisterOptions{Name: workflows.ImportWorkflowName})
-			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
-				t.Fatalf("replaying %s against the current code: %v", f, err)
+			workflows.Register(r)
+			hist, err := client.HistoryFromJSON(bytes.NewReader(b), client.HistoryJSONOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.ReplayWorkflowHistoryWithOptions(nil, hist, worker.ReplayWorkflowHistoryOptions{OriginalExecution: execution(t, f)}); err != nil {
+				t.Fatalf("replaying %s (%s) against the current code: %v", f, name, err)
 			}
 		})
+		replayed[name]++
 	}
+	// Every long-running flow must have a recorded history, or a change
+	// that breaks its running workflows would pass unseen.
+	for _, flow := range []string{workflows.ImportWorkflowName, workflows.GateWorkflowName, activities.PacerWorkflowName, workflows.AudienceWorkflowName} {
+		if replayed[flow] == 0 {
+			t.Errorf("no recorded history of %s in testsuite/histories; record them with: %s", flow, recordWith)
+		}
+	}
+}
+
+// workflowType reads the type of the workflow a history file records.
+func workflowType(t *testing.T, path string, b []byte) string {
+	t.Helper()
+	var h struct {
+		Events []struct {
+			Attrs struct {
+				Type struct {
+					Name string `json:"name"`
+				} `json:"workflowType"`
+			} `json:"workflowExecutionStartedEventAttributes"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(b, &h); err != nil || len(h.Events) == 0 || h.Events[0].Attrs.Type.Name == "" {
+		t.Fatalf("%s is not a recorded history (%v)", path, err)
+	}
+	return h.Events[0].Attrs.Type.Name
+}
+
+// execution reads the workflow ID and run ID a history was recorded under
+// (the .id file beside it): code that names things after its workflow ID,
+// such as the gate's grant signals, replays only under the same one.
+func execution(t *testing.T, path string) workflow.Execution {
+	t.Helper()
+	b, err := os.ReadFile(strings.TrimSuffix(path, ".json") + ".id")
+	if err != nil {
+		t.Fatalf("%v; record the histories with: %s", err, recordWith)
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 2 || lines[0] == "" {
+		t.Fatalf("%s.id should hold the workflow ID and the run ID, a line each", strings.TrimSuffix(path, ".json"))
+	}
+	return workflow.Execution{ID: lines[0], RunID: lines[1]}
 }
