@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"importer/activities/fynd"
+	nebulyfake "importer/activities/nebuly/fake"
 	"importer/activities/source"
 	"importer/internal/connections"
 	"importer/internal/vendorca"
-	"importer/testsuite/fakes/nebulyfake"
 )
 
 func TestConnectionSchemaIsTheVendorsOwnTable(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 
 	"importer/activities/mapping"
 	"importer/activities/source"
-	"importer/testsuite/gen"
+	"importer/internal/gen"
 )
 
 // The duplicate scan reads only the key columns and makes the key with

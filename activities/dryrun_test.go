@@ -15,7 +15,7 @@ import (
 	"importer/activities/mapping"
 	"importer/activities/rejects"
 	"importer/activities/source"
-	"importer/testsuite/gen"
+	"importer/internal/gen"
 )
 
 func writeList(t *testing.T, name, content string) string {

@@ -14,9 +14,9 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"importer/activities/fynd"
+	fyndfake "importer/activities/fynd/fake"
 	"importer/internal/artifacts"
 	"importer/internal/connections"
-	"importer/testsuite/fakes/fyndfake"
 )
 
 // listingRig is a Fynd fake holding one processed group of n members,

@@ -29,7 +29,7 @@ import (
 	"importer/internal/sandbox"
 	"importer/internal/temporalclient"
 	"importer/internal/vendorca"
-	"importer/internal/workerrun"
+	"importer/worker/workerrun"
 	"importer/workflows"
 )
 

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"importer/activities/bitlabs"
+	bitlabsfake "importer/activities/bitlabs/fake"
 	"importer/activities/vendorapi"
-	"importer/testsuite/fakes/bitlabsfake"
 )
 
 const token = "s2s-secret-token"

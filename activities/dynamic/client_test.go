@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"importer/activities/dynamic"
+	dynamicfake "importer/activities/dynamic/fake"
 	"importer/activities/vendorapi"
-	"importer/testsuite/fakes/dynamicfake"
 )
 
 const (

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"importer/activities/fynd"
+	fyndfake "importer/activities/fynd/fake"
 	"importer/activities/vendorapi"
-	"importer/testsuite/fakes/fyndfake"
 )
 
 const (

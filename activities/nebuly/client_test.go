@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"importer/activities/nebuly"
+	nebulyfake "importer/activities/nebuly/fake"
 	"importer/activities/vendorapi"
-	"importer/testsuite/fakes/nebulyfake"
 )
 
 const key = "test-key"

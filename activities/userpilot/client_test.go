@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"importer/activities/userpilot"
+	userpilotfake "importer/activities/userpilot/fake"
 	"importer/activities/vendorapi"
-	"importer/testsuite/fakes/userpilotfake"
 )
 
 const key = "up-secret-key-123"

@@ -11,12 +11,12 @@ import (
 	"net/http"
 	"time"
 
+	bitlabsfake "importer/activities/bitlabs/fake"
+	dynamicfake "importer/activities/dynamic/fake"
+	fyndfake "importer/activities/fynd/fake"
+	nebulyfake "importer/activities/nebuly/fake"
+	userpilotfake "importer/activities/userpilot/fake"
 	"importer/internal/connections"
-	"importer/testsuite/fakes/bitlabsfake"
-	"importer/testsuite/fakes/dynamicfake"
-	"importer/testsuite/fakes/fyndfake"
-	"importer/testsuite/fakes/nebulyfake"
-	"importer/testsuite/fakes/userpilotfake"
 )
 
 // Key is the credential every sandbox vendor accepts.

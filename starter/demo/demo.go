@@ -20,12 +20,12 @@ import (
 	"importer/activities/rejects"
 	"importer/internal/connections"
 	"importer/internal/devserver"
+	"importer/internal/gen"
 	"importer/internal/sandbox"
 	"importer/internal/store"
 	"importer/internal/temporalclient"
-	"importer/internal/workerrun"
 	"importer/starter/cli"
-	"importer/testsuite/gen"
+	"importer/worker/workerrun"
 	"importer/workflows"
 )
 

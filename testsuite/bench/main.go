@@ -32,13 +32,13 @@ import (
 	"importer/activities"
 	"importer/activities/mapping"
 	"importer/activities/nebuly"
+	nebulyfake "importer/activities/nebuly/fake"
 	"importer/activities/source"
 	"importer/internal/devserver"
+	"importer/internal/gen"
 	"importer/internal/store"
 	"importer/internal/store/storetest"
 	"importer/internal/temporalclient"
-	"importer/testsuite/fakes/nebulyfake"
-	"importer/testsuite/gen"
 	"importer/workflows"
 )
 

@@ -16,12 +16,12 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"importer/activities"
+	fyndfake "importer/activities/fynd/fake"
 	"importer/activities/mapping"
 	"importer/activities/source"
 	"importer/internal/artifacts"
 	"importer/internal/connections"
 	"importer/internal/store/storetest"
-	"importer/testsuite/fakes/fyndfake"
 	"importer/workflows"
 )
 

@@ -14,7 +14,7 @@ import (
 
 	"importer/activities"
 	"importer/activities/source"
-	"importer/testsuite/gen"
+	"importer/internal/gen"
 	"importer/workflows"
 )
 

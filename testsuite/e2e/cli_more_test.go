@@ -19,11 +19,11 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"importer/activities"
+	nebulyfake "importer/activities/nebuly/fake"
 	"importer/activities/rejects"
 	"importer/activities/source"
+	"importer/internal/gen"
 	"importer/starter/cli"
-	"importer/testsuite/fakes/nebulyfake"
-	"importer/testsuite/gen"
 	"importer/workflows"
 )
 

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"importer/internal/gen"
 	"importer/starter/cli"
-	"importer/testsuite/gen"
 )
 
 // runCLI runs the starter's commands in-process, as a user would type them.

@@ -14,10 +14,10 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"importer/activities"
+	dynamicfake "importer/activities/dynamic/fake"
 	"importer/activities/source"
 	"importer/internal/connections"
-	"importer/testsuite/fakes/dynamicfake"
-	"importer/testsuite/gen"
+	"importer/internal/gen"
 	"importer/workflows"
 )
 

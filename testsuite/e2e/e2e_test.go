@@ -20,16 +20,16 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"importer/activities"
+	nebulyfake "importer/activities/nebuly/fake"
 	"importer/activities/rejects"
 	"importer/activities/source"
 	"importer/internal/artifacts"
 	"importer/internal/connections"
 	"importer/internal/devserver"
+	"importer/internal/gen"
 	"importer/internal/store"
 	"importer/internal/temporalclient"
-	"importer/internal/workerrun"
-	"importer/testsuite/fakes/nebulyfake"
-	"importer/testsuite/gen"
+	"importer/worker/workerrun"
 	"importer/workflows"
 )
 

@@ -14,11 +14,11 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"importer/activities"
+	bitlabsfake "importer/activities/bitlabs/fake"
 	"importer/activities/source"
+	userpilotfake "importer/activities/userpilot/fake"
 	"importer/internal/connections"
-	"importer/testsuite/fakes/bitlabsfake"
-	"importer/testsuite/fakes/userpilotfake"
-	"importer/testsuite/gen"
+	"importer/internal/gen"
 	"importer/workflows"
 )
 

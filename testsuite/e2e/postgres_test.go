@@ -25,10 +25,10 @@ import (
 	"importer/activities"
 	"importer/activities/source"
 	"importer/internal/devserver"
+	"importer/internal/gen"
 	"importer/internal/store"
 	"importer/internal/store/storetest"
 	"importer/internal/temporalclient"
-	"importer/testsuite/gen"
 	"importer/workflows"
 )
 

@@ -15,12 +15,12 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"importer/activities"
+	bitlabsfake "importer/activities/bitlabs/fake"
+	dynamicfake "importer/activities/dynamic/fake"
+	fyndfake "importer/activities/fynd/fake"
 	"importer/activities/source"
-	"importer/testsuite/fakes/bitlabsfake"
-	"importer/testsuite/fakes/dynamicfake"
-	"importer/testsuite/fakes/fyndfake"
-	"importer/testsuite/fakes/userpilotfake"
-	"importer/testsuite/gen"
+	userpilotfake "importer/activities/userpilot/fake"
+	"importer/internal/gen"
 	"importer/workflows"
 )
 

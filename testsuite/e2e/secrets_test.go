@@ -28,15 +28,15 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"importer/activities"
+	bitlabsfake "importer/activities/bitlabs/fake"
+	dynamicfake "importer/activities/dynamic/fake"
+	fyndfake "importer/activities/fynd/fake"
+	nebulyfake "importer/activities/nebuly/fake"
 	"importer/activities/source"
+	userpilotfake "importer/activities/userpilot/fake"
 	"importer/internal/codec"
 	"importer/internal/connections"
-	"importer/testsuite/fakes/bitlabsfake"
-	"importer/testsuite/fakes/dynamicfake"
-	"importer/testsuite/fakes/fyndfake"
-	"importer/testsuite/fakes/nebulyfake"
-	"importer/testsuite/fakes/userpilotfake"
-	"importer/testsuite/gen"
+	"importer/internal/gen"
 	"importer/workflows"
 )
 

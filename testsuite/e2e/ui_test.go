@@ -22,7 +22,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"importer/internal/devserver"
-	"importer/testsuite/gen"
+	"importer/internal/gen"
 	"importer/workflows"
 )
 

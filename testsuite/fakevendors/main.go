@@ -9,8 +9,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	dynamicfake "importer/activities/dynamic/fake"
 	"importer/internal/sandbox"
-	"importer/testsuite/fakes/dynamicfake"
 )
 
 func main() {

@@ -14,15 +14,15 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"importer/activities"
+	bitlabsfake "importer/activities/bitlabs/fake"
+	dynamicfake "importer/activities/dynamic/fake"
+	fyndfake "importer/activities/fynd/fake"
 	"importer/activities/mapping"
+	nebulyfake "importer/activities/nebuly/fake"
 	"importer/activities/source"
-	"importer/testsuite/fakes/bitlabsfake"
-	"importer/testsuite/fakes/dynamicfake"
-	"importer/testsuite/fakes/fakeutil"
-	"importer/testsuite/fakes/fyndfake"
-	"importer/testsuite/fakes/nebulyfake"
-	"importer/testsuite/fakes/userpilotfake"
-	"importer/testsuite/gen"
+	userpilotfake "importer/activities/userpilot/fake"
+	"importer/activities/vendorapi/fakeapi"
+	"importer/internal/gen"
 	"importer/workflows"
 )
 
@@ -88,7 +88,7 @@ type outcome struct {
 type target struct {
 	vendor string
 	fake   http.Handler
-	faults *fakeutil.Faults
+	faults *fakeapi.Faults
 	list   list
 	// alike exempts requests every worker sends alike (see watch).
 	alike func(*http.Request) bool

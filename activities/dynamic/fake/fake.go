@@ -11,7 +11,7 @@
 //
 // The fake is mounted at the API's base URL: tests pass the URL of
 // httptest.NewServer(fake) as the client's base URL.
-package dynamicfake
+package fake
 
 import (
 	"encoding/json"
@@ -25,7 +25,7 @@ import (
 	"sync"
 	"time"
 
-	"importer/testsuite/fakes/fakeutil"
+	"importer/activities/vendorapi/fakeapi"
 )
 
 // DefaultEnvironmentID is the environment a fake serves unless told
@@ -81,7 +81,7 @@ type Options struct {
 	// Latency is added to every request.
 	Latency time.Duration
 	// Clock drives the rate limit; tests pass a fake one.
-	Clock fakeutil.Clock
+	Clock fakeapi.Clock
 	// Seed makes generated user ids and injected faults repeatable.
 	Seed int64
 }
@@ -97,9 +97,9 @@ type User struct {
 // Server is the fake; it is an http.Handler.
 type Server struct {
 	opts    Options
-	kit     *fakeutil.WindowKit
+	kit     *fakeapi.WindowKit
 	handler http.Handler
-	now     fakeutil.Clock
+	now     fakeapi.Clock
 
 	mu       sync.Mutex
 	rng      *rand.Rand
@@ -132,10 +132,10 @@ func New(o Options) *Server {
 	if limit < 0 {
 		limit = 0
 	}
-	s.kit = &fakeutil.WindowKit{
-		Window: fakeutil.NewSlidingWindow(limit, o.Window, o.Clock),
-		Faults: fakeutil.NewFaults(o.Seed),
-		Stats:  &fakeutil.Stats{},
+	s.kit = &fakeapi.WindowKit{
+		Window: fakeapi.NewSlidingWindow(limit, o.Window, o.Clock),
+		Faults: fakeapi.NewFaults(o.Seed),
+		Stats:  &fakeapi.Stats{},
 	}
 	s.kit.Faults.SetLatency(o.Latency)
 	s.handler = s.kit.Wrap(http.HandlerFunc(s.serve))
@@ -154,17 +154,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 // Faults injects failures. An injected 429 opens a Retry-After window like
 // a refusal by the rate limit does.
-func (s *Server) Faults() *fakeutil.Faults { return s.kit.Faults }
+func (s *Server) Faults() *fakeapi.Faults { return s.kit.Faults }
 
 // Window is the rate limit; SetLimit scales it (a benchmark may run
 // Options{Requests: 150, Window: time.Minute / 20}).
-func (s *Server) Window() *fakeutil.SlidingWindow { return s.kit.Window }
+func (s *Server) Window() *fakeapi.SlidingWindow { return s.kit.Window }
 
 // SetLatency changes the latency added to each request.
 func (s *Server) SetLatency(d time.Duration) { s.kit.Faults.SetLatency(d) }
 
 // Stats counts answers by status, since the fake was made.
-func (s *Server) Stats() fakeutil.Snapshot { return s.kit.Stats.Snapshot() }
+func (s *Server) Stats() fakeapi.Snapshot { return s.kit.Stats.Snapshot() }
 
 // Limited counts 429 answers: rate-limit refusals and injected ones.
 func (s *Server) Limited() int64 { return s.kit.Window.Limited() }
@@ -249,7 +249,7 @@ func (s *Server) userLocked(id string) User {
 }
 
 func fail(w http.ResponseWriter, status int, msg string) {
-	fakeutil.WriteJSON(w, status, map[string]string{"error": msg})
+	fakeapi.WriteJSON(w, status, map[string]string{"error": msg})
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -305,7 +305,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("too many users in one request: %d, at most %d", len(items), s.opts.MaxUsers))
 		return
 	}
-	fakeutil.WriteJSON(w, http.StatusCreated, s.bulk(items, upsert))
+	fakeapi.WriteJSON(w, http.StatusCreated, s.bulk(items, upsert))
 }
 
 // bulk stores the users of one request, in order, and builds the answer.

@@ -1,4 +1,4 @@
-package fakeutil
+package fakeapi
 
 import (
 	"net/http"

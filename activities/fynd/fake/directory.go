@@ -1,4 +1,4 @@
-package fyndfake
+package fake
 
 import (
 	"bytes"

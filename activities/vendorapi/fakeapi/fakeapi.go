@@ -1,9 +1,9 @@
-// Package fakeutil is what every fake vendor server shares: a rate limiter
+// Package fakeapi is what every fake vendor server shares: a rate limiter
 // that answers 429 with Retry-After and counts clients that ignore it, fault
 // injection (latency, a share of errors, the next N calls failing, hanging),
 // and counters. Everything hangs off values the caller creates; nothing is
 // global.
-package fakeutil
+package fakeapi
 
 import (
 	"context"

@@ -6,7 +6,7 @@
 // fills the gaps vendors.md lists with configurable assumptions: the status
 // of an overlapping bulk (409 by default), a users-per-request limit, the
 // answer envelope of BitLabs' SDK, and the exact validation rules.
-package bitlabsfake
+package fake
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"importer/testsuite/fakes/fakeutil"
+	"importer/activities/vendorapi/fakeapi"
 )
 
 // Path is the endpoint the fake serves.
@@ -56,7 +56,7 @@ type Options struct {
 	Rate  float64
 	Burst int
 	// Clock drives the rate limiter and "birthdate in the future".
-	Clock fakeutil.Clock
+	Clock fakeapi.Clock
 	// Seed makes injected faults and trace ids repeatable.
 	Seed int64
 }
@@ -106,9 +106,9 @@ func (e ErrorEntry) failed() bool {
 // Server is the fake. It is an http.Handler serving Path.
 type Server struct {
 	opts      Options
-	kit       *fakeutil.Kit
+	kit       *fakeapi.Kit
 	handler   http.Handler
-	now       fakeutil.Clock
+	now       fakeapi.Clock
 	supported map[string]bool
 
 	mu          sync.Mutex
@@ -142,10 +142,10 @@ func New(o Options) *Server {
 	for _, l := range o.SupportedLanguages {
 		s.supported[strings.ToLower(l)] = true
 	}
-	s.kit = &fakeutil.Kit{
-		Limiter: fakeutil.NewLimiter(o.Rate, o.Burst, o.Clock),
-		Faults:  fakeutil.NewFaults(o.Seed),
-		Stats:   &fakeutil.Stats{},
+	s.kit = &fakeapi.Kit{
+		Limiter: fakeapi.NewLimiter(o.Rate, o.Burst, o.Clock),
+		Faults:  fakeapi.NewFaults(o.Seed),
+		Stats:   &fakeapi.Stats{},
 		Key:     func(r *http.Request) string { return r.Header.Get("X-S2S-Token") },
 		ErrorBody: func(status int, msg string) any {
 			return s.errorBody(status, msg)
@@ -170,13 +170,13 @@ func (s *Server) SetBulkLatency(d time.Duration) {
 func (s *Server) SetLatency(d time.Duration) { s.kit.Faults.SetLatency(d) }
 
 // Faults injects failures.
-func (s *Server) Faults() *fakeutil.Faults { return s.kit.Faults }
+func (s *Server) Faults() *fakeapi.Faults { return s.kit.Faults }
 
 // Limiter is the fake's rate limiter.
-func (s *Server) Limiter() *fakeutil.Limiter { return s.kit.Limiter }
+func (s *Server) Limiter() *fakeapi.Limiter { return s.kit.Limiter }
 
 // Stats counts answers by status.
-func (s *Server) Stats() fakeutil.Snapshot { return s.kit.Stats.Snapshot() }
+func (s *Server) Stats() fakeapi.Snapshot { return s.kit.Stats.Snapshot() }
 
 // Count is the number of stored users.
 func (s *Server) Count() int {
@@ -256,7 +256,7 @@ func (s *Server) traceID() string {
 }
 
 func (s *Server) fail(w http.ResponseWriter, status int, msg string) {
-	fakeutil.WriteJSON(w, status, s.errorBody(status, msg))
+	fakeapi.WriteJSON(w, status, s.errorBody(status, msg))
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -294,7 +294,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	n, entries := s.importUsers(users)
-	fakeutil.WriteJSON(w, http.StatusOK, map[string]any{
+	fakeapi.WriteJSON(w, http.StatusOK, map[string]any{
 		"data":     map[string]any{"success_count": n, "errors": entries},
 		"error":    nil,
 		"status":   "success",

@@ -1,4 +1,4 @@
-package bitlabsfake
+package fake
 
 import (
 	"context"

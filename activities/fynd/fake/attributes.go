@@ -1,4 +1,4 @@
-package fyndfake
+package fake
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"importer/testsuite/fakes/fakeutil"
+	"importer/activities/vendorapi/fakeapi"
 )
 
 // Definition is a user attribute definition.
@@ -74,7 +74,7 @@ func (s *Server) listDefinitions(w http.ResponseWriter, r *http.Request) {
 		items = append(items, d.json())
 	}
 	s.mu.Unlock()
-	fakeutil.WriteJSON(w, http.StatusOK, map[string]any{"items": items, "page": page})
+	fakeapi.WriteJSON(w, http.StatusOK, map[string]any{"items": items, "page": page})
 }
 
 func (s *Server) createDefinition(w http.ResponseWriter, r *http.Request) {
@@ -115,7 +115,7 @@ func (s *Server) createDefinition(w http.ResponseWriter, r *http.Request) {
 	s.definitions = append(s.definitions, &d)
 	out := d.json()
 	s.mu.Unlock()
-	fakeutil.WriteJSON(w, http.StatusCreated, out)
+	fakeapi.WriteJSON(w, http.StatusCreated, out)
 }
 
 func (s *Server) findDefinition(id string) *definition {
@@ -139,7 +139,7 @@ func (s *Server) getDefinition(w http.ResponseWriter, id string) {
 		s.fail(w, http.StatusNotFound, "NOT_FOUND", "attribute definition not found")
 		return
 	}
-	fakeutil.WriteJSON(w, http.StatusOK, out)
+	fakeapi.WriteJSON(w, http.StatusOK, out)
 }
 
 // updateDefinition changes name, description, type and customer_editable;
@@ -190,7 +190,7 @@ func (s *Server) updateDefinition(w http.ResponseWriter, r *http.Request, id str
 	d.ModifiedAt = s.opts.Clock()
 	out := d.json()
 	s.mu.Unlock()
-	fakeutil.WriteJSON(w, http.StatusOK, out)
+	fakeapi.WriteJSON(w, http.StatusOK, out)
 }
 
 // job is a bulk attribute update.
@@ -295,7 +295,7 @@ func (s *Server) bulkUpdate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusServiceUnavailable, "UNAVAILABLE", "server is shutting down")
 		return
 	}
-	fakeutil.WriteJSON(w, http.StatusAccepted, map[string]any{
+	fakeapi.WriteJSON(w, http.StatusAccepted, map[string]any{
 		"success": true, "message": "Bulk attribute update queued", "processing_type": "async",
 		"job_id": j.id, "status_code": http.StatusAccepted,
 	})
@@ -369,5 +369,5 @@ func (s *Server) getJob(w http.ResponseWriter, id string) {
 		s.fail(w, http.StatusNotFound, "NOT_FOUND", "job not found")
 		return
 	}
-	fakeutil.WriteJSON(w, http.StatusOK, out)
+	fakeapi.WriteJSON(w, http.StatusOK, out)
 }

@@ -1,4 +1,4 @@
-package userpilotfake
+package fake
 
 import (
 	"encoding/json"

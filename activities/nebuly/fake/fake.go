@@ -5,7 +5,7 @@
 // fills the gaps vendors.md lists with configurable assumptions: what POST
 // does with an existing user, a users-per-request limit, a rate limit
 // answered with 429 and Retry-After, and FastAPI-style 422 details.
-package nebulyfake
+package fake
 
 import (
 	"encoding/json"
@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"importer/testsuite/fakes/fakeutil"
+	"importer/activities/vendorapi/fakeapi"
 )
 
 // Path is the endpoint the fake serves.
@@ -49,7 +49,7 @@ type Options struct {
 	// Latency is added to every request.
 	Latency time.Duration
 	// Clock drives the rate limiter; tests pass a fake one.
-	Clock fakeutil.Clock
+	Clock fakeapi.Clock
 	// Seed makes injected faults repeatable.
 	Seed int64
 }
@@ -65,7 +65,7 @@ type User struct {
 // Server is the fake. It is an http.Handler serving Path.
 type Server struct {
 	opts    Options
-	kit     *fakeutil.Kit
+	kit     *fakeapi.Kit
 	handler http.Handler
 
 	mu    sync.Mutex
@@ -83,10 +83,10 @@ func New(o Options) *Server {
 		o.MaxUsers = 10000
 	}
 	s := &Server{opts: o, users: map[string]User{}, calls: map[string]int{}, rows: map[string]int{}}
-	s.kit = &fakeutil.Kit{
-		Limiter: fakeutil.NewLimiter(o.Rate, o.Burst, o.Clock),
-		Faults:  fakeutil.NewFaults(o.Seed),
-		Stats:   &fakeutil.Stats{},
+	s.kit = &fakeapi.Kit{
+		Limiter: fakeapi.NewLimiter(o.Rate, o.Burst, o.Clock),
+		Faults:  fakeapi.NewFaults(o.Seed),
+		Stats:   &fakeapi.Stats{},
 		Key:     func(r *http.Request) string { return r.Header.Get("Authorization") },
 		ErrorBody: func(status int, msg string) any {
 			return map[string]string{"detail": msg}
@@ -104,13 +104,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 func (s *Server) SetLatency(d time.Duration) { s.kit.Faults.SetLatency(d) }
 
 // Faults injects failures.
-func (s *Server) Faults() *fakeutil.Faults { return s.kit.Faults }
+func (s *Server) Faults() *fakeapi.Faults { return s.kit.Faults }
 
 // Limiter is the fake's rate limiter.
-func (s *Server) Limiter() *fakeutil.Limiter { return s.kit.Limiter }
+func (s *Server) Limiter() *fakeapi.Limiter { return s.kit.Limiter }
 
 // Stats counts answers by status.
-func (s *Server) Stats() fakeutil.Snapshot { return s.kit.Stats.Snapshot() }
+func (s *Server) Stats() fakeapi.Snapshot { return s.kit.Stats.Snapshot() }
 
 // Calls counts the requests of a method that passed auth and limits.
 func (s *Server) Calls(method string) int {
@@ -181,11 +181,11 @@ func (s *Server) Reset() {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != Path {
-		fakeutil.WriteJSON(w, http.StatusNotFound, map[string]string{"detail": "Not Found"})
+		fakeapi.WriteJSON(w, http.StatusNotFound, map[string]string{"detail": "Not Found"})
 		return
 	}
 	if r.Header.Get("Authorization") != "Bearer "+s.opts.APIKey || s.opts.APIKey == "" {
-		fakeutil.WriteJSON(w, http.StatusUnauthorized, map[string]string{"detail": "Invalid API key"})
+		fakeapi.WriteJSON(w, http.StatusUnauthorized, map[string]string{"detail": "Invalid API key"})
 		return
 	}
 	s.mu.Lock()
@@ -193,11 +193,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	switch r.Method {
 	case http.MethodGet:
-		fakeutil.WriteJSON(w, http.StatusOK, map[string][]User{"users": s.Users()})
+		fakeapi.WriteJSON(w, http.StatusOK, map[string][]User{"users": s.Users()})
 	case http.MethodPost, http.MethodPut:
 		users, problems, status := s.decodeUsers(r)
 		if status != 0 {
-			fakeutil.WriteJSON(w, status, map[string]any{"detail": problems})
+			fakeapi.WriteJSON(w, status, map[string]any{"detail": problems})
 			return
 		}
 		s.mu.Lock()
@@ -213,7 +213,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			Users []string `json:"users"`
 		}
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(&body); err != nil || body.Users == nil {
-			fakeutil.WriteJSON(w, http.StatusUnprocessableEntity, map[string]any{"detail": []problem{{Loc: []any{"body", "users"}, Msg: "Field required", Type: "missing"}}})
+			fakeapi.WriteJSON(w, http.StatusUnprocessableEntity, map[string]any{"detail": []problem{{Loc: []any{"body", "users"}, Msg: "Field required", Type: "missing"}}})
 			return
 		}
 		s.mu.Lock()
@@ -225,10 +225,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		s.mu.Unlock()
-		fakeutil.WriteJSON(w, http.StatusOK, map[string]string{"message": fmt.Sprintf("%d users deleted", n)})
+		fakeapi.WriteJSON(w, http.StatusOK, map[string]string{"message": fmt.Sprintf("%d users deleted", n)})
 	default:
 		w.Header().Set("Allow", "GET, POST, PUT, DELETE")
-		fakeutil.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"detail": "Method Not Allowed"})
+		fakeapi.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"detail": "Method Not Allowed"})
 	}
 }
 
@@ -239,7 +239,7 @@ func (s *Server) insert(w http.ResponseWriter, users []User) {
 	if policy == Conflict {
 		for _, u := range users {
 			if _, ok := s.users[u.EndUser]; ok {
-				fakeutil.WriteJSON(w, http.StatusConflict, map[string]string{"detail": "Some users already exist"})
+				fakeapi.WriteJSON(w, http.StatusConflict, map[string]string{"detail": "Some users already exist"})
 				return
 			}
 		}
@@ -252,7 +252,7 @@ func (s *Server) insert(w http.ResponseWriter, users []User) {
 		s.users[u.EndUser] = u
 		inserted = append(inserted, u)
 	}
-	fakeutil.WriteJSON(w, http.StatusOK, map[string][]User{"users": inserted})
+	fakeapi.WriteJSON(w, http.StatusOK, map[string][]User{"users": inserted})
 }
 
 func (s *Server) update(w http.ResponseWriter, users []User) {
@@ -266,7 +266,7 @@ func (s *Server) update(w http.ResponseWriter, users []User) {
 		s.users[u.EndUser] = u // metadata is replaced, not merged
 		updated = append(updated, u)
 	}
-	fakeutil.WriteJSON(w, http.StatusOK, map[string][]User{"users": updated})
+	fakeapi.WriteJSON(w, http.StatusOK, map[string][]User{"users": updated})
 }
 
 // problem is one FastAPI-style validation error.

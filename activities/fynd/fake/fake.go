@@ -17,7 +17,7 @@
 // advance on real timers (JobStep, GroupStep, RefreshDelay) or, with
 // ManualSteps, one at a time when a test calls Step, so that a test can look
 // at every intermediate state without timing assumptions.
-package fyndfake
+package fake
 
 import (
 	"context"
@@ -34,7 +34,7 @@ import (
 	"sync"
 	"time"
 
-	"importer/testsuite/fakes/fakeutil"
+	"importer/activities/vendorapi/fakeapi"
 )
 
 // platformPrefix is the application-scoped prefix of the user APIs.
@@ -148,7 +148,7 @@ type Options struct {
 	Latency time.Duration
 	// Clock stamps tokens (expiry) and records (created_at, updated_at);
 	// tests pass a fake one. Background steps use real time regardless.
-	Clock fakeutil.Clock
+	Clock fakeapi.Clock
 	// Seed makes ids, tokens and injected faults repeatable.
 	Seed int64
 }
@@ -164,7 +164,7 @@ type User struct {
 // Server is the fake; it is an http.Handler.
 type Server struct {
 	opts    Options
-	kit     *fakeutil.Kit
+	kit     *fakeapi.Kit
 	handler http.Handler
 	routes  []route
 
@@ -245,10 +245,10 @@ func New(o Options) *Server {
 	for _, u := range o.Users {
 		s.addUser(u)
 	}
-	s.kit = &fakeutil.Kit{
-		Limiter: fakeutil.NewLimiter(0, 0, o.Clock),
-		Faults:  fakeutil.NewFaults(o.Seed),
-		Stats:   &fakeutil.Stats{},
+	s.kit = &fakeapi.Kit{
+		Limiter: fakeapi.NewLimiter(0, 0, o.Clock),
+		Faults:  fakeapi.NewFaults(o.Seed),
+		Stats:   &fakeapi.Stats{},
 		Key:     func(r *http.Request) string { return r.Header.Get("Authorization") },
 		ErrorBody: func(status int, msg string) any {
 			return map[string]any{"code": codeFor(status), "message": msg}
@@ -291,14 +291,14 @@ func (s *Server) Close() {
 }
 
 // Faults injects failures.
-func (s *Server) Faults() *fakeutil.Faults { return s.kit.Faults }
+func (s *Server) Faults() *fakeapi.Faults { return s.kit.Faults }
 
 // Limiter is the request rate limiter (unlimited until SetRate; Fynd
 // documents no limit).
-func (s *Server) Limiter() *fakeutil.Limiter { return s.kit.Limiter }
+func (s *Server) Limiter() *fakeapi.Limiter { return s.kit.Limiter }
 
 // Stats counts answers by status.
-func (s *Server) Stats() fakeutil.Snapshot { return s.kit.Stats.Snapshot() }
+func (s *Server) Stats() fakeapi.Snapshot { return s.kit.Stats.Snapshot() }
 
 // Calls counts the requests that matched a route, whether or not they were
 // authorized: "groups" counts every method, "POST groups" one.
@@ -604,13 +604,13 @@ func (s *Server) issueToken(w http.ResponseWriter, r *http.Request) {
 	if secs < 1 {
 		secs = 1
 	}
-	fakeutil.WriteJSON(w, http.StatusOK, map[string]any{
+	fakeapi.WriteJSON(w, http.StatusOK, map[string]any{
 		"access_token": tok, "token_type": "Bearer", "expires_in": secs, "refresh_token": refresh,
 	})
 }
 
 func (s *Server) oauthFail(w http.ResponseWriter, status int, code, msg string) {
-	fakeutil.WriteJSON(w, status, map[string]any{"code": code, "error": code, "message": msg, "request_id": s.requestID()})
+	fakeapi.WriteJSON(w, status, map[string]any{"code": code, "error": code, "message": msg, "request_id": s.requestID()})
 }
 
 // authorized checks the Bearer token and answers 401 when it is unknown,
@@ -631,11 +631,11 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 	s.mu.Unlock()
 	switch {
 	case tok == "":
-		fakeutil.WriteJSON(w, http.StatusUnauthorized, map[string]any{"message": "missing access token", "code": "UNAUTHORIZED"})
+		fakeapi.WriteJSON(w, http.StatusUnauthorized, map[string]any{"message": "missing access token", "code": "UNAUTHORIZED"})
 	case expired:
-		fakeutil.WriteJSON(w, http.StatusUnauthorized, map[string]any{"message": "access token expired", "code": "TOKEN_EXPIRED"})
+		fakeapi.WriteJSON(w, http.StatusUnauthorized, map[string]any{"message": "access token expired", "code": "TOKEN_EXPIRED"})
 	case !known || reject:
-		fakeutil.WriteJSON(w, http.StatusUnauthorized, map[string]any{"message": "invalid access token", "code": "UNAUTHORIZED"})
+		fakeapi.WriteJSON(w, http.StatusUnauthorized, map[string]any{"message": "invalid access token", "code": "UNAUTHORIZED"})
 	default:
 		return true
 	}
@@ -644,7 +644,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
 
 // fail answers with Fynd's error shape.
 func (s *Server) fail(w http.ResponseWriter, status int, code, msg string) {
-	fakeutil.WriteJSON(w, status, map[string]any{
+	fakeapi.WriteJSON(w, status, map[string]any{
 		"code": code, "message": msg, "info": "", "request_id": s.requestID(), "meta": map[string]any{},
 	})
 }

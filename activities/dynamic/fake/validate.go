@@ -1,4 +1,4 @@
-package dynamicfake
+package fake
 
 import (
 	"fmt"

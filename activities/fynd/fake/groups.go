@@ -1,4 +1,4 @@
-package fyndfake
+package fake
 
 import (
 	"net/http"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"importer/testsuite/fakes/fakeutil"
+	"importer/activities/vendorapi/fakeapi"
 )
 
 // group is a user group and its processing state.
@@ -139,7 +139,7 @@ func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) {
 		items = append(items, s.groupJSON(g))
 	}
 	s.mu.Unlock()
-	fakeutil.WriteJSON(w, http.StatusOK, map[string]any{"items": items, "page": page})
+	fakeapi.WriteJSON(w, http.StatusOK, map[string]any{"items": items, "page": page})
 }
 
 // createGroup takes {name, description, category, file_url}, all required
@@ -193,7 +193,7 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusServiceUnavailable, "UNAVAILABLE", "server is shutting down")
 		return
 	}
-	fakeutil.WriteJSON(w, http.StatusCreated, out)
+	fakeapi.WriteJSON(w, http.StatusCreated, out)
 }
 
 func (s *Server) getGroup(w http.ResponseWriter, id string) {
@@ -208,7 +208,7 @@ func (s *Server) getGroup(w http.ResponseWriter, id string) {
 		s.fail(w, http.StatusNotFound, "NOT_FOUND", "user group not found")
 		return
 	}
-	fakeutil.WriteJSON(w, http.StatusOK, out)
+	fakeapi.WriteJSON(w, http.StatusOK, out)
 }
 
 // patchGroup renames, redescribes, and with file_url adds and removes
@@ -274,7 +274,7 @@ func (s *Server) patchGroup(w http.ResponseWriter, r *http.Request, id string) {
 		s.fail(w, http.StatusServiceUnavailable, "UNAVAILABLE", "server is shutting down")
 		return
 	}
-	fakeutil.WriteJSON(w, http.StatusOK, out)
+	fakeapi.WriteJSON(w, http.StatusOK, out)
 }
 
 // runGroupOp walks one file operation through pending → in_progress
@@ -400,7 +400,7 @@ func (s *Server) refreshGroup(w http.ResponseWriter, id string) {
 		s.fail(w, http.StatusServiceUnavailable, "UNAVAILABLE", "server is shutting down")
 		return
 	}
-	fakeutil.WriteJSON(w, http.StatusAccepted, map[string]any{"message": "Refreshing total users of the group", "uid": uid})
+	fakeapi.WriteJSON(w, http.StatusAccepted, map[string]any{"message": "Refreshing total users of the group", "uid": uid})
 }
 
 // groupUsers pages through members in user id order. The cursor is the
@@ -464,7 +464,7 @@ func (s *Server) groupUsers(w http.ResponseWriter, r *http.Request, id string) {
 	if hasPrev && to > from {
 		page["prev_cursor"] = ids[from]
 	}
-	fakeutil.WriteJSON(w, http.StatusOK, map[string]any{"items": items, "page": page})
+	fakeapi.WriteJSON(w, http.StatusOK, map[string]any{"items": items, "page": page})
 }
 
 func memberJSON(u *user) map[string]any {

@@ -11,7 +11,7 @@
 // whenever the fake's state is observed (any request, Count, User, Users,
 // Jobs), and a job's users are stored at the moment it completes, whether or
 // not anyone polled it.
-package userpilotfake
+package fake
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ import (
 	"sync"
 	"time"
 
-	"importer/testsuite/fakes/fakeutil"
+	"importer/activities/vendorapi/fakeapi"
 )
 
 // Paths the fake serves.
@@ -71,7 +71,7 @@ type Options struct {
 	// Latency is added to every request.
 	Latency time.Duration
 	// Clock drives job progress and the rate limiter; tests pass a fake one.
-	Clock fakeutil.Clock
+	Clock fakeapi.Clock
 	// Seed makes job IDs and injected faults repeatable.
 	Seed int64
 }
@@ -116,7 +116,7 @@ func (j *job) terminal() bool { return j.status == StatusCompleted || j.status =
 // Server is the fake; it is an http.Handler.
 type Server struct {
 	opts    Options
-	kit     *fakeutil.Kit
+	kit     *fakeapi.Kit
 	handler http.Handler
 
 	mu        sync.Mutex
@@ -153,10 +153,10 @@ func New(o Options) *Server {
 		received: map[string]int{},
 		byID:     map[string]*job{},
 	}
-	s.kit = &fakeutil.Kit{
-		Limiter: fakeutil.NewLimiter(0, 0, o.Clock),
-		Faults:  fakeutil.NewFaults(o.Seed),
-		Stats:   &fakeutil.Stats{},
+	s.kit = &fakeapi.Kit{
+		Limiter: fakeapi.NewLimiter(0, 0, o.Clock),
+		Faults:  fakeapi.NewFaults(o.Seed),
+		Stats:   &fakeapi.Stats{},
 		Key:     func(r *http.Request) string { return r.Header.Get("Authorization") },
 		ErrorBody: func(status int, msg string) any {
 			return errorsBody(http.StatusText(status), strings.ToUpper(strings.ReplaceAll(http.StatusText(status), " ", "_")), msg, "")
@@ -171,14 +171,14 @@ func New(o Options) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Faults injects failures.
-func (s *Server) Faults() *fakeutil.Faults { return s.kit.Faults }
+func (s *Server) Faults() *fakeapi.Faults { return s.kit.Faults }
 
 // Limiter is the fake's request rate limiter (unlimited until SetRate).
 // Userpilot documents no request limit for the bulk endpoints.
-func (s *Server) Limiter() *fakeutil.Limiter { return s.kit.Limiter }
+func (s *Server) Limiter() *fakeapi.Limiter { return s.kit.Limiter }
 
 // Stats counts answers by status.
-func (s *Server) Stats() fakeutil.Snapshot { return s.kit.Stats.Snapshot() }
+func (s *Server) Stats() fakeapi.Snapshot { return s.kit.Stats.Snapshot() }
 
 // SetRowsPerMinute changes the processing speed from now on; rows already
 // processed stay processed. 0 or less stalls processing.
@@ -390,7 +390,7 @@ func completed(j *job) int {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if s.opts.APIKey == "" || r.Header.Get("Authorization") != "Token "+s.opts.APIKey {
-		fakeutil.WriteJSON(w, http.StatusUnauthorized, errorsBody("Unauthorized", "UNAUTHORIZED",
+		fakeapi.WriteJSON(w, http.StatusUnauthorized, errorsBody("Unauthorized", "UNAUTHORIZED",
 			"Authentication failed", "Invalid or missing API key"))
 		return
 	}
@@ -420,19 +420,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		s.getJob(w, id)
 	default:
-		fakeutil.WriteJSON(w, http.StatusNotFound, errorsBody("Not Found", "NOT_FOUND", "Not found", "No route for "+r.Method+" "+path))
+		fakeapi.WriteJSON(w, http.StatusNotFound, errorsBody("Not Found", "NOT_FOUND", "Not found", "No route for "+r.Method+" "+path))
 	}
 }
 
 func (s *Server) methodNotAllowed(w http.ResponseWriter, allow string) {
 	w.Header().Set("Allow", allow)
-	fakeutil.WriteJSON(w, http.StatusMethodNotAllowed, errorsBody("Method Not Allowed", "METHOD_NOT_ALLOWED", "Method not allowed", ""))
+	fakeapi.WriteJSON(w, http.StatusMethodNotAllowed, errorsBody("Method Not Allowed", "METHOD_NOT_ALLOWED", "Method not allowed", ""))
 }
 
 func (s *Server) bulkIdentify(w http.ResponseWriter, r *http.Request) {
 	users, problem := s.decode(r)
 	if problem != "" {
-		fakeutil.WriteJSON(w, http.StatusBadRequest, errorsBody("Bad Request", "VALIDATION_ERROR", "Invalid request body", problem))
+		fakeapi.WriteJSON(w, http.StatusBadRequest, errorsBody("Bad Request", "VALIDATION_ERROR", "Invalid request body", problem))
 		return
 	}
 	s.mu.Lock()
@@ -441,7 +441,7 @@ func (s *Server) bulkIdentify(w http.ResponseWriter, r *http.Request) {
 	for _, j := range s.jobs {
 		if !j.terminal() && s.opts.SecondJob != Queue {
 			s.conflicts++
-			fakeutil.WriteJSON(w, http.StatusConflict, errorsBody("Conflict", "JOB_IN_PROGRESS",
+			fakeapi.WriteJSON(w, http.StatusConflict, errorsBody("Conflict", "JOB_IN_PROGRESS",
 				"Bulk job already in progress", "Only one bulk job can run at a time; retry when job "+j.id+" has ended"))
 			return
 		}
@@ -455,7 +455,7 @@ func (s *Server) bulkIdentify(w http.ResponseWriter, r *http.Request) {
 	}
 	// Answered as "queued", as documented; the next look at the job finds
 	// it started at its acceptance time if nothing was before it.
-	fakeutil.WriteJSON(w, http.StatusAccepted, s.jobJSON(j, true))
+	fakeapi.WriteJSON(w, http.StatusAccepted, s.jobJSON(j, true))
 }
 
 // decode reads and validates a {"users":[...]} body. The problem it returns
@@ -532,7 +532,7 @@ func (s *Server) listJobs(w http.ResponseWriter) {
 	for _, j := range s.jobs {
 		out = append(out, s.jobJSON(j, false))
 	}
-	fakeutil.WriteJSON(w, http.StatusOK, out)
+	fakeapi.WriteJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) getJob(w http.ResponseWriter, id string) {
@@ -541,10 +541,10 @@ func (s *Server) getJob(w http.ResponseWriter, id string) {
 	s.advance()
 	j, ok := s.byID[id]
 	if !ok {
-		fakeutil.WriteJSON(w, http.StatusNotFound, errorsBody("Not Found", "JOB_NOT_FOUND", "Background job not found", ""))
+		fakeapi.WriteJSON(w, http.StatusNotFound, errorsBody("Not Found", "JOB_NOT_FOUND", "Background job not found", ""))
 		return
 	}
-	fakeutil.WriteJSON(w, http.StatusOK, s.jobJSON(j, true))
+	fakeapi.WriteJSON(w, http.StatusOK, s.jobJSON(j, true))
 }
 
 // jobJSON renders a job in the OpenAPI schema's shape; listed jobs carry

@@ -1,4 +1,4 @@
-package nebulyfake
+package fake
 
 import (
 	"encoding/json"
