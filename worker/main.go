@@ -20,7 +20,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
-	"importer/activities"
+	"importer/activities/vendors"
 	"importer/internal/artifacts"
 	"importer/internal/codec"
 	"importer/internal/connections"
@@ -179,7 +179,7 @@ func run(parent context.Context, f flags) error {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	// Before any server starts: a bad file should stop the worker at once.
-	conns, err := connections.Load(f.config, os.Environ(), activities.ConnectionSchema())
+	conns, err := connections.Load(f.config, os.Environ(), vendors.ConnectionSchema())
 	if err != nil {
 		return err
 	}
@@ -325,7 +325,7 @@ func startCodec(f *flags, log zerolog.Logger) (*codec.Server, error) {
 // syncs) when IMPORTER_ARTIFACTS asks for one, or with --dev, where a local
 // store on a free loopback port serves the sandbox. Otherwise the worker
 // opens no listener and audience syncs fail with a clear error.
-func openArtifacts(ctx context.Context, f flags, log zerolog.Logger) (activities.ArtifactStore, error) {
+func openArtifacts(ctx context.Context, f flags, log zerolog.Logger) (artifacts.Store, error) {
 	getenv := os.Getenv
 	if os.Getenv("IMPORTER_ARTIFACTS") == "" {
 		if !f.dev {

@@ -9,9 +9,11 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"importer/activities"
+	"importer/activities/failure"
+	"importer/activities/fynd/audience"
 	"importer/activities/mapping"
 	"importer/activities/source"
+	"importer/internal/steps"
 )
 
 // AudienceWorkflowName is the registered name of the Fynd audience sync.
@@ -20,12 +22,12 @@ const AudienceWorkflowName = "AudienceSync"
 // AudienceInput asks for a user list to become a Fynd user group, with user
 // attributes set from the list's columns.
 type AudienceInput struct {
-	Connection  string               `json:"connection,omitempty"`
-	Group       string               `json:"group"`
-	Description string               `json:"description,omitempty"`
-	Category    string               `json:"category,omitempty"`
-	Source      activities.SourceRef `json:"source"`
-	Mapping     mapping.Mapping      `json:"mapping"`
+	Connection  string          `json:"connection,omitempty"`
+	Group       string          `json:"group"`
+	Description string          `json:"description,omitempty"`
+	Category    string          `json:"category,omitempty"`
+	Source      source.Ref      `json:"source"`
+	Mapping     mapping.Mapping `json:"mapping"`
 	// KeepMissing leaves group members that are not in the list; by
 	// default the group is made to match the list exactly.
 	KeepMissing bool `json:"keep_missing,omitempty"`
@@ -43,22 +45,22 @@ type AudienceInput struct {
 
 // AudienceResult is the summary of a finished sync.
 type AudienceResult struct {
-	WorkflowID    string                           `json:"workflow_id"`
-	Connection    string                           `json:"connection"`
-	Group         string                           `json:"group"`
-	GroupID       string                           `json:"group_id"`
-	Source        string                           `json:"source"`
-	Mode          string                           `json:"mode"` // created, patched, unchanged
-	Added         int                              `json:"added"`
-	Removed       int                              `json:"removed"`
-	RowsRead      int64                            `json:"rows_read"`
-	Accepted      int64                            `json:"accepted"`
-	Rejected      int64                            `json:"rejected"`
-	Members       int                              `json:"members"`
-	Attributes    []activities.AttributeDefinition `json:"attributes,omitempty"`
-	AttributeJobs int                              `json:"attribute_jobs"`
-	TotalUsers    int                              `json:"total_users"`
-	Verified      activities.Verification          `json:"verified"`
+	WorkflowID    string                         `json:"workflow_id"`
+	Connection    string                         `json:"connection"`
+	Group         string                         `json:"group"`
+	GroupID       string                         `json:"group_id"`
+	Source        string                         `json:"source"`
+	Mode          string                         `json:"mode"` // created, patched, unchanged
+	Added         int                            `json:"added"`
+	Removed       int                            `json:"removed"`
+	RowsRead      int64                          `json:"rows_read"`
+	Accepted      int64                          `json:"accepted"`
+	Rejected      int64                          `json:"rejected"`
+	Members       int                            `json:"members"`
+	Attributes    []audience.AttributeDefinition `json:"attributes,omitempty"`
+	AttributeJobs int                            `json:"attribute_jobs"`
+	TotalUsers    int                            `json:"total_users"`
+	Verified      audience.Verification          `json:"verified"`
 	// RejectsCommand lists the rejected rows; empty without rejects.
 	RejectsCommand string    `json:"rejects_command,omitempty"`
 	StartedAt      time.Time `json:"started_at"`
@@ -102,7 +104,7 @@ func (in *AudienceInput) applyDefaults() {
 
 type audienceRun struct {
 	in   AudienceInput
-	spec activities.AudienceSpec
+	spec audience.AudienceSpec
 	prog AudienceProgress
 }
 
@@ -119,14 +121,14 @@ type audienceRun struct {
 func AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceResult, error) {
 	in.applyDefaults()
 	info := workflow.GetInfo(ctx)
-	r := &audienceRun{in: in, spec: activities.AudienceSpec{
+	r := &audienceRun{in: in, spec: audience.AudienceSpec{
 		Connection: in.Connection, Group: in.Group, Description: in.Description, Category: in.Category,
 		SyncKey:     info.WorkflowExecution.ID + "-" + shortID(info.FirstRunID),
 		KeepMissing: in.KeepMissing,
 	}}
 	r.prog = AudienceProgress{Phase: "reading the list", StartedAt: workflow.Now(ctx)}
 	if in.Group == "" {
-		return AudienceResult{}, temporal.NewNonRetryableApplicationError("the sync names no group", "BadInput", nil)
+		return AudienceResult{}, temporal.NewNonRetryableApplicationError("the sync names no group", failure.BadInput, nil)
 	}
 	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (AudienceProgress, error) { return r.prog, nil }); err != nil {
 		return AudienceResult{}, err
@@ -142,14 +144,14 @@ func AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceResult, error
 	r.phase(ctx, "finishing", "")
 	fctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
-	var fin activities.FinishedAudience
-	finIn := activities.FinishAudienceInput{Spec: r.spec, Artifacts: prep.artifacts(), Members: prep.Members}
+	var fin audience.FinishedAudience
+	finIn := audience.FinishAudienceInput{Spec: r.spec, Artifacts: prep.artifacts(), Members: prep.Members}
 	if err == nil && ctx.Err() == nil {
 		rejected := prep.Counts.Rejected
 		finIn.Rejected = &rejected
 	}
 	ferr := workflow.ExecuteActivity(r.options(fctx, "join rejects, delete the sync's files", 5*time.Minute),
-		activities.FinishAudienceName, finIn).Get(fctx, &fin)
+		audience.FinishAudienceName, finIn).Get(fctx, &fin)
 	switch {
 	case ctx.Err() != nil:
 		r.phase(ctx, "canceled", "")
@@ -157,18 +159,15 @@ func AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceResult, error
 	case err != nil:
 		r.prog.Error = err.Error()
 		r.phase(ctx, "failed", "")
-		if fin.Rejects > 0 {
-			err = fmt.Errorf("%w (%d rejects so far: starter rejects %s)", err, fin.Rejects, info.WorkflowExecution.ID)
-		}
-		return AudienceResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "AudienceSyncFailed", nil)
+		return AudienceResult{}, failed(err, AudienceSyncFailed, fin.Rejects, info.WorkflowExecution.ID)
 	case ferr != nil:
 		var app *temporal.ApplicationError
-		if errors.As(ferr, &app) && app.Type() == activities.StoreNotShared {
+		if errors.As(ferr, &app) && app.Type() == failure.StoreNotShared {
 			r.prog.Error = app.Message()
 			r.phase(ctx, "failed", "")
 			return AudienceResult{}, temporal.NewNonRetryableApplicationError(app.Message(), app.Type(), nil)
 		}
-		return AudienceResult{}, fmt.Errorf("join rejects: %w", rootCause(ferr))
+		return AudienceResult{}, fmt.Errorf("join rejects: %w", steps.RootCause(ferr))
 	}
 	res.RowsRead = prep.Counts.Rows
 	res.Rejected = prep.Counts.Rejected + int64(fin.VendorRejected)
@@ -181,7 +180,7 @@ func AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceResult, error
 	return res, nil
 }
 
-type prepared struct{ activities.PreparedAudience }
+type prepared struct{ audience.PreparedAudience }
 
 // artifacts lists the files the sync published, for deletion.
 func (p prepared) artifacts() []string {
@@ -200,14 +199,14 @@ func (r *audienceRun) sync(ctx workflow.Context, res *AudienceResult) (prepared,
 	in, spec := r.in, r.spec
 	var prep prepared
 	err := workflow.ExecuteActivity(r.options(ctx, "read and validate "+displayName(in.Source.URI), time.Hour),
-		activities.PrepareAudienceName, activities.PrepareAudienceInput{Spec: spec, Source: in.Source, Mapping: in.Mapping, MaxAttributeSets: in.MaxAttributeSets}).
+		audience.PrepareAudienceName, audience.PrepareAudienceInput{Spec: spec, Source: in.Source, Mapping: in.Mapping, MaxAttributeSets: in.MaxAttributeSets}).
 		Get(ctx, &prep.PreparedAudience)
 	if err != nil {
-		return prep, fmt.Errorf("reading %s: %w", displayName(in.Source.URI), causeWithin(err, in.Deadline))
+		return prep, fmt.Errorf("reading %s: %w", displayName(in.Source.URI), steps.CauseWithin(err, in.Deadline))
 	}
 	if prep.Counts.Rows != int64(prep.Members)+prep.Counts.Rejected {
 		return prep, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("the list's accounting does not add up: %d rows, %d members, %d rejected", prep.Counts.Rows, prep.Members, prep.Counts.Rejected), "AccountingError", nil)
+			fmt.Sprintf("the list's accounting does not add up: %d rows, %d members, %d rejected", prep.Counts.Rows, prep.Members, prep.Counts.Rejected), failure.AccountingError, nil)
 	}
 	r.prog.RowsRead, r.prog.Members, r.prog.Rejected, r.prog.Jobs = prep.Counts.Rows, prep.Members, prep.Counts.Rejected, len(prep.Sets)
 	res.AttributeJobs = len(prep.Sets)
@@ -215,8 +214,8 @@ func (r *audienceRun) sync(ctx workflow.Context, res *AudienceResult) (prepared,
 	if slugs := r.slugs(prep.Slugs); len(slugs) > 0 {
 		r.phase(ctx, "attribute definitions", "")
 		if err := workflow.ExecuteActivity(r.options(ctx, fmt.Sprintf("ensure %d attribute definitions", len(slugs)), 10*time.Minute),
-			activities.EnsureAttributesName, activities.EnsureAttributesInput{Spec: spec, Slugs: slugs, Mapping: in.Mapping}).Get(ctx, &res.Attributes); err != nil {
-			return prep, fmt.Errorf("attribute definitions: %w", causeWithin(err, r.in.Deadline))
+			audience.EnsureAttributesName, audience.EnsureAttributesInput{Spec: spec, Slugs: slugs, Mapping: in.Mapping}).Get(ctx, &res.Attributes); err != nil {
+			return prep, fmt.Errorf("attribute definitions: %w", steps.CauseWithin(err, r.in.Deadline))
 		}
 	}
 	if len(prep.Sets) > 0 {
@@ -227,12 +226,12 @@ func (r *audienceRun) sync(ctx workflow.Context, res *AudienceResult) (prepared,
 	}
 
 	r.phase(ctx, "syncing the group", "")
-	var gs activities.GroupSync
+	var gs audience.GroupSync
 	groupFile := ""
 	for round := 1; ; round++ {
 		if err := workflow.ExecuteActivity(r.options(ctx, fmt.Sprintf("sync group %q", in.Group), 30*time.Minute),
-			activities.SyncGroupName, activities.SyncGroupInput{Spec: spec, MembersFile: prep.MembersFile, PatchFile: prep.PatchFile}).Get(ctx, &gs); err != nil {
-			return prep, fmt.Errorf("group %q: %w", in.Group, causeWithin(err, r.in.Deadline))
+			audience.SyncGroupName, audience.SyncGroupInput{Spec: spec, MembersFile: prep.MembersFile, PatchFile: prep.PatchFile}).Get(ctx, &gs); err != nil {
+			return prep, fmt.Errorf("group %q: %w", in.Group, steps.CauseWithin(err, r.in.Deadline))
 		}
 		if gs.Mode != "unchanged" {
 			if err := r.waitGroup(ctx, gs, prep.LinesFile); err != nil {
@@ -246,7 +245,7 @@ func (r *audienceRun) sync(ctx workflow.Context, res *AudienceResult) (prepared,
 			break
 		}
 		if round == maxBusyGroupRounds {
-			return prep, temporal.NewNonRetryableApplicationError(fmt.Sprintf("group %q kept processing other changes; try again later", in.Group), "GroupBusy", nil)
+			return prep, temporal.NewNonRetryableApplicationError(fmt.Sprintf("group %q kept processing other changes; try again later", in.Group), GroupBusy, nil)
 		}
 	}
 	res.GroupID, res.Mode, res.Added, res.Removed = gs.GroupID, gs.Mode, gs.Added, gs.Removed
@@ -255,23 +254,23 @@ func (r *audienceRun) sync(ctx workflow.Context, res *AudienceResult) (prepared,
 	}
 
 	r.phase(ctx, "refreshing total users", "")
-	var started activities.RefreshStarted
-	rin := activities.RefreshInput{Spec: spec, GroupID: gs.GroupID, Expected: prep.Members, Poll: r.poll()}
-	if err := workflow.ExecuteActivity(r.options(ctx, "refresh total users", 10*time.Minute), activities.RefreshGroupName, rin).Get(ctx, &started); err != nil {
-		return prep, fmt.Errorf("refresh group %q: %w", in.Group, causeWithin(err, r.in.Deadline))
+	var started audience.RefreshStarted
+	rin := audience.RefreshInput{Spec: spec, GroupID: gs.GroupID, Expected: prep.Members, Poll: r.poll()}
+	if err := workflow.ExecuteActivity(r.options(ctx, "refresh total users", 10*time.Minute), audience.RefreshGroupName, rin).Get(ctx, &started); err != nil {
+		return prep, fmt.Errorf("refresh group %q: %w", in.Group, steps.CauseWithin(err, r.in.Deadline))
 	}
 	rin.Before, rin.RequestedAt = started.Before, started.RequestedAt
 	r.phase(ctx, "refreshing total users", "the new total users of "+in.Group)
-	var total activities.TotalUsers
-	if err := workflow.ExecuteActivity(r.waitOptions(ctx, "wait for the new total users"), activities.WaitRefreshName, rin).Get(ctx, &total); err != nil {
-		return prep, fmt.Errorf("refresh group %q: %w", in.Group, causeWithin(err, r.in.Deadline))
+	var total audience.TotalUsers
+	if err := workflow.ExecuteActivity(r.waitOptions(ctx, "wait for the new total users"), audience.WaitRefreshName, rin).Get(ctx, &total); err != nil {
+		return prep, fmt.Errorf("refresh group %q: %w", in.Group, steps.CauseWithin(err, r.in.Deadline))
 	}
 	res.TotalUsers = total.Count
 
 	r.phase(ctx, "verifying", "")
-	if err := workflow.ExecuteActivity(r.options(ctx, "list the group's members", 30*time.Minute), activities.VerifyGroupName,
-		activities.VerifyInput{Spec: spec, GroupID: gs.GroupID, MembersFile: prep.MembersFile, LinesFile: prep.LinesFile, GroupFile: groupFile}).Get(ctx, &res.Verified); err != nil {
-		return prep, fmt.Errorf("verify group %q: %w", in.Group, causeWithin(err, r.in.Deadline))
+	if err := workflow.ExecuteActivity(r.options(ctx, "list the group's members", 30*time.Minute), audience.VerifyGroupName,
+		audience.VerifyInput{Spec: spec, GroupID: gs.GroupID, MembersFile: prep.MembersFile, LinesFile: prep.LinesFile, GroupFile: groupFile}).Get(ctx, &res.Verified); err != nil {
+		return prep, fmt.Errorf("verify group %q: %w", in.Group, steps.CauseWithin(err, r.in.Deadline))
 	}
 	return prep, nil
 }
@@ -328,58 +327,48 @@ func (r *audienceRun) attributeJobs(ctx workflow.Context, prep prepared) error {
 	return failure
 }
 
-func (r *audienceRun) attributeJob(ctx workflow.Context, prep prepared, set activities.AttributeSet) error {
-	jin := activities.AttributeJobInput{Spec: r.spec, Manifest: prep.Manifest, Set: set, LinesFile: prep.LinesFile, Poll: r.poll()}
-	var started activities.AttributeJobResult
+func (r *audienceRun) attributeJob(ctx workflow.Context, prep prepared, set audience.AttributeSet) error {
+	jin := audience.AttributeJobInput{Spec: r.spec, Manifest: prep.Manifest, Set: set, LinesFile: prep.LinesFile, Poll: r.poll()}
+	var started audience.AttributeJobResult
 	if err := workflow.ExecuteActivity(r.options(ctx, fmt.Sprintf("attribute set %d: start (%d users)", set.Index+1, set.Rows), 10*time.Minute),
-		activities.StartAttributeJobName, jin).Get(ctx, &started); err != nil {
-		return fmt.Errorf("attribute set %d: %w", set.Index+1, causeWithin(err, r.in.Deadline))
+		audience.StartAttributeJobName, jin).Get(ctx, &started); err != nil {
+		return fmt.Errorf("attribute set %d: %w", set.Index+1, steps.CauseWithin(err, r.in.Deadline))
 	}
 	if started.JobID == "" {
 		return nil // Fynd applied the values at once
 	}
 	jin.JobID = started.JobID
-	var done activities.AttributeJobResult
+	var done audience.AttributeJobResult
 	if err := workflow.ExecuteActivity(r.waitOptions(ctx, fmt.Sprintf("attribute set %d: wait for job %s", set.Index+1, started.JobID)),
-		activities.WaitAttributeJobName, jin).Get(ctx, &done); err != nil {
-		return fmt.Errorf("attribute set %d: %w", set.Index+1, causeWithin(err, r.in.Deadline))
+		audience.WaitAttributeJobName, jin).Get(ctx, &done); err != nil {
+		return fmt.Errorf("attribute set %d: %w", set.Index+1, steps.CauseWithin(err, r.in.Deadline))
 	}
 	return nil
 }
 
 // waitGroup waits until Fynd has processed the group's latest change.
-func (r *audienceRun) waitGroup(ctx workflow.Context, gs activities.GroupSync, lines string) error {
+func (r *audienceRun) waitGroup(ctx workflow.Context, gs audience.GroupSync, lines string) error {
 	what := "processing of group " + r.in.Group
 	if gs.Mode == "busy" {
 		what = "an earlier change to group " + r.in.Group
 	}
 	r.phase(ctx, "syncing the group", what)
-	var st activities.GroupState
-	if err := workflow.ExecuteActivity(r.waitOptions(ctx, "wait for "+what), activities.WaitGroupName,
-		activities.GroupWaitInput{Spec: r.spec, GroupID: gs.GroupID, LinesFile: lines, Poll: r.poll()}).Get(ctx, &st); err != nil {
-		return fmt.Errorf("group %q: %w", r.in.Group, causeWithin(err, r.in.Deadline))
+	var st audience.GroupState
+	if err := workflow.ExecuteActivity(r.waitOptions(ctx, "wait for "+what), audience.WaitGroupName,
+		audience.GroupWaitInput{Spec: r.spec, GroupID: gs.GroupID, LinesFile: lines, Poll: r.poll()}).Get(ctx, &st); err != nil {
+		return fmt.Errorf("group %q: %w", r.in.Group, steps.CauseWithin(err, r.in.Deadline))
 	}
 	return nil
 }
 
-func (r *audienceRun) poll() activities.Poll {
-	return activities.Poll{Every: r.in.Poll, Max: r.in.MaxPoll}
+func (r *audienceRun) poll() steps.Poll {
+	return steps.Poll{Every: r.in.Poll, Max: r.in.MaxPoll}
 }
 
 // options are for a step that calls the vendor: retried with backoff while
 // the failure is retryable, within the sync's deadline.
 func (r *audienceRun) options(ctx workflow.Context, summary string, attempt time.Duration) workflow.Context {
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    min(attempt, r.in.Deadline),
-		ScheduleToCloseTimeout: r.in.Deadline,
-		HeartbeatTimeout:       r.in.HeartbeatTimeout,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    time.Minute,
-		},
-		Summary: summary,
-	})
+	return steps.Retrying(ctx, steps.Options{Summary: summary, Attempt: attempt, Deadline: r.in.Deadline, Heartbeat: r.in.HeartbeatTimeout})
 }
 
 // waitOptions are for a wait: one attempt may poll until the deadline.
@@ -422,16 +411,16 @@ func displayName(uri string) string {
 const AudienceLookupWorkflowName = "AudienceLookup"
 
 // AudienceLookup lists a connection's groups, or finds one.
-func AudienceLookup(ctx workflow.Context, in activities.GroupLookup) ([]activities.GroupInfo, error) {
+func AudienceLookup(ctx workflow.Context, in audience.GroupLookup) ([]audience.GroupInfo, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    time.Minute,
 		ScheduleToCloseTimeout: 2 * time.Minute,
 		RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: 10 * time.Second},
 		Summary:                "ask fynd",
 	})
-	var out []activities.GroupInfo
-	if err := workflow.ExecuteActivity(ctx, activities.LookupGroupsName, in).Get(ctx, &out); err != nil {
-		return nil, rootCause(err)
+	var out []audience.GroupInfo
+	if err := workflow.ExecuteActivity(ctx, audience.LookupGroupsName, in).Get(ctx, &out); err != nil {
+		return nil, steps.RootCause(err)
 	}
 	return out, nil
 }

@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"importer/activities"
+	"importer/activities/failure"
+	"importer/activities/imports"
 	"importer/activities/source"
+	"importer/activities/vendorapi"
+	"importer/activities/vendors"
+	"importer/internal/steps"
+	"importer/workflows/gate"
 )
 
 // Import imports a user list into one vendor. It plans the source into
@@ -20,9 +24,9 @@ import (
 // through it: only chunk descriptors and counts do.
 func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 	in.applyDefaults()
-	traits, err := activities.VendorTraits(in.Vendor)
+	traits, err := vendors.Traits(in.Vendor)
 	if err != nil {
-		return ImportResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadInput", nil)
+		return ImportResult{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, nil)
 	}
 	if traits.MaxChunkRows > 0 && in.ChunkRows > traits.MaxChunkRows {
 		in.ChunkRows = traits.MaxChunkRows
@@ -43,7 +47,7 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 	}
 	st.Runs++
 	r := &run{in: in, st: st, phase: "planning", traits: traits,
-		gate: &gateLock{vendor: in.Vendor, connection: in.Connection, lease: in.GateLease}}
+		gate: gate.NewLock(in.Vendor, in.Connection, in.GateLease)}
 	if st.Planned {
 		r.phase = "importing"
 	}
@@ -77,17 +81,17 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 10},
 		Summary:             "join rejects",
 	})
-	var fin activities.FinalizeResult
-	finIn := activities.FinalizeInput{ImportKey: st.ImportKey}
+	var fin imports.FinalizeResult
+	finIn := imports.FinalizeInput{ImportKey: st.ImportKey}
 	if st.StoreChecked && err == nil && ctx.Err() == nil {
 		expected := st.Totals.Rejected
 		finIn.Expected = &expected
 	}
-	ferr := workflow.ExecuteActivity(fctx, activities.FinalizeRejectsName, finIn).Get(fctx, &fin)
+	ferr := workflow.ExecuteActivity(fctx, imports.FinalizeRejectsName, finIn).Get(fctx, &fin)
 	if in.Incremental != nil && (err != nil || ctx.Err() != nil) {
 		// The next run compares with the last success and sends again
 		// whatever this one did not finish.
-		if derr := workflow.ExecuteActivity(fctx, activities.DiscardStateName, r.stateInput()).Get(fctx, nil); derr != nil {
+		if derr := workflow.ExecuteActivity(fctx, imports.DiscardStateName, r.stateInput()).Get(fctx, nil); derr != nil {
 			workflow.GetLogger(ctx).Warn("could not discard the failed run's state records", "error", derr)
 		}
 	}
@@ -100,15 +104,12 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 	case err != nil:
 		r.phase, r.failure = "failed", err.Error()
 		r.describe(ctx)
-		if fin.Count > 0 {
-			err = fmt.Errorf("%w (%d rejects so far: starter rejects %s)", err, fin.Count, info.WorkflowExecution.ID)
-		}
-		return ImportResult{}, temporal.NewNonRetryableApplicationError(err.Error(), "ImportFailed", nil)
+		return ImportResult{}, failed(err, ImportFailed, fin.Count, info.WorkflowExecution.ID)
 	case ferr != nil:
 		// The activity's own sentence, without Temporal's wrapping.
-		msg, kind := "counting the rejects: "+rootCause(ferr).Error(), "RejectsUncounted"
+		msg, kind := "counting the rejects: "+steps.RootCause(ferr).Error(), RejectsUncounted
 		var app *temporal.ApplicationError
-		if errors.As(ferr, &app) && app.Type() == activities.StoreNotShared {
+		if errors.As(ferr, &app) && app.Type() == failure.StoreNotShared {
 			msg, kind = app.Message(), app.Type()
 		}
 		r.phase, r.failure = "failed", msg
@@ -143,8 +144,8 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 // run is the state of one workflow run; st is what survives continue-as-new.
 type run struct {
 	in       ImportInput
-	traits   activities.Traits
-	gate     *gateLock
+	traits   vendorapi.Traits
+	gate     *gate.Lock
 	st       *ImportState
 	phase    string
 	inFlight int
@@ -182,10 +183,10 @@ func (r *run) dispatch(ctx workflow.Context) error {
 			started++
 			sel.AddFuture(f, func(f workflow.Future) {
 				r.inFlight--
-				var res activities.ChunkResult
+				var res imports.ChunkResult
 				if err := f.Get(chunkCtx, &res); err != nil {
 					if failure == nil && ctx.Err() == nil {
-						failure = fmt.Errorf("chunk %d (lines from %d): %w", c.Index, c.FirstLine, causeWithin(err, in.VendorDeadline))
+						failure = fmt.Errorf("chunk %d (lines from %d): %w", c.Index, c.FirstLine, steps.CauseWithin(err, in.VendorDeadline))
 						cancelChunks()
 					}
 					return
@@ -221,15 +222,12 @@ func (r *run) dispatch(ctx workflow.Context) error {
 // plan fetches the next page of chunk descriptors into the queue.
 func (r *run) plan(ctx workflow.Context) error {
 	in, st := r.in, r.st
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    10 * time.Minute,
-		ScheduleToCloseTimeout: in.VendorDeadline,
-		HeartbeatTimeout:       in.HeartbeatTimeout,
-		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
-		Summary:                fmt.Sprintf("plan chunks from byte %d", st.NextPlan.From),
+	actx := steps.Retrying(ctx, steps.Options{
+		Summary: fmt.Sprintf("plan chunks from byte %d", st.NextPlan.From),
+		Attempt: 10 * time.Minute, Deadline: in.VendorDeadline, Heartbeat: in.HeartbeatTimeout,
 	})
 	var page source.Page
-	err := workflow.ExecuteActivity(actx, activities.PlanChunksName, activities.PlanInput{
+	err := workflow.ExecuteActivity(actx, imports.PlanChunksName, imports.PlanInput{
 		Vendor: in.Vendor, Source: st.Source, Mapping: in.Mapping,
 		ChunkRows: in.ChunkRows, MaxChunks: in.PlanPage,
 		From: st.NextPlan.From, FromLine: st.NextPlan.FromLine, NextIndex: st.NextPlan.NextIndex,
@@ -238,13 +236,13 @@ func (r *run) plan(ctx workflow.Context) error {
 		if ctx.Err() != nil {
 			return nil // cancelled: the caller sees ctx.Err()
 		}
-		return fmt.Errorf("planning %s: %w", source.Redact(in.Source.URI), causeWithin(err, in.VendorDeadline))
+		return fmt.Errorf("planning %s: %w", source.Redact(in.Source.URI), steps.CauseWithin(err, in.VendorDeadline))
 	}
 	if !st.Planned {
 		if st.ScanVersion.Size > 0 && page.Version != st.ScanVersion {
 			return temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("%s changed between the duplicate scan and planning (size %d, then %d)", source.Redact(in.Source.URI), st.ScanVersion.Size, page.Version.Size),
-				"SourceChanged", nil)
+				failure.SourceChanged, nil)
 		}
 		st.Planned = true
 		st.Source.Header = page.Header
@@ -278,20 +276,20 @@ func (r *run) processChunk(ctx workflow.Context, c source.Chunk) workflow.Future
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		r.gateWaits++
 		r.describe(ctx)
-		id, err := r.gate.acquire(ctx, fmt.Sprintf("chunk %d (%d rows)", c.Index+1, c.Rows))
+		id, err := r.gate.Acquire(ctx, fmt.Sprintf("chunk %d (%d rows)", c.Index+1, c.Rows))
 		r.gateWaits--
 		r.describe(ctx)
 		if err != nil {
 			set.Set(nil, err)
 			return
 		}
-		var res activities.ChunkResult
+		var res imports.ChunkResult
 		if t.Jobs {
 			res, err = r.jobChunk(ctx, c)
 		} else {
 			err = r.sendChunk(ctx, c).Get(ctx, &res)
 		}
-		r.gate.release(ctx, id)
+		r.gate.Release(ctx, id)
 		set.Set(res, err)
 	})
 	return fut
@@ -300,15 +298,15 @@ func (r *run) processChunk(ctx workflow.Context, c source.Chunk) workflow.Future
 // jobChunk submits a chunk as a vendor job and waits for it to end. The
 // submit's result (the job ID) is in history before the wait starts, so a
 // wait that is retried or resumed on another worker polls the same job.
-func (r *run) jobChunk(ctx workflow.Context, c source.Chunk) (activities.ChunkResult, error) {
+func (r *run) jobChunk(ctx workflow.Context, c source.Chunk) (imports.ChunkResult, error) {
 	in := r.in
 	chunk := r.chunkInput(c)
-	var sub activities.JobSubmitResult
+	var sub imports.JobSubmitResult
 	if err := workflow.ExecuteActivity(r.activityOptions(ctx, fmt.Sprintf("chunk %d: submit %d rows from line %d", c.Index+1, c.Rows, c.FirstLine)),
-		activities.SubmitJobName, chunk).Get(ctx, &sub); err != nil {
-		return activities.ChunkResult{}, err
+		imports.SubmitJobName, chunk).Get(ctx, &sub); err != nil {
+		return imports.ChunkResult{}, err
 	}
-	res := activities.ChunkResult{Chunk: c.Index, Counts: sub.Counts}
+	res := imports.ChunkResult{Chunk: c.Index, Counts: sub.Counts}
 	if sub.JobID == "" {
 		return res, nil
 	}
@@ -316,19 +314,19 @@ func (r *run) jobChunk(ctx workflow.Context, c source.Chunk) (activities.ChunkRe
 	// A job's wait is bounded by the vendor deadline, not by one attempt:
 	// Userpilot processes about 1,200 rows a minute.
 	wctx = workflow.WithStartToCloseTimeout(wctx, in.VendorDeadline)
-	var done activities.ChunkResult
-	if err := workflow.ExecuteActivity(wctx, activities.WaitJobName, activities.WaitJobInput{
+	var done imports.ChunkResult
+	if err := workflow.ExecuteActivity(wctx, imports.WaitJobName, imports.WaitJobInput{
 		Chunk: chunk, JobID: sub.JobID, Pending: sub.Pending, PollInterval: in.JobPoll, MaxPoll: in.JobMaxPoll,
 	}).Get(ctx, &done); err != nil {
-		return activities.ChunkResult{}, err
+		return imports.ChunkResult{}, err
 	}
 	res.Counts.Add(done.Counts)
 	return res, nil
 }
 
-func (r *run) chunkInput(c source.Chunk) activities.ChunkInput {
+func (r *run) chunkInput(c source.Chunk) imports.ChunkInput {
 	in, st := r.in, r.st
-	return activities.ChunkInput{
+	return imports.ChunkInput{
 		ImportKey:   st.ImportKey,
 		Vendor:      in.Vendor,
 		Connection:  in.Connection,
@@ -358,22 +356,19 @@ func (r *run) findDuplicates(ctx workflow.Context) error {
 	}
 	r.phase = "scanning for duplicate users"
 	r.describe(ctx)
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    time.Hour,
-		ScheduleToCloseTimeout: r.in.VendorDeadline,
-		HeartbeatTimeout:       r.in.HeartbeatTimeout,
-		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
-		Summary:                "find users that appear in more than one row",
+	actx := steps.Retrying(ctx, steps.Options{
+		Summary: "find users that appear in more than one row",
+		Attempt: time.Hour, Deadline: r.in.VendorDeadline, Heartbeat: r.in.HeartbeatTimeout,
 	})
-	var d activities.Duplicates
-	err := workflow.ExecuteActivity(actx, activities.FindDuplicatesName, activities.DuplicatesInput{
+	var d imports.Duplicates
+	err := workflow.ExecuteActivity(actx, imports.FindDuplicatesName, imports.DuplicatesInput{
 		ImportKey: st.ImportKey, Vendor: r.in.Vendor, Source: st.Source, Mapping: r.in.Mapping,
 	}).Get(ctx, &d)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // cancelled: the caller sees ctx.Err()
 		}
-		return fmt.Errorf("scanning %s for duplicate users: %w", source.Redact(r.in.Source.URI), causeWithin(err, r.in.VendorDeadline))
+		return fmt.Errorf("scanning %s for duplicate users: %w", source.Redact(r.in.Source.URI), steps.CauseWithin(err, r.in.VendorDeadline))
 	}
 	st.Scanned, st.Duplicates, st.Superseded, st.ScanVersion = true, d.File, d.Superseded, d.Version
 	r.phase = "planning"
@@ -382,12 +377,12 @@ func (r *run) findDuplicates(ctx workflow.Context) error {
 
 // stateOutcome is what committing an incremental run did.
 type stateOutcome struct {
-	prepared    activities.StatePrepared
-	deactivated activities.Deactivated
+	prepared    imports.StatePrepared
+	deactivated imports.Deactivated
 }
 
-func (r *run) stateInput() activities.StateInput {
-	in := activities.StateInput{Vendor: r.in.Vendor, Connection: r.in.Connection, Incremental: *r.in.Incremental, RunKey: r.st.ImportKey}
+func (r *run) stateInput() imports.StateInput {
+	in := imports.StateInput{Vendor: r.in.Vendor, Connection: r.in.Connection, Incremental: *r.in.Incremental, RunKey: r.st.ImportKey}
 	if r.st.StoreChecked {
 		recorded := r.st.Totals.Recorded
 		in.Expected = &recorded
@@ -401,53 +396,39 @@ func (r *run) commitState(ctx workflow.Context) (stateOutcome, error) {
 	var out stateOutcome
 	r.phase = "committing state"
 	r.describe(ctx)
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    30 * time.Minute,
-		ScheduleToCloseTimeout: r.in.VendorDeadline,
-		HeartbeatTimeout:       r.in.HeartbeatTimeout,
-		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
-		Summary:                "prepare the incremental state",
-	})
-	in := r.stateInput()
-	if err := workflow.ExecuteActivity(actx, activities.PrepareStateName, in).Get(ctx, &out.prepared); err != nil {
-		return out, fmt.Errorf("incremental state: %w", causeWithin(err, r.in.VendorDeadline))
-	}
-	if out.prepared.Disappeared > 0 && r.in.Incremental.Missing == activities.MissingDeactivate {
-		dctx := workflow.WithActivityOptions(actx, workflow.ActivityOptions{
-			StartToCloseTimeout: 30 * time.Minute, ScheduleToCloseTimeout: r.in.VendorDeadline, HeartbeatTimeout: r.in.HeartbeatTimeout,
-			RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
-			Summary:     fmt.Sprintf("deactivate %d users no longer in the list", out.prepared.Disappeared),
+	stateStep := func(summary string) workflow.Context {
+		return steps.Retrying(ctx, steps.Options{
+			Summary: summary, Attempt: 30 * time.Minute, Deadline: r.in.VendorDeadline, Heartbeat: r.in.HeartbeatTimeout,
 		})
-		if err := workflow.ExecuteActivity(dctx, activities.DeactivateMissingName, in).Get(ctx, &out.deactivated); err != nil {
-			return out, fmt.Errorf("deactivate users no longer in the list: %w", causeWithin(err, r.in.VendorDeadline))
+	}
+	actx := stateStep("prepare the incremental state")
+	in := r.stateInput()
+	if err := workflow.ExecuteActivity(actx, imports.PrepareStateName, in).Get(ctx, &out.prepared); err != nil {
+		return out, fmt.Errorf("incremental state: %w", steps.CauseWithin(err, r.in.VendorDeadline))
+	}
+	if out.prepared.Disappeared > 0 && r.in.Incremental.Missing == imports.MissingDeactivate {
+		dctx := stateStep(fmt.Sprintf("deactivate %d users no longer in the list", out.prepared.Disappeared))
+		if err := workflow.ExecuteActivity(dctx, imports.DeactivateMissingName, in).Get(ctx, &out.deactivated); err != nil {
+			return out, fmt.Errorf("deactivate users no longer in the list: %w", steps.CauseWithin(err, r.in.VendorDeadline))
 		}
 	}
-	if err := workflow.ExecuteActivity(actx, activities.CommitStateName, in).Get(ctx, nil); err != nil {
-		return out, fmt.Errorf("incremental state: %w", causeWithin(err, r.in.VendorDeadline))
+	if err := workflow.ExecuteActivity(actx, imports.CommitStateName, in).Get(ctx, nil); err != nil {
+		return out, fmt.Errorf("incremental state: %w", steps.CauseWithin(err, r.in.VendorDeadline))
 	}
 	return out, nil
 }
 
 func (r *run) sendChunk(ctx workflow.Context, c source.Chunk) workflow.Future {
 	actx := r.activityOptions(ctx, fmt.Sprintf("chunk %d: %d rows from line %d", c.Index+1, c.Rows, c.FirstLine))
-	return workflow.ExecuteActivity(actx, activities.ImportChunkName, r.chunkInput(c))
+	return workflow.ExecuteActivity(actx, imports.ImportChunkName, r.chunkInput(c))
 }
 
 func (r *run) activityOptions(ctx workflow.Context, summary string) workflow.Context {
-	in := r.in
-	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    10 * time.Minute,
-		ScheduleToCloseTimeout: in.VendorDeadline,
-		HeartbeatTimeout:       in.HeartbeatTimeout,
+	return steps.Retrying(ctx, steps.Options{
+		Summary: summary, Attempt: 10 * time.Minute, Deadline: r.in.VendorDeadline, Heartbeat: r.in.HeartbeatTimeout,
 		// Wait for a cancelled chunk to stop, so its rejects are written
 		// before they are joined.
 		WaitForCancellation: true,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    time.Minute,
-		},
-		Summary: summary,
 	})
 }
 
@@ -483,60 +464,12 @@ func (r *run) describe(ctx workflow.Context) {
 	d := fmt.Sprintf("**%s** %s\n\n%d of %s done · %d accepted · %d rejected · %d chunks in flight · run %d",
 		r.in.Vendor, p.Phase, p.RowsDone, total, p.Accepted, p.Rejected, p.InFlight, p.Runs)
 	if p.GateWaits > 0 {
-		d += fmt.Sprintf("\n\nwaiting: %d chunks for their turn at %s (one bulk at a time)", p.GateWaits, GateID(r.in.Vendor, r.in.Connection))
+		d += fmt.Sprintf("\n\nwaiting: %d chunks for their turn at %s (one bulk at a time)", p.GateWaits, gate.ID(r.in.Vendor, r.in.Connection))
 	}
 	if r.failure != "" {
 		d += "\n\nerror: " + r.failure
 	}
 	workflow.SetCurrentDetails(ctx, d)
-}
-
-// rootCause returns the innermost application error, whose message is the
-// activity's own explanation, instead of Temporal's wrapping.
-func rootCause(err error) error {
-	return causeWithin(err, 0)
-}
-
-// causeWithin is rootCause for a step bounded by a deadline: when retrying
-// ran out of it (a schedule-to-close timeout, which wraps the last attempt's
-// error), it says so, names the deadline, and adds the last error, instead
-// of passing the last error off as the reason.
-func causeWithin(err error, deadline time.Duration) error {
-	// Retrying stops when the next attempt would start past the deadline:
-	// the activity then fails with its last attempt's error, and only its
-	// retry state says that time, not that error, ended it.
-	var act *temporal.ActivityError
-	if errors.As(err, &act) && act.RetryState() == enumspb.RETRY_STATE_TIMEOUT {
-		msg := "gave up: the deadline ran out while retrying"
-		if deadline > 0 {
-			msg = fmt.Sprintf("gave up: the %s deadline ran out while retrying", deadline)
-		}
-		var last *temporal.ApplicationError
-		if errors.As(err, &last) {
-			msg += "; the last error: " + last.Error()
-		}
-		return errors.New(msg)
-	}
-	var timeout *temporal.TimeoutError
-	if errors.As(err, &timeout) {
-		msg := fmt.Sprintf("gave up: %s timeout", timeout.TimeoutType())
-		if timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE {
-			msg = "gave up: the deadline ran out while retrying"
-			if deadline > 0 {
-				msg = fmt.Sprintf("gave up: the %s deadline ran out while retrying", deadline)
-			}
-		}
-		var last *temporal.ApplicationError
-		if errors.As(timeout, &last) {
-			msg += "; the last error: " + last.Error()
-		}
-		return errors.New(msg)
-	}
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
-		return app
-	}
-	return err
 }
 
 // rejectsCommand is how a person lists an import's rejects: from any

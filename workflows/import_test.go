@@ -16,7 +16,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
-	"importer/activities"
+	"importer/activities/failure"
+	"importer/activities/imports"
 	"importer/activities/source"
 )
 
@@ -53,7 +54,7 @@ func newFakeActs(chunks, rowsPer int) *fakeActs {
 	return &fakeActs{chunks: chunks, rowsPer: rowsPer, failAt: -1, sent: map[int]int{}}
 }
 
-func (f *fakeActs) plan(_ context.Context, in activities.PlanInput) (source.Page, error) {
+func (f *fakeActs) plan(_ context.Context, in imports.PlanInput) (source.Page, error) {
 	f.plans.Add(1)
 	p := source.Page{Header: []string{"end_user", "active_from"}, DataStart: 20, Version: source.Version{Size: int64(20 + f.chunks*100)}}
 	for i := in.NextIndex; i < f.chunks && len(p.Chunks) < in.MaxChunks; i++ {
@@ -66,41 +67,41 @@ func (f *fakeActs) plan(_ context.Context, in activities.PlanInput) (source.Page
 	return p, nil
 }
 
-func (f *fakeActs) scan(_ context.Context, in activities.DuplicatesInput) (activities.Duplicates, error) {
+func (f *fakeActs) scan(_ context.Context, in imports.DuplicatesInput) (imports.Duplicates, error) {
 	f.scans.Add(1)
 	size := f.scanSize
 	if size == 0 {
 		size = int64(20 + f.chunks*100)
 	}
-	return activities.Duplicates{Rows: int64(f.chunks * f.rowsPer), Superseded: f.dups, Version: source.Version{Size: size}}, nil
+	return imports.Duplicates{Rows: int64(f.chunks * f.rowsPer), Superseded: f.dups, Version: source.Version{Size: size}}, nil
 }
 
-func (f *fakeActs) prepareState(context.Context, activities.StateInput) (activities.StatePrepared, error) {
+func (f *fakeActs) prepareState(context.Context, imports.StateInput) (imports.StatePrepared, error) {
 	f.prepares.Add(1)
-	return activities.StatePrepared{Users: f.chunks * f.rowsPer, Disappeared: f.disappeared}, nil
+	return imports.StatePrepared{Users: f.chunks * f.rowsPer, Disappeared: f.disappeared}, nil
 }
 
-func (f *fakeActs) deactivate(context.Context, activities.StateInput) (activities.Deactivated, error) {
+func (f *fakeActs) deactivate(context.Context, imports.StateInput) (imports.Deactivated, error) {
 	f.deactivations.Add(1)
-	return activities.Deactivated{Deactivated: f.disappeared}, nil
+	return imports.Deactivated{Deactivated: f.disappeared}, nil
 }
 
-func (f *fakeActs) commitState(context.Context, activities.StateInput) error {
+func (f *fakeActs) commitState(context.Context, imports.StateInput) error {
 	f.commits.Add(1)
 	return nil
 }
 
-func (f *fakeActs) discardState(context.Context, activities.StateInput) error {
+func (f *fakeActs) discardState(context.Context, imports.StateInput) error {
 	f.discards.Add(1)
 	return nil
 }
 
-func (f *fakeActs) chunk(ctx context.Context, in activities.ChunkInput) (activities.ChunkResult, error) {
+func (f *fakeActs) chunk(ctx context.Context, in imports.ChunkInput) (imports.ChunkResult, error) {
 	if f.scans.Load() == 0 {
 		f.chunkFirst.Store(true)
 	}
 	if in.DuplicatesStored != (f.dups > 0) || in.Duplicates != "" {
-		return activities.ChunkResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("chunk told duplicates stored=%v file=%q", in.DuplicatesStored, in.Duplicates), "Test", nil)
+		return imports.ChunkResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("chunk told duplicates stored=%v file=%q", in.DuplicatesStored, in.Duplicates), "Test", nil)
 	}
 	n := f.inFlight.Add(1)
 	defer f.inFlight.Add(-1)
@@ -118,44 +119,44 @@ func (f *fakeActs) chunk(ctx context.Context, in activities.ChunkInput) (activit
 			activity.RecordHeartbeat(ctx)
 			time.Sleep(5 * time.Millisecond)
 		}
-		return activities.ChunkResult{}, ctx.Err()
+		return imports.ChunkResult{}, ctx.Err()
 	}
 	// A failing chunk fails at once, before the others (delayed) finish.
 	if in.Chunk.Index == f.failAt {
-		return activities.ChunkResult{}, temporal.NewNonRetryableApplicationError("nebuly: insert users: HTTP 401 Unauthorized", "VendorAuth", nil)
+		return imports.ChunkResult{}, temporal.NewNonRetryableApplicationError("nebuly: insert users: HTTP 401 Unauthorized", "VendorAuth", nil)
 	}
 	if f.delay > 0 {
 		time.Sleep(f.delay)
 	}
 	rej := int64(in.Chunk.Index % 3)
 	rows := int64(in.Chunk.Rows)
-	return activities.ChunkResult{Chunk: in.Chunk.Index, Counts: activities.Counts{Rows: rows, Accepted: rows - rej, Rejected: rej, Inserted: rows - rej}}, nil
+	return imports.ChunkResult{Chunk: in.Chunk.Index, Counts: imports.Counts{Rows: rows, Accepted: rows - rej, Rejected: rej, Inserted: rows - rej}}, nil
 }
 
-func (f *fakeActs) finalize(_ context.Context, in activities.FinalizeInput) (activities.FinalizeResult, error) {
+func (f *fakeActs) finalize(_ context.Context, in imports.FinalizeInput) (imports.FinalizeResult, error) {
 	f.finals.Add(1)
 	if in.Expected == nil {
-		return activities.FinalizeResult{Count: 1}, nil
+		return imports.FinalizeResult{Count: 1}, nil
 	}
 	f.expected.Store(*in.Expected)
 	if f.storeLacks > 0 {
-		return activities.FinalizeResult{}, temporal.NewNonRetryableApplicationError(
+		return imports.FinalizeResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("the store holds %d of the %d rows this import rejected: the workers do not share one store", *in.Expected-f.storeLacks, *in.Expected),
-			activities.StoreNotShared, nil)
+			failure.StoreNotShared, nil)
 	}
-	return activities.FinalizeResult{Count: int(*in.Expected)}, nil
+	return imports.FinalizeResult{Count: int(*in.Expected)}, nil
 }
 
 func (f *fakeActs) register(env *testsuite.TestWorkflowEnvironment) {
 	env.RegisterWorkflowWithOptions(Import, workflow.RegisterOptions{Name: ImportWorkflowName})
-	env.RegisterActivityWithOptions(f.plan, activity.RegisterOptions{Name: activities.PlanChunksName})
-	env.RegisterActivityWithOptions(f.chunk, activity.RegisterOptions{Name: activities.ImportChunkName})
-	env.RegisterActivityWithOptions(f.finalize, activity.RegisterOptions{Name: activities.FinalizeRejectsName})
-	env.RegisterActivityWithOptions(f.scan, activity.RegisterOptions{Name: activities.FindDuplicatesName})
-	env.RegisterActivityWithOptions(f.prepareState, activity.RegisterOptions{Name: activities.PrepareStateName})
-	env.RegisterActivityWithOptions(f.deactivate, activity.RegisterOptions{Name: activities.DeactivateMissingName})
-	env.RegisterActivityWithOptions(f.commitState, activity.RegisterOptions{Name: activities.CommitStateName})
-	env.RegisterActivityWithOptions(f.discardState, activity.RegisterOptions{Name: activities.DiscardStateName})
+	env.RegisterActivityWithOptions(f.plan, activity.RegisterOptions{Name: imports.PlanChunksName})
+	env.RegisterActivityWithOptions(f.chunk, activity.RegisterOptions{Name: imports.ImportChunkName})
+	env.RegisterActivityWithOptions(f.finalize, activity.RegisterOptions{Name: imports.FinalizeRejectsName})
+	env.RegisterActivityWithOptions(f.scan, activity.RegisterOptions{Name: imports.FindDuplicatesName})
+	env.RegisterActivityWithOptions(f.prepareState, activity.RegisterOptions{Name: imports.PrepareStateName})
+	env.RegisterActivityWithOptions(f.deactivate, activity.RegisterOptions{Name: imports.DeactivateMissingName})
+	env.RegisterActivityWithOptions(f.commitState, activity.RegisterOptions{Name: imports.CommitStateName})
+	env.RegisterActivityWithOptions(f.discardState, activity.RegisterOptions{Name: imports.DiscardStateName})
 }
 
 func (f *fakeActs) expectedRejected() int64 {
@@ -169,7 +170,7 @@ func (f *fakeActs) expectedRejected() int64 {
 func baseInput() ImportInput {
 	return ImportInput{
 		Vendor:    "nebuly",
-		Source:    activities.SourceRef{URI: "/data/users.csv", Format: source.CSV},
+		Source:    source.Ref{URI: "/data/users.csv", Format: source.CSV},
 		BatchSize: 10, ChunkRows: 10, Concurrency: 3, PlanPage: 4,
 	}
 }
@@ -303,6 +304,14 @@ func TestImportFailsOnNonRetryableChunkErrorAndKeepsRejects(t *testing.T) {
 	if f.finals.Load() != 1 {
 		t.Errorf("rejects finalized %d times after failure, want 1", f.finals.Load())
 	}
+	// The rejects so far are named for people in the message and for
+	// programs in the failure's details.
+	var app *temporal.ApplicationError
+	var d FailureDetails
+	if !errors.As(err, &app) || app.Type() != ImportFailed || app.Details(&d) != nil ||
+		d.Rejects != 1 || d.RejectsCommand != "starter rejects default-test-workflow-id" || !strings.Contains(app.Message(), "1 rejects so far: starter rejects") {
+		t.Errorf("failure %v with details %+v; want ImportFailed naming the 1 reject so far and the command that lists it", err, d)
+	}
 	if len(f.sent) > 6 {
 		t.Errorf("%d chunks were sent; after chunk 4 failed for good none after chunk 5 should start", len(f.sent))
 	}
@@ -320,8 +329,8 @@ func TestAStoreThatLacksRejectsFailsTheImportWithTheFix(t *testing.T) {
 		t.Fatal("the import succeeded although the store lacks rejects its chunks counted")
 	}
 	var app *temporal.ApplicationError
-	if !errors.As(err, &app) || app.Type() != activities.StoreNotShared || !strings.Contains(err.Error(), "do not share one store") {
-		t.Fatalf("error %v: want a %s failure that names the cause", err, activities.StoreNotShared)
+	if !errors.As(err, &app) || app.Type() != failure.StoreNotShared || !strings.Contains(err.Error(), "do not share one store") {
+		t.Fatalf("error %v: want a %s failure that names the cause", err, failure.StoreNotShared)
 	}
 	// Chunks 0..5 reject index%3 rows each: 0+1+2+0+1+2.
 	if f.expected.Load() != 6 {
@@ -449,7 +458,7 @@ func TestIncrementalStateIsCommittedOnlyAfterSuccess(t *testing.T) {
 	f := newFakeActs(5, 10)
 	f.disappeared = 3
 	in := baseInput()
-	in.Incremental = &activities.Incremental{StateKey: "nightly", Missing: activities.MissingDeactivate}
+	in.Incremental = &imports.Incremental{StateKey: "nightly", Missing: imports.MissingDeactivate}
 	res := runToEnd(t, &ts, f, in)
 	if f.prepares.Load() != 1 || f.commits.Load() != 1 || f.deactivations.Load() != 1 || f.discards.Load() != 0 {
 		t.Fatalf("prepare %d, deactivate %d, commit %d, discard %d; want 1, 1, 1, 0",

@@ -6,7 +6,7 @@ package workflows
 import (
 	"time"
 
-	"importer/activities"
+	"importer/activities/imports"
 	"importer/activities/mapping"
 	"importer/activities/source"
 )
@@ -22,10 +22,10 @@ const ProgressQuery = "progress"
 
 // ImportInput is what a person (or a schedule) asks for.
 type ImportInput struct {
-	Vendor     string               `json:"vendor"`
-	Connection string               `json:"connection,omitempty"`
-	Source     activities.SourceRef `json:"source"`
-	Mapping    mapping.Mapping      `json:"mapping"`
+	Vendor     string          `json:"vendor"`
+	Connection string          `json:"connection,omitempty"`
+	Source     source.Ref      `json:"source"`
+	Mapping    mapping.Mapping `json:"mapping"`
 	// BatchSize is rows per vendor request; ChunkRows is rows per activity
 	// (a whole number of batches); Concurrency is chunks in flight.
 	BatchSize   int `json:"batch_size,omitempty"`
@@ -54,7 +54,7 @@ type ImportInput struct {
 	// Incremental sends only users that changed since the last successful
 	// run with the same state key, and commits this run's state when it
 	// succeeds.
-	Incremental *activities.Incremental `json:"incremental,omitempty"`
+	Incremental *imports.Incremental `json:"incremental,omitempty"`
 
 	// State is set only by continue-as-new: the cursor and totals so far.
 	State *ImportState `json:"state,omitempty"`
@@ -62,20 +62,20 @@ type ImportInput struct {
 
 // ImportState is carried from one run of an import to the next.
 type ImportState struct {
-	ImportKey    string               `json:"import_key"`
-	StartedAt    time.Time            `json:"started_at"`
-	Runs         int                  `json:"runs"`
-	Source       activities.SourceRef `json:"source"`
-	Planned      bool                 `json:"planned"` // the first page has been planned
-	PlanningDone bool                 `json:"planning_done"`
-	NextPlan     PlanCursor           `json:"next_plan"`
-	Queue        []source.Chunk       `json:"queue,omitempty"` // planned, not yet sent
-	Totals       activities.Counts    `json:"totals"`
-	ChunksDone   int                  `json:"chunks_done"`
-	ChunksPlan   int                  `json:"chunks_planned"`
-	RowsPlanned  int64                `json:"rows_planned"`
-	BytesDone    int64                `json:"bytes_done"`
-	BytesTotal   int64                `json:"bytes_total"`
+	ImportKey    string         `json:"import_key"`
+	StartedAt    time.Time      `json:"started_at"`
+	Runs         int            `json:"runs"`
+	Source       source.Ref     `json:"source"`
+	Planned      bool           `json:"planned"` // the first page has been planned
+	PlanningDone bool           `json:"planning_done"`
+	NextPlan     PlanCursor     `json:"next_plan"`
+	Queue        []source.Chunk `json:"queue,omitempty"` // planned, not yet sent
+	Totals       imports.Counts `json:"totals"`
+	ChunksDone   int            `json:"chunks_done"`
+	ChunksPlan   int            `json:"chunks_planned"`
+	RowsPlanned  int64          `json:"rows_planned"`
+	BytesDone    int64          `json:"bytes_done"`
+	BytesTotal   int64          `json:"bytes_total"`
 	// The duplicate scan: done once, before the first chunk; the file of
 	// superseded rows, how many, and the bytes it scanned.
 	Scanned     bool           `json:"scanned,omitempty"`
@@ -120,15 +120,15 @@ type ImportResult struct {
 	Unchanged int64 `json:"unchanged,omitempty"`
 	// Duplicates counts rows a later row of the same user replaced; they
 	// are among the rejects.
-	Duplicates      int               `json:"duplicates,omitempty"`
-	Disappeared     int               `json:"disappeared,omitempty"`
-	DisappearedFile string            `json:"disappeared_file,omitempty"`
-	Deactivated     int               `json:"deactivated,omitempty"`
-	Chunks          int               `json:"chunks"`
-	Runs            int               `json:"runs"`
-	StartedAt       time.Time         `json:"started_at"`
-	FinishedAt      time.Time         `json:"finished_at"`
-	Counts          activities.Counts `json:"-"`
+	Duplicates      int            `json:"duplicates,omitempty"`
+	Disappeared     int            `json:"disappeared,omitempty"`
+	DisappearedFile string         `json:"disappeared_file,omitempty"`
+	Deactivated     int            `json:"deactivated,omitempty"`
+	Chunks          int            `json:"chunks"`
+	Runs            int            `json:"runs"`
+	StartedAt       time.Time      `json:"started_at"`
+	FinishedAt      time.Time      `json:"finished_at"`
+	Counts          imports.Counts `json:"-"`
 }
 
 // Progress is the answer to the progress query.
@@ -180,7 +180,7 @@ func (in *ImportInput) applyDefaults() {
 		in.Connection = "default"
 	}
 	if in.BatchSize <= 0 {
-		in.BatchSize = activities.DefaultBatchSize
+		in.BatchSize = imports.DefaultBatchSize
 	}
 	if in.ChunkRows <= 0 {
 		in.ChunkRows = in.BatchSize * DefaultBatchesPerChunk

@@ -117,3 +117,14 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// Ref says where the user list is and how to read it. It carries no
+// rows: activities read their own chunk straight from the source.
+type Ref struct {
+	URI    string `json:"uri"`
+	Format Format `json:"format"`
+	// Header and Version are filled in by planning: the CSV column names and
+	// the identity of the planned bytes, so every chunk reads the same file.
+	Header  []string `json:"header,omitempty"`
+	Version Version  `json:"version"`
+}

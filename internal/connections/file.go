@@ -13,7 +13,7 @@ import (
 )
 
 // Schema says which settings the connections of each vendor take, by vendor
-// name. The vendor code owns it (activities.ConnectionSchema), so a config
+// name. The vendor code owns it (imports.ConnectionSchema), so a config
 // file can set only what some vendor code reads.
 type Schema map[string]VendorSchema
 

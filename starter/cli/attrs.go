@@ -3,9 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"text/tabwriter"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/temporal"
@@ -36,8 +34,4 @@ func explainStart(err error) error {
 		return fmt.Errorf("%w; the namespace does not know the importer's search attributes yet: register them once with `starter setup`", err)
 	}
 	return err
-}
-
-func newTable(w io.Writer) *tabwriter.Writer {
-	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 }

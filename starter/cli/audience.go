@@ -13,7 +13,8 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
-	"importer/activities"
+	"importer/activities/fynd/audience"
+	"importer/activities/source"
 	"importer/workflows"
 )
 
@@ -92,7 +93,7 @@ that Fynd did not take (a user it does not know) go to the rejects file.`,
 				WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 				WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 				StaticSummary:            fmt.Sprintf("Sync Fynd group %q (%s) from %s", in.Group, in.Connection, displaySource(in.Source.URI)),
-				TypedSearchAttributes:    searchAttributes(activities.AudienceVendor, in.Connection, in.Source.URI, ""),
+				TypedSearchAttributes:    searchAttributes(audience.AudienceVendor, in.Connection, in.Source.URI, ""),
 			}, workflows.AudienceWorkflowName, in)
 			var started *serviceerror.WorkflowExecutionAlreadyStarted
 			if errors.As(err, &started) {
@@ -101,13 +102,10 @@ that Fynd did not take (a user it does not know) go to the rejects file.`,
 			if err != nil {
 				return fmt.Errorf("start audience sync: %w", explainStart(err))
 			}
-			link := g.workflowLink(c, run.GetID())
-			if !f.Wait && g.output == "json" {
-				return printJSON(g.stdout, map[string]string{"workflow_id": run.GetID(), "run_id": run.GetRunID(), "ui": link})
+			if err := announce(g, c, "audience sync", run, "starter audience status --follow", f.Wait); err != nil {
+				return err
 			}
-			fmt.Fprintf(g.stderr, "Started audience sync %s\n  UI: %s\n", run.GetID(), link)
 			if !f.Wait {
-				fmt.Fprintf(g.stderr, "Follow it with: starter audience status --follow %s\n", run.GetID())
 				return nil
 			}
 			return FollowAudience(cmd.Context(), c, g, run.GetID(), true)
@@ -120,7 +118,7 @@ that Fynd did not take (a user it does not know) go to the rejects file.`,
 	fl.StringVar(&f.Format, "format", "", "csv or ndjson (default: from the source's extension)")
 	fl.StringVar(&f.MappingFile, "mapping", "", "a mapping file: column renames and attribute definitions")
 	fl.StringVar(&f.Description, "description", "", "the group's description when it is created")
-	fl.StringVar(&f.Category, "category", activities.DefaultGroupCategory, "the group's category when it is created")
+	fl.StringVar(&f.Category, "category", audience.DefaultGroupCategory, "the group's category when it is created")
 	fl.BoolVar(&f.KeepMissing, "keep-missing", false, "leave members that are not in the list (default: remove them)")
 	fl.IntVar(&f.MaxSets, "max-attribute-sets", 100, "most distinct combinations of attribute values (one Fynd job each)")
 	fl.DurationVar(&f.Deadline, "deadline", workflows.DefaultAudienceDeadline, "how long each step, waits included, may take before the sync fails")
@@ -151,7 +149,7 @@ func PrepareAudience(f AudienceOptions) (workflows.AudienceInput, string, error)
 	}
 	in = workflows.AudienceInput{
 		Connection: conn, Group: group, Description: f.Description, Category: f.Category,
-		Source: activities.SourceRef{URI: uri, Format: format}, Mapping: m,
+		Source: source.Ref{URI: uri, Format: format}, Mapping: m,
 		KeepMissing: f.KeepMissing, MaxAttributeSets: f.MaxSets, Deadline: f.Deadline,
 	}
 	id := f.ID
@@ -176,49 +174,19 @@ func slug(s string) string {
 }
 
 // FollowAudience shows a sync's progress until it ends, then its summary.
+// Ctrl-C detaches: the sync goes on in Temporal.
 func FollowAudience(ctx context.Context, c client.Client, g *Globals, id string, detachable bool) error {
-	done := make(chan error, 1)
-	var res workflows.AudienceResult
-	waitCtx, stop := context.WithCancel(context.Background())
-	defer stop()
-	go func() { done <- c.GetWorkflow(waitCtx, id, "").Get(waitCtx, &res) }()
-	tty := isTerminal(g.stderr)
-	every := 10 * time.Second
-	if tty {
-		every = time.Second
-	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	last := ""
-	for {
-		select {
-		case err := <-done:
-			if tty && last != "" {
-				fmt.Fprint(g.stderr, "\r\033[K")
-			}
-			return reportAudience(g, c, id, res, err)
-		case <-ctx.Done():
-			if tty {
-				fmt.Fprintln(g.stderr)
-			}
-			if detachable {
-				fmt.Fprintf(g.stderr, "Detached; the sync goes on. Follow it again with: starter audience status --follow %s\n", id)
-			}
-			return ExitError{Code: 130}
-		case <-tick.C:
-			var p workflows.AudienceProgress
-			v, err := c.QueryWorkflow(ctx, id, "", workflows.ProgressQuery)
-			if err != nil || v.Get(&p) != nil {
-				continue
-			}
-			line := audienceLine(p)
-			if tty {
-				fmt.Fprintf(g.stderr, "\r\033[K%s", line)
-			} else if line != last {
-				fmt.Fprintln(g.stderr, line)
-			}
-			last = line
-		}
+	return follow(ctx, c, g, id, detachable, audienceKind())
+}
+
+func audienceKind() runKind[workflows.AudienceProgress, workflows.AudienceResult] {
+	return runKind[workflows.AudienceProgress, workflows.AudienceResult]{
+		name: "Audience sync",
+		line: audienceLine,
+		summary: func(res workflows.AudienceResult, link string) (any, func(io.Writer)) {
+			return map[string]any{"status": "completed", "result": res}, func(w io.Writer) { printAudience(w, res, link) }
+		},
+		detached: "Detached; the sync goes on. Follow it again with: starter audience status --follow %s\n",
 	}
 }
 
@@ -236,17 +204,6 @@ func audienceLine(p workflows.AudienceProgress) string {
 	}
 	fmt.Fprintf(&b, " · %s", time.Since(p.StartedAt).Round(time.Second))
 	return b.String()
-}
-
-func reportAudience(g *Globals, c client.Client, id string, res workflows.AudienceResult, err error) error {
-	if err != nil {
-		return reportFailure(g, "Audience sync", id, err)
-	}
-	if g.output == "json" {
-		return printJSON(g.stdout, map[string]any{"status": "completed", "result": res})
-	}
-	printAudience(g.stdout, res, g.workflowLink(c, id))
-	return nil
 }
 
 func printAudience(w io.Writer, res workflows.AudienceResult, link string) {
@@ -294,37 +251,16 @@ func newAudienceStatusCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("describe %s: %w", args[0], err)
 			}
-			return audienceStatus(cmd.Context(), g, c, args[0], desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)
+			running := desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+			return showRun(cmd.Context(), g, c, args[0], running, audienceKind())
 		},
 	}
 	cmd.Flags().BoolVar(&follow, "follow", false, "follow a running sync until it ends")
 	return cmd
 }
 
-// audienceStatus prints a sync's progress, or its summary when it ended.
-func audienceStatus(ctx context.Context, g *Globals, c client.Client, id string, running bool) error {
-	if !running {
-		var res workflows.AudienceResult
-		err := c.GetWorkflow(ctx, id, "").Get(ctx, &res)
-		return reportAudience(g, c, id, res, err)
-	}
-	var p workflows.AudienceProgress
-	v, err := c.QueryWorkflow(ctx, id, "", workflows.ProgressQuery)
-	if err == nil {
-		err = v.Get(&p)
-	}
-	if err != nil {
-		return fmt.Errorf("query progress of %s (is a worker running?): %w", id, err)
-	}
-	if g.output == "json" {
-		return printJSON(g.stdout, map[string]any{"workflow_id": id, "status": "running", "progress": p})
-	}
-	fmt.Fprintf(g.stdout, "Audience sync %s is running\n  %s\n  UI: %s\n", id, audienceLine(p), g.workflowLink(c, id))
-	return nil
-}
-
 // lookupGroups runs the lookup workflow and returns its answer.
-func lookupGroups(ctx context.Context, g *Globals, in activities.GroupLookup) ([]activities.GroupInfo, string, error) {
+func lookupGroups(ctx context.Context, g *Globals, in audience.GroupLookup) ([]audience.GroupInfo, string, error) {
 	c, err := g.dial(ctx)
 	if err != nil {
 		return nil, "", err
@@ -341,7 +277,7 @@ func lookupGroups(ctx context.Context, g *Globals, in activities.GroupLookup) ([
 	}
 	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	var out []activities.GroupInfo
+	var out []audience.GroupInfo
 	if err := run.Get(wctx, &out); err != nil {
 		_, msg := failureOf(err)
 		if wctx.Err() != nil {
@@ -360,23 +296,15 @@ func newAudienceGroupsCmd(g *Globals) *cobra.Command {
 		Example: "  starter audience groups\n  starter audience groups --connection eu -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			groups, _, err := lookupGroups(cmd.Context(), g, activities.GroupLookup{Connection: conn})
+			groups, _, err := lookupGroups(cmd.Context(), g, audience.GroupLookup{Connection: conn})
 			if err != nil {
 				return err
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, groups)
-			}
-			if len(groups) == 0 {
-				fmt.Fprintln(g.stdout, "No groups.")
-				return nil
-			}
-			tw := newTable(g.stdout)
-			fmt.Fprintln(tw, "NAME\tID\tSTATUS\tTOTAL USERS\tMODIFIED\t")
+			t := table{header: []string{"NAME", "ID", "STATUS", "TOTAL USERS", "MODIFIED"}, empty: "No groups."}
 			for _, gr := range groups {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", gr.Name, gr.ID, gr.Status, totalText(gr), timeText(gr.ModifiedAt))
+				t.rows = append(t.rows, []string{gr.Name, gr.ID, gr.Status, totalText(gr), timeText(gr.ModifiedAt)})
 			}
-			return tw.Flush()
+			return g.printer().list(groups, t)
 		},
 	}
 	cmd.Flags().StringVar(&conn, "connection", "default", "the worker's Fynd connection (application)")
@@ -391,33 +319,33 @@ func newAudienceShowCmd(g *Globals) *cobra.Command {
 		Example: "  starter audience show \"VIP customers\"\n  starter audience show 64f111111111111111111111 -o json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			groups, _, err := lookupGroups(cmd.Context(), g, activities.GroupLookup{Connection: conn, Group: args[0]})
+			groups, _, err := lookupGroups(cmd.Context(), g, audience.GroupLookup{Connection: conn, Group: args[0]})
 			if err != nil {
 				return err
 			}
 			gr := groups[0]
-			if g.output == "json" {
-				return printJSON(g.stdout, gr)
-			}
-			fmt.Fprintf(g.stdout, "Group %s\n", gr.Name)
-			fmt.Fprintf(g.stdout, "  id           %s (uid %d)\n", gr.ID, gr.UID)
-			fmt.Fprintf(g.stdout, "  status       %s\n", gr.Status)
-			fmt.Fprintf(g.stdout, "  total users  %s\n", totalText(gr))
-			if gr.ErrorCount > 0 {
-				fmt.Fprintf(g.stdout, "  errors       %d rows Fynd could not use\n", gr.ErrorCount)
-			}
-			if gr.Description != "" {
-				fmt.Fprintf(g.stdout, "  description  %s\n", gr.Description)
-			}
-			fmt.Fprintf(g.stdout, "  modified     %s\n", timeText(gr.ModifiedAt))
-			return nil
+			return g.printer().print(gr, func(w io.Writer) { printGroup(w, gr) })
 		},
 	}
 	cmd.Flags().StringVar(&conn, "connection", "default", "the worker's Fynd connection (application)")
 	return cmd
 }
 
-func totalText(gr activities.GroupInfo) string {
+func printGroup(w io.Writer, gr audience.GroupInfo) {
+	fmt.Fprintf(w, "Group %s\n", gr.Name)
+	fmt.Fprintf(w, "  id           %s (uid %d)\n", gr.ID, gr.UID)
+	fmt.Fprintf(w, "  status       %s\n", gr.Status)
+	fmt.Fprintf(w, "  total users  %s\n", totalText(gr))
+	if gr.ErrorCount > 0 {
+		fmt.Fprintf(w, "  errors       %d rows Fynd could not use\n", gr.ErrorCount)
+	}
+	if gr.Description != "" {
+		fmt.Fprintf(w, "  description  %s\n", gr.Description)
+	}
+	fmt.Fprintf(w, "  modified     %s\n", timeText(gr.ModifiedAt))
+}
+
+func totalText(gr audience.GroupInfo) string {
 	if !gr.TotalUsersKnown {
 		return "unknown"
 	}

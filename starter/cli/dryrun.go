@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"strconv"
 	"time"
 
-	"importer/activities"
+	"importer/activities/imports"
 	"importer/activities/rejects"
 	"importer/activities/source"
 	"importer/internal/atomicfile"
@@ -14,7 +16,7 @@ import (
 )
 
 // runDryRun reads, maps and validates the whole list here, with the
-// workers' own code (activities.DryRun), and reports what an import would
+// workers' own code (imports.DryRun), and reports what an import would
 // send and reject. It needs no Temporal and calls no vendor. rejectsPath,
 // if set, receives the rows that would be rejected, as a rejects file.
 func runDryRun(ctx context.Context, g *Globals, in workflows.ImportInput, rejectsPath string) error {
@@ -35,11 +37,10 @@ func runDryRun(ctx context.Context, g *Globals, in workflows.ImportInput, reject
 		enc := json.NewEncoder(out)
 		save = func(r rejects.Reject) error { return enc.Encode(r) }
 	}
-	if g.output != "json" {
-		fmt.Fprintf(g.stderr, "Dry run: reading %s for %s; nothing is sent.\n", displaySource(in.Source.URI), in.Vendor)
-	}
+	p := g.printer()
+	p.note("Dry run: reading %s for %s; nothing is sent.\n", displaySource(in.Source.URI), in.Vendor)
 	started := time.Now()
-	res, err := activities.DryRun(ctx, &source.Opener{}, in.Vendor, in.Source, in.Mapping, save)
+	res, err := imports.DryRun(ctx, &source.Opener{}, in.Vendor, in.Source, in.Mapping, save)
 	if err != nil {
 		return fmt.Errorf("dry run: %w", err)
 	}
@@ -48,10 +49,11 @@ func runDryRun(ctx context.Context, g *Globals, in workflows.ImportInput, reject
 			return fmt.Errorf("save the rejects: %w", err)
 		}
 	}
-	if g.output == "json" {
-		return printJSON(g.stdout, res)
-	}
-	w := g.stdout
+	took := time.Since(started)
+	return p.print(res, func(w io.Writer) { printDryRun(w, res, rejectsPath, took) })
+}
+
+func printDryRun(w io.Writer, res imports.DryRunResult, rejectsPath string, took time.Duration) {
 	fmt.Fprintf(w, "Dry run of an import into %s (nothing was sent)\n", res.Vendor)
 	fmt.Fprintf(w, "  source        %s\n", res.Source)
 	fmt.Fprintf(w, "  rows          %s\n", num(res.Rows))
@@ -61,18 +63,17 @@ func runDryRun(ctx context.Context, g *Globals, in workflows.ImportInput, reject
 	if rejectsPath != "" {
 		fmt.Fprintf(w, "  rejects file  %s\n", rejectsPath)
 	}
-	fmt.Fprintf(w, "  took          %s\n", durationText(time.Since(started)))
+	fmt.Fprintf(w, "  took          %s\n", durationText(took))
 	if len(res.Reasons) == 0 {
-		return nil
+		return
 	}
 	fmt.Fprintln(w)
-	tw := newTable(w)
-	fmt.Fprintln(tw, "ROWS\tFIRST LINE\tREASON\t")
+	t := table{header: []string{"ROWS", "FIRST LINE", "REASON"}}
 	for _, r := range res.Reasons {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t\n", num(r.Rows), r.FirstLine, r.Reason)
+		t.rows = append(t.rows, []string{num(r.Rows), strconv.FormatInt(r.FirstLine, 10), r.Reason})
 	}
 	if res.OtherRejects > 0 {
-		fmt.Fprintf(tw, "%s\t\t(other reasons)\t\n", num(res.OtherRejects))
+		t.rows = append(t.rows, []string{num(res.OtherRejects), "", "(other reasons)"})
 	}
-	return tw.Flush()
+	t.write(w)
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,12 +19,46 @@ import (
 // Follow shows an import's progress until it ends, then its summary. Ctrl-C
 // detaches: the import goes on in Temporal.
 func Follow(ctx context.Context, c client.Client, g *Globals, id string, detachable bool) error {
+	return follow(ctx, c, g, id, detachable, importKind())
+}
+
+// runKind is what differs between the kinds of run the starter follows and
+// shows (an import, an audience sync): P is the answer of the run's
+// progress query, R its result.
+type runKind[P, R any] struct {
+	// name starts the lines about a run: "Import", "Audience sync".
+	name string
+	// line renders a progress answer as one line.
+	line func(p P) string
+	// summary is a completed run's result as -o json prints it, and as
+	// people read it.
+	summary func(res R, link string) (v any, text func(w io.Writer))
+	// detached is what Ctrl-C says when it detaches from the run; %s is
+	// the workflow ID.
+	detached string
+}
+
+func importKind() runKind[workflows.Progress, workflows.ImportResult] {
+	return runKind[workflows.Progress, workflows.ImportResult]{
+		name: "Import",
+		line: func(p workflows.Progress) string { return progressLine(p, time.Now()) },
+		summary: func(res workflows.ImportResult, link string) (any, func(io.Writer)) {
+			return summaryJSON(res, "completed"), func(w io.Writer) { printSummary(w, res, link) }
+		},
+		detached: "Detached; the import goes on. Follow it again with: starter status %s\n",
+	}
+}
+
+// follow shows a run's progress on stderr until it ends, then reports it.
+// Ctrl-C detaches: the run goes on in Temporal; detachable says whether to
+// tell how to follow it again.
+func follow[P, R any](ctx context.Context, c client.Client, g *Globals, id string, detachable bool, k runKind[P, R]) error {
 	type outcome struct {
-		res workflows.ImportResult
+		res R
 		err error
 	}
 	// A background context: Ctrl-C must detach the display, not cancel the
-	// wait in a way that looks like a failed import.
+	// wait in a way that looks like a failed run.
 	waitCtx, stopWait := context.WithCancel(context.Background())
 	defer stopWait()
 	done := make(chan outcome, 1)
@@ -49,21 +82,21 @@ func Follow(ctx context.Context, c client.Client, g *Globals, id string, detacha
 			if tty && lastLine != "" {
 				fmt.Fprint(g.stderr, "\r\033[K")
 			}
-			return report(g, c, id, o.res, o.err)
+			return reportRun(g, c, id, o.res, o.err, k)
 		case <-ctx.Done():
 			if tty {
 				fmt.Fprintln(g.stderr)
 			}
 			if detachable {
-				fmt.Fprintf(g.stderr, "Detached; the import goes on. Follow it again with: starter status %s\n", id)
+				fmt.Fprintf(g.stderr, k.detached, id)
 			}
 			return ExitError{Code: 130}
 		case <-tick.C:
-			p, err := queryProgress(ctx, c, id)
+			p, err := queryProgress[P](ctx, c, id)
 			if err != nil {
 				continue // the workflow may be between runs; try again next tick
 			}
-			line := progressLine(p, time.Now())
+			line := k.line(p)
 			if tty {
 				fmt.Fprintf(g.stderr, "\r\033[K%s", line)
 			} else if line != lastLine {
@@ -74,13 +107,38 @@ func Follow(ctx context.Context, c client.Client, g *Globals, id string, detacha
 	}
 }
 
-func queryProgress(ctx context.Context, c client.Client, id string) (workflows.Progress, error) {
-	var p workflows.Progress
+// showRun prints a run's progress, or its summary when it has ended.
+func showRun[P, R any](ctx context.Context, g *Globals, c client.Client, id string, running bool, k runKind[P, R]) error {
+	if !running {
+		var res R
+		err := c.GetWorkflow(ctx, id, "").Get(ctx, &res)
+		return reportRun(g, c, id, res, err, k)
+	}
+	p, err := queryProgress[P](ctx, c, id)
+	if err != nil {
+		return fmt.Errorf("query progress of %s (is a worker running?): %w", id, err)
+	}
+	link := g.workflowLink(c, id)
+	return g.printer().print(map[string]any{"workflow_id": id, "status": "running", "progress": p}, func(w io.Writer) {
+		fmt.Fprintf(w, "%s %s is running\n  %s\n  UI: %s\n", k.name, id, k.line(p), link)
+	})
+}
+
+func queryProgress[P any](ctx context.Context, c client.Client, id string) (P, error) {
+	var p P
 	v, err := c.QueryWorkflow(ctx, id, "", workflows.ProgressQuery)
 	if err != nil {
 		return p, err
 	}
 	return p, v.Get(&p)
+}
+
+// reportRun prints how a run ended and turns it into the command's exit.
+func reportRun[P, R any](g *Globals, c client.Client, id string, res R, err error, k runKind[P, R]) error {
+	if err != nil {
+		return reportFailure(g, k.name, id, err)
+	}
+	return g.printer().print(k.summary(res, g.workflowLink(c, id)))
 }
 
 // progressLine renders rows done of the total (estimated from bytes while
@@ -112,18 +170,6 @@ func progressLine(p workflows.Progress, now time.Time) string {
 		fmt.Fprintf(&b, " · %s unchanged", num(p.Unchanged))
 	}
 	return b.String()
-}
-
-// report prints the final summary and turns the outcome into an exit code.
-func report(g *Globals, c client.Client, id string, res workflows.ImportResult, err error) error {
-	if err != nil {
-		return reportFailure(g, "Import", id, err)
-	}
-	if g.output == "json" {
-		return printJSON(g.stdout, summaryJSON(res, "completed"))
-	}
-	printSummary(g.stdout, res, g.workflowLink(c, id))
-	return nil
 }
 
 func summaryJSON(res workflows.ImportResult, status string) map[string]any {
@@ -190,15 +236,22 @@ func printSummary(w io.Writer, res workflows.ImportResult, link string) {
 	fmt.Fprintf(w, "  UI            %s\n", link)
 }
 
-// reportFailure says how a run ended badly and why, as JSON or a line on
-// stderr, and makes the command exit 1.
+// reportFailure says how a run ended badly and why, as JSON on stdout or
+// a line on stderr, and makes the command exit 1.
 func reportFailure(g *Globals, what, id string, err error) error {
 	state, msg := failureOf(err)
-	if g.output == "json" {
-		_ = printJSON(g.stdout, map[string]any{"workflow_id": id, "status": state, "error": msg})
-	} else {
-		fmt.Fprintf(g.stderr, "%s %s %s: %s\n", what, id, state, msg)
+	p := g.printer()
+	p.note("%s %s %s: %s\n", what, id, state, msg)
+	out := map[string]any{"workflow_id": id, "status": state, "error": msg}
+	// What a program needs to follow up comes typed, in the failure's
+	// details, not out of the message.
+	var app *temporal.ApplicationError
+	var d workflows.FailureDetails
+	if errors.As(err, &app) && app.HasDetails() && app.Details(&d) == nil && d.RejectsCommand != "" {
+		out["rejects"], out["rejects_command"] = d.Rejects, d.RejectsCommand
 	}
+	// The exit code says the run failed even if this cannot be written.
+	_ = p.print(out, nil)
 	return ExitError{Code: 1}
 }
 
@@ -222,12 +275,6 @@ func failureOf(err error) (string, string) {
 		return "failed", app.Error()
 	}
 	return "failed", err.Error()
-}
-
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func isTerminal(w io.Writer) bool {

@@ -3,17 +3,18 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/serviceerror"
 
-	"importer/activities"
-	"importer/workflows"
+	"importer/activities/vendors"
+	"importer/workflows/gate"
 )
 
 func newGateCmd(g *Globals) *cobra.Command {
-	gate := &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "gate",
 		Short: "Inspect the gates that serialise bulk work per vendor account",
 		Long: `BitLabs runs one bulk import at a time per account and Userpilot one bulk
@@ -28,10 +29,10 @@ import chunk at a time, in the order asked.`,
 		Example: "  starter gate status --vendor bitlabs\n  starter gate status --vendor userpilot --connection eu -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := activities.CheckVendor(vendor); err != nil {
+			if err := vendors.Check(vendor); err != nil {
 				return err
 			}
-			if t, _ := activities.VendorTraits(vendor); !t.Gated {
+			if t, _ := vendors.Traits(vendor); !t.Gated {
 				return fmt.Errorf("%s has no gate: its bulk calls may run in parallel", vendor)
 			}
 			ctx := cmd.Context()
@@ -40,44 +41,47 @@ import chunk at a time, in the order asked.`,
 				return err
 			}
 			defer c.Close()
-			id := workflows.GateID(vendor, connection)
-			v, err := c.QueryWorkflow(ctx, id, "", workflows.GateStateQuery)
+			id := gate.ID(vendor, connection)
+			p := g.printer()
+			v, err := c.QueryWorkflow(ctx, id, "", gate.StateQuery)
 			var nf *serviceerror.NotFound
 			if errors.As(err, &nf) {
-				if g.output == "json" {
-					return printJSON(g.stdout, map[string]any{"gate": id, "running": false})
-				}
-				fmt.Fprintf(g.stdout, "Gate %s has not started: no import has used %s/%s yet.\n", id, vendor, connection)
-				return nil
+				return p.print(map[string]any{"gate": id, "running": false}, func(w io.Writer) {
+					fmt.Fprintf(w, "Gate %s has not started: no import has used %s/%s yet.\n", id, vendor, connection)
+				})
 			}
 			if err != nil {
 				return fmt.Errorf("query gate %s (is a worker running?): %w", id, err)
 			}
-			var s workflows.GateStatus
+			var s gate.Status
 			if err := v.Get(&s); err != nil {
 				return fmt.Errorf("read gate %s: %w", id, err)
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, map[string]any{"gate": id, "running": true, "state": s})
-			}
-			fmt.Fprintf(g.stdout, "Gate %s\n", id)
-			if s.Holder == nil {
-				fmt.Fprintln(g.stdout, "  holder   none (free)")
-			} else {
-				fmt.Fprintf(g.stdout, "  holder   %s, %s, for %s\n", s.Holder.WorkflowID, s.Holder.Label, s.HeldFor.Round(time.Millisecond))
-			}
-			fmt.Fprintf(g.stdout, "  waiting  %d\n", len(s.Queue))
-			for i, q := range s.Queue {
-				fmt.Fprintf(g.stdout, "    %d. %s, %s, asked %s\n", i+1, q.WorkflowID, q.Label, q.AskedAt.Local().Format(time.TimeOnly))
-			}
-			fmt.Fprintf(g.stdout, "  grants   %d (leases taken back from dead holders: %d)\n", s.Grants, s.TakenBack)
-			fmt.Fprintf(g.stdout, "  UI       %s\n", g.workflowLink(c, id))
-			return nil
+			return p.print(gateView(id, s, g.workflowLink(c, id)))
 		},
 	}
 	status.Flags().StringVar(&vendor, "vendor", "", "the vendor: bitlabs or userpilot")
 	status.Flags().StringVar(&connection, "connection", "default", "the worker's connection (account) at the vendor")
 	_ = status.MarkFlagRequired("vendor")
-	gate.AddCommand(status)
-	return gate
+	cmd.AddCommand(status)
+	return cmd
+}
+
+// gateView is a running gate's state as -o json prints it, and as people
+// read it.
+func gateView(id string, s gate.Status, link string) (any, func(w io.Writer)) {
+	return map[string]any{"gate": id, "running": true, "state": s}, func(w io.Writer) {
+		fmt.Fprintf(w, "Gate %s\n", id)
+		if s.Holder == nil {
+			fmt.Fprintln(w, "  holder   none (free)")
+		} else {
+			fmt.Fprintf(w, "  holder   %s, %s, for %s\n", s.Holder.WorkflowID, s.Holder.Label, s.HeldFor.Round(time.Millisecond))
+		}
+		fmt.Fprintf(w, "  waiting  %d\n", len(s.Queue))
+		for i, q := range s.Queue {
+			fmt.Fprintf(w, "    %d. %s, %s, asked %s\n", i+1, q.WorkflowID, q.Label, q.AskedAt.Local().Format(time.TimeOnly))
+		}
+		fmt.Fprintf(w, "  grants   %d (leases taken back from dead holders: %d)\n", s.Grants, s.TakenBack)
+		fmt.Fprintf(w, "  UI       %s\n", link)
+	}
 }

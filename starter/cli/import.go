@@ -14,9 +14,10 @@ import (
 	"github.com/spf13/pflag"
 	"go.temporal.io/sdk/client"
 
-	"importer/activities"
+	"importer/activities/imports"
 	"importer/activities/mapping"
 	"importer/activities/source"
+	"importer/activities/vendors"
 	"importer/workflows"
 )
 
@@ -96,13 +97,10 @@ even with rejected rows.`,
 			if err != nil {
 				return err
 			}
-			link := g.workflowLink(c, run.GetID())
-			if !f.Wait && g.output == "json" {
-				return printJSON(g.stdout, map[string]string{"workflow_id": run.GetID(), "run_id": run.GetRunID(), "ui": link})
+			if err := announce(g, c, "import", run, "starter status", f.Wait); err != nil {
+				return err
 			}
-			fmt.Fprintf(g.stderr, "Started import %s\n  UI: %s\n", run.GetID(), link)
 			if !f.Wait {
-				fmt.Fprintf(g.stderr, "Follow it with: starter status %s\n", run.GetID())
 				return nil
 			}
 			return Follow(cmd.Context(), c, g, run.GetID(), true)
@@ -113,7 +111,7 @@ even with rejected rows.`,
 	fl.StringVar(&f.ID, "id", "", "workflow ID (default: import-<vendor>-<source name>-<time>)")
 	fl.BoolVar(&f.Wait, "wait", false, "follow the import with a live progress display and print the summary")
 	fl.StringVar(&f.Incremental, "incremental", "", "send only users that changed since the last successful import with this state KEY")
-	fl.StringVar(&f.Missing, "missing", activities.MissingReport, "with --incremental, users no longer in the list: report or deactivate (nebuly)")
+	fl.StringVar(&f.Missing, "missing", imports.MissingReport, "with --incremental, users no longer in the list: report or deactivate ("+strings.Join(deactivating(), ", ")+")")
 	fl.BoolVar(&dryRun, "dry-run", false, "read, map and validate the whole list here and report what an import would do; start nothing, send nothing")
 	fl.StringVar(&dryRunRejects, "rejects", "", "with --dry-run: write the rows that would be rejected to FILE (NDJSON, like a rejects file)")
 	_ = cmd.MarkFlagRequired("vendor")
@@ -124,12 +122,12 @@ even with rejected rows.`,
 // addImportFlags adds the flags that say what to import and how; a
 // schedule takes the same ones.
 func addImportFlags(fl *pflag.FlagSet, f *ImportOptions) {
-	fl.StringVar(&f.Vendor, "vendor", "", "vendor to import into: "+strings.Join(activities.Vendors(), ", "))
+	fl.StringVar(&f.Vendor, "vendor", "", "vendor to import into: "+strings.Join(vendors.ImportNames(), ", "))
 	fl.StringVar(&f.Connection, "connection", "default", "the worker's connection (account) at the vendor")
 	fl.StringVar(&f.Source, "source", "", "the user list: a local path or an http(s) URL")
 	fl.StringVar(&f.Format, "format", "", "csv or ndjson (default: from the source's extension)")
 	fl.StringVar(&f.MappingFile, "mapping", "", "a mapping file that renames columns and sets constants")
-	fl.IntVar(&f.BatchSize, "batch-size", activities.DefaultBatchSize, "users per vendor request")
+	fl.IntVar(&f.BatchSize, "batch-size", imports.DefaultBatchSize, "users per vendor request")
 	fl.IntVar(&f.ChunkRows, "chunk-rows", 0, "rows per chunk, the unit of work and retry (default: 5 batches)")
 	fl.IntVar(&f.Concurrency, "concurrency", workflows.DefaultConcurrency, "chunks in flight at once")
 	fl.DurationVar(&f.VendorDeadline, "vendor-deadline", workflows.DefaultVendorDeadline, "how long a chunk may keep failing with retryable errors before the import fails")
@@ -140,7 +138,7 @@ func addImportFlags(fl *pflag.FlagSet, f *ImportOptions) {
 func PrepareImport(f ImportOptions) (workflows.ImportInput, string, error) {
 	var in workflows.ImportInput
 	vendor := strings.ToLower(strings.TrimSpace(f.Vendor))
-	if err := activities.CheckVendor(vendor); err != nil {
+	if err := vendors.Check(vendor); err != nil {
 		return in, "", err
 	}
 	if f.BatchSize <= 0 || f.ChunkRows < 0 || f.Concurrency <= 0 {
@@ -158,7 +156,7 @@ func PrepareImport(f ImportOptions) (workflows.ImportInput, string, error) {
 	in = workflows.ImportInput{
 		Vendor:         vendor,
 		Connection:     f.Connection,
-		Source:         activities.SourceRef{URI: uri, Format: format},
+		Source:         source.Ref{URI: uri, Format: format},
 		Mapping:        m,
 		BatchSize:      f.BatchSize,
 		ChunkRows:      f.ChunkRows,
@@ -168,15 +166,15 @@ func PrepareImport(f ImportOptions) (workflows.ImportInput, string, error) {
 	if f.Incremental != "" {
 		missing := f.Missing
 		if missing == "" {
-			missing = activities.MissingReport
+			missing = imports.MissingReport
 		}
-		if missing != activities.MissingReport && missing != activities.MissingDeactivate {
+		if missing != imports.MissingReport && missing != imports.MissingDeactivate {
 			return in, "", fmt.Errorf("unknown --missing %q: use report or deactivate", missing)
 		}
-		if missing == activities.MissingDeactivate && vendor != "nebuly" {
-			return in, "", fmt.Errorf("--missing deactivate works for nebuly only (%s has no way to end a user's access); use report", vendor)
+		if err := checkMissing(missing, vendor); err != nil {
+			return in, "", err
 		}
-		in.Incremental = &activities.Incremental{StateKey: f.Incremental, Missing: missing}
+		in.Incremental = &imports.Incremental{StateKey: f.Incremental, Missing: missing}
 	}
 	id := f.ID
 	if id == "" {
@@ -248,7 +246,7 @@ func checkHeader(vendor, uri string, m mapping.Mapping) error {
 	if err != nil {
 		return fmt.Errorf("cannot read Source: %w", err)
 	}
-	missing, err := activities.MissingColumns(vendor, m, page.Header)
+	missing, err := vendors.MissingColumns(vendor, m, page.Header)
 	if err != nil {
 		return err
 	}
@@ -295,6 +293,22 @@ func StartImport(ctx context.Context, c client.Client, g *Globals, id string, in
 	return run, nil
 }
 
+// announce says that a run started. With --wait a live display follows,
+// so it is a line on stderr in any output. Without, the run's ID and link
+// are the command's output: JSON on stdout, or for people on stderr with
+// followCmd, the command that follows the run (the workflow ID is added).
+func announce(g *Globals, c client.Client, what string, run client.WorkflowRun, followCmd string, wait bool) error {
+	link := g.workflowLink(c, run.GetID())
+	started := fmt.Sprintf("Started %s %s\n  UI: %s\n", what, run.GetID(), link)
+	if wait {
+		fmt.Fprint(g.stderr, started)
+		return nil
+	}
+	p := g.printer()
+	p.note("%sFollow it with: %s %s\n", started, followCmd, run.GetID())
+	return p.print(map[string]string{"workflow_id": run.GetID(), "run_id": run.GetRunID(), "ui": link}, nil)
+}
+
 func (g *Globals) workflowLink(c client.Client, id string) string {
 	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", strings.TrimRight(g.uiURL, "/"), url.PathEscape(g.namespaceOr(c)), url.PathEscape(id))
 }
@@ -308,4 +322,28 @@ func displaySource(uri string) string {
 	}
 	u.RawQuery, u.User, u.Fragment = "", nil, ""
 	return u.String()
+}
+
+// deactivating lists the vendors that can end a user's access, so an
+// incremental import may deactivate the users that left its list.
+func deactivating() []string {
+	var names []string
+	for _, e := range vendors.All() {
+		if e.Spec.Traits.Deactivates {
+			names = append(names, e.Spec.Name)
+		}
+	}
+	return names
+}
+
+// checkMissing refuses --missing deactivate for a vendor that cannot end a
+// user's access, before anything starts.
+func checkMissing(missing, vendor string) error {
+	if missing != imports.MissingDeactivate {
+		return nil
+	}
+	if t, err := vendors.Traits(vendor); err == nil && !t.Deactivates {
+		return fmt.Errorf("--missing deactivate works for %s only (%s has no way to end a user's access); use report", strings.Join(deactivating(), ", "), vendor)
+	}
+	return nil
 }

@@ -18,7 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"importer/activities"
+	"importer/activities/vendors"
 	"importer/workflows"
 )
 
@@ -111,33 +111,33 @@ ImporterSchedule), so the namespace must have them (starter setup).`,
 				return err
 			}
 			fillCounts(ctx, c, rows, time.Now())
-			if g.output == "json" {
-				return printJSON(g.stdout, rows)
-			}
-			if len(rows) == 0 {
-				fmt.Fprintln(g.stdout, "No imports or audience syncs match.")
-				return nil
-			}
-			tw := newTable(g.stdout)
-			fmt.Fprintln(tw, "WORKFLOW ID\tTYPE\tVENDOR\tCONNECTION\tSTATUS\tSTARTED\tDURATION\tROWS\tACCEPTED\tREJECTED\t")
-			for _, r := range rows {
-				rowsText := count(r.Rows)
-				if r.RowsDone != nil {
-					rowsText = num(*r.RowsDone) + " so far"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.WorkflowID, r.Type, dash(r.Vendor), dash(r.Connection), r.Status,
-					timeText(r.StartedAt), durationText(time.Duration(r.Seconds*float64(time.Second))), rowsText, count(r.Accepted), count(r.Rejected))
-			}
-			return tw.Flush()
+			return g.printer().list(rows, listTable(rows))
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.vendor, "vendor", "", "only this vendor: "+strings.Join(activities.ConnectionVendors(), ", "))
+	fl.StringVar(&f.vendor, "vendor", "", "only this vendor: "+strings.Join(vendors.Names(), ", "))
 	fl.StringVar(&f.status, "status", "", "only this status: running, completed, failed, canceled, terminated, timed-out")
 	fl.StringVar(&f.schedule, "schedule", "", "only the runs this schedule started")
 	fl.StringVar(&f.since, "since", "", "only runs started within DURATION (e.g. 90m, 24h, 7d)")
 	fl.IntVar(&f.limit, "limit", 20, "show at most N runs")
 	return cmd
+}
+
+// listTable is how people read the rows of `starter list`.
+func listTable(rows []listRow) table {
+	t := table{
+		header: []string{"WORKFLOW ID", "TYPE", "VENDOR", "CONNECTION", "STATUS", "STARTED", "DURATION", "ROWS", "ACCEPTED", "REJECTED"},
+		empty:  "No imports or audience syncs match.",
+	}
+	for _, r := range rows {
+		rowsText := count(r.Rows)
+		if r.RowsDone != nil {
+			rowsText = num(*r.RowsDone) + " so far"
+		}
+		t.rows = append(t.rows, []string{r.WorkflowID, r.Type, dash(r.Vendor), dash(r.Connection), r.Status,
+			timeText(r.StartedAt), durationText(time.Duration(r.Seconds * float64(time.Second))), rowsText, count(r.Accepted), count(r.Rejected)})
+	}
+	return t
 }
 
 // listQuery builds the visibility query of `starter list`.
@@ -154,11 +154,11 @@ func listQuery(f listFlags, now time.Time) (string, error) {
 	if f.vendor != "" {
 		v := strings.ToLower(strings.TrimSpace(f.vendor))
 		known := false
-		for _, k := range activities.ConnectionVendors() {
+		for _, k := range vendors.Names() {
 			known = known || k == v
 		}
 		if !known {
-			return "", fmt.Errorf("unknown --vendor %q: choose one of %s", f.vendor, strings.Join(activities.ConnectionVendors(), ", "))
+			return "", fmt.Errorf("unknown --vendor %q: choose one of %s", f.vendor, strings.Join(vendors.Names(), ", "))
 		}
 		clauses = append(clauses, fmt.Sprintf("%s = '%s'", workflows.SAVendor, v))
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -149,73 +151,38 @@ func showRejects(ctx context.Context, g *Globals, st *store.Store, run runRecord
 		return fmt.Errorf("%s rejected %s rows, but %s holds %s of them: point --store (or %s) at the store its workers use",
 			run.id, num(run.rejected), st.Describe(), num(held), store.EnvVar)
 	}
-	var out *atomicfile.File
-	if f.save != "" {
-		if out, err = createAtomic(f.save); err != nil {
-			return err
-		}
-		defer out.Abort()
-	}
-	tw := newTable(g.stdout)
-	if g.output != "json" && out == nil && held > 0 {
-		fmt.Fprintln(tw, "LINE\tUSER ID\tREASON\t")
-	}
 	want := strings.ToLower(f.reason)
+	matches := func(r rejects.Reject) bool { return want == "" || strings.Contains(strings.ToLower(r.Reason), want) }
+	if f.save != "" {
+		return saveRejects(ctx, g, st, run, f.save, matches)
+	}
+	p := g.printer()
+	var header []string
+	if held > 0 {
+		header = []string{"LINE", "USER ID", "REASON"}
+	}
+	rows := p.streamTable(header...)
 	var matched, shown int64
 	err = st.Rejects(ctx, run.key, "", func(_ string, r rejects.Reject) error {
-		if want != "" && !strings.Contains(strings.ToLower(r.Reason), want) {
+		if !matches(r) {
 			return nil
 		}
 		matched++
-		switch {
-		case out != nil:
-			b, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			out.Write(b)
-			out.WriteByte('\n')
-		case f.limit > 0 && shown >= int64(f.limit):
-		case g.output == "json":
-			shown++
-			b, err := json.Marshal(r)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "%s\n", b)
-		default:
-			shown++
-			fmt.Fprintf(tw, "%d\t%s\t%s\t\n", r.Line, dash(r.UserID), r.Reason)
-			if shown%1000 == 0 {
-				// A long listing streams instead of being held for
-				// alignment; columns may shift by a little.
-				return tw.Flush()
-			}
+		if f.limit > 0 && shown >= int64(f.limit) {
+			return nil
 		}
-		return nil
+		shown++
+		return rows.row(r, strconv.FormatInt(r.Line, 10), dash(r.UserID), r.Reason)
 	})
 	if err != nil {
 		return err
 	}
-	if out != nil {
-		if err := out.Commit(); err != nil {
-			return fmt.Errorf("save rejects: %w", err)
-		}
-		if g.output == "json" {
-			return printJSON(g.stdout, map[string]any{"workflow_id": run.id, "saved": f.save, "rejects": matched})
-		}
-		fmt.Fprintf(g.stdout, "Saved %s rejects of %s to %s.\n", num(matched), run.id, f.save)
-		return nil
-	}
-	if g.output == "json" {
-		return nil // NDJSON: one line a reject, none when there are none
+	if err := rows.flush(); err != nil {
+		return err
 	}
 	if held == 0 {
-		fmt.Fprintf(g.stdout, "%s has no rejected rows.\n", run.id)
+		p.say("%s has no rejected rows.\n", run.id)
 		return nil
-	}
-	if err := tw.Flush(); err != nil {
-		return err
 	}
 	note := fmt.Sprintf("%s rejects", num(held))
 	if f.reason != "" {
@@ -224,8 +191,40 @@ func showRejects(ctx context.Context, g *Globals, st *store.Store, run runRecord
 	if shown < matched {
 		note += fmt.Sprintf("; showing the first %s (--limit 0 shows all)", num(shown))
 	}
-	fmt.Fprintf(g.stderr, "%s, from %s\n", note, st.Describe())
+	p.note("%s, from %s\n", note, st.Describe())
 	return nil
+}
+
+// saveRejects copies the rejects that match to a file, as NDJSON.
+func saveRejects(ctx context.Context, g *Globals, st *store.Store, run runRecords, path string, matches func(rejects.Reject) bool) error {
+	out, err := createAtomic(path)
+	if err != nil {
+		return err
+	}
+	defer out.Abort()
+	var saved int64
+	err = st.Rejects(ctx, run.key, "", func(_ string, r rejects.Reject) error {
+		if !matches(r) {
+			return nil
+		}
+		saved++
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		out.Write(b)
+		out.WriteByte('\n')
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := out.Commit(); err != nil {
+		return fmt.Errorf("save rejects: %w", err)
+	}
+	return g.printer().print(map[string]any{"workflow_id": run.id, "saved": path, "rejects": saved}, func(w io.Writer) {
+		fmt.Fprintf(w, "Saved %s rejects of %s to %s.\n", num(saved), run.id, path)
+	})
 }
 
 func showDisappeared(ctx context.Context, g *Globals, st *store.Store, run runRecords, f rejectsFlags) error {
@@ -237,6 +236,8 @@ func showDisappeared(ctx context.Context, g *Globals, st *store.Store, run runRe
 		}
 		defer out.Abort()
 	}
+	p := g.printer()
+	users := p.streamLines()
 	var n int64
 	err = st.Disappeared(ctx, run.key, func(key string) error {
 		n++
@@ -244,14 +245,8 @@ func showDisappeared(ctx context.Context, g *Globals, st *store.Store, run runRe
 		case out != nil:
 			out.WriteString(strings.ReplaceAll(key, "\n", " ") + "\n")
 		case f.limit > 0 && n > int64(f.limit):
-		case g.output == "json":
-			b, err := json.Marshal(map[string]string{"user_id": key})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stdout, "%s\n", b)
 		default:
-			fmt.Fprintln(g.stdout, key)
+			return users.row(map[string]string{"user_id": key}, key)
 		}
 		return nil
 	})
@@ -263,9 +258,7 @@ func showDisappeared(ctx context.Context, g *Globals, st *store.Store, run runRe
 			return fmt.Errorf("save the gone users: %w", err)
 		}
 	}
-	if g.output != "json" {
-		fmt.Fprintf(g.stderr, "%s users gone from the list of %s, from %s\n", num(n), run.id, st.Describe())
-	}
+	p.note("%s users gone from the list of %s, from %s\n", num(n), run.id, st.Describe())
 	return nil
 }
 

@@ -82,14 +82,6 @@ func (g *Globals) dial(ctx context.Context) (client.Client, error) {
 	return temporalclient.Dial(ctx, temporalclient.Options{Address: g.address, Namespace: g.namespace, Logger: g.logger()})
 }
 
-// checkOutput refuses an --output the commands do not know, before any work.
-func (g *Globals) checkOutput() error {
-	if g.output != "table" && g.output != "json" {
-		return fmt.Errorf("unknown --output %q: use table or json", g.output)
-	}
-	return nil
-}
-
 func (g *Globals) namespaceOr(c client.Client) string {
 	if g.namespace != "" {
 		return g.namespace

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"importer/activities"
+	"importer/activities/imports"
 	"importer/workflows"
 )
 
@@ -112,14 +113,14 @@ func newScheduleCreateCmd(g *Globals) *cobra.Command {
 			}
 			if f.incremental {
 				switch f.missing {
-				case activities.MissingReport, activities.MissingDeactivate:
+				case imports.MissingReport, imports.MissingDeactivate:
 				default:
 					return fmt.Errorf("unknown --missing %q: use report or deactivate", f.missing)
 				}
-				if f.missing == activities.MissingDeactivate && in.Vendor != "nebuly" {
-					return fmt.Errorf("--missing deactivate works for nebuly only (%s has no way to end a user's access); use report", in.Vendor)
+				if err := checkMissing(f.missing, in.Vendor); err != nil {
+					return err
 				}
-				in.Incremental = &activities.Incremental{StateKey: "schedule-" + f.scheduleID, Missing: f.missing}
+				in.Incremental = &imports.Incremental{StateKey: "schedule-" + f.scheduleID, Missing: f.missing}
 			} else if cmd.Flags().Changed("missing") {
 				return errors.New("--missing goes with --incremental")
 			}
@@ -158,12 +159,10 @@ func newScheduleCreateCmd(g *Globals) *cobra.Command {
 			if !isURL(in.Source.URI) {
 				fmt.Fprintf(g.stderr, "Note: %s is a local path; every worker that runs the schedule must be able to read it.\n", in.Source.URI)
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, map[string]any{"schedule_id": f.scheduleID, "created": true})
-			}
-			fmt.Fprintf(g.stdout, "Created schedule %s: %s\n", f.scheduleID, specText(spec))
-			fmt.Fprintf(g.stdout, "  Follow it with: starter schedule describe %s\n", f.scheduleID)
-			return nil
+			return g.printer().print(map[string]any{"schedule_id": f.scheduleID, "created": true}, func(w io.Writer) {
+				fmt.Fprintf(w, "Created schedule %s: %s\n", f.scheduleID, specText(spec))
+				fmt.Fprintf(w, "  Follow it with: starter schedule describe %s\n", f.scheduleID)
+			})
 		},
 	}
 	fl := cmd.Flags()
@@ -177,7 +176,7 @@ func newScheduleCreateCmd(g *Globals) *cobra.Command {
 	fl.StringVar(&f.note, "note", "", "a note shown with the schedule")
 	fl.BoolVar(&f.paused, "paused", false, "create the schedule paused")
 	fl.BoolVar(&f.incremental, "incremental", false, "send only users that changed since the schedule's last successful run")
-	fl.StringVar(&f.missing, "missing", activities.MissingReport, "with --incremental, users no longer in the list: report or deactivate (nebuly)")
+	fl.StringVar(&f.missing, "missing", imports.MissingReport, "with --incremental, users no longer in the list: report or deactivate ("+strings.Join(deactivating(), ", ")+")")
 	_ = cmd.MarkFlagRequired("vendor")
 	_ = cmd.MarkFlagRequired("source")
 	return cmd
@@ -224,21 +223,13 @@ func newScheduleListCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("list schedules: %w", err)
 			}
-			type row struct {
-				ID      string    `json:"schedule_id"`
-				Spec    string    `json:"spec"`
-				Paused  bool      `json:"paused"`
-				Next    time.Time `json:"next_run,omitempty"`
-				LastRun time.Time `json:"last_run,omitempty"`
-				Note    string    `json:"note,omitempty"`
-			}
-			var rows []row
+			rows := []scheduleRow{}
 			for it.HasNext() {
 				e, err := it.Next()
 				if err != nil {
 					return fmt.Errorf("list schedules: %w", err)
 				}
-				r := row{ID: e.ID, Paused: e.Paused, Note: e.Note}
+				r := scheduleRow{ID: e.ID, Paused: e.Paused, Note: e.Note}
 				if e.Spec != nil {
 					r.Spec = specText(*e.Spec)
 				}
@@ -250,28 +241,30 @@ func newScheduleListCmd(g *Globals) *cobra.Command {
 				}
 				rows = append(rows, r)
 			}
-			if g.output == "json" {
-				if rows == nil {
-					rows = []row{}
-				}
-				return printJSON(g.stdout, rows)
-			}
-			if len(rows) == 0 {
-				fmt.Fprintln(g.stdout, "No schedules.")
-				return nil
-			}
-			tw := newTable(g.stdout)
-			fmt.Fprintln(tw, "SCHEDULE\tSPEC\tSTATE\tNEXT RUN\tLAST RUN\t")
+			t := table{header: []string{"SCHEDULE", "SPEC", "STATE", "NEXT RUN", "LAST RUN"}, empty: "No schedules."}
 			for _, r := range rows {
-				state := "active"
-				if r.Paused {
-					state = "paused"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", r.ID, r.Spec, state, timeText(r.Next), timeText(r.LastRun))
+				t.rows = append(t.rows, []string{r.ID, r.Spec, pausedText(r.Paused), timeText(r.Next), timeText(r.LastRun)})
 			}
-			return tw.Flush()
+			return g.printer().list(rows, t)
 		},
 	}
+}
+
+// scheduleRow is one schedule as `schedule list` shows it.
+type scheduleRow struct {
+	ID      string    `json:"schedule_id"`
+	Spec    string    `json:"spec"`
+	Paused  bool      `json:"paused"`
+	Next    time.Time `json:"next_run,omitempty"`
+	LastRun time.Time `json:"last_run,omitempty"`
+	Note    string    `json:"note,omitempty"`
+}
+
+func pausedText(paused bool) string {
+	if paused {
+		return "paused"
+	}
+	return "active"
 }
 
 func (g *Globals) schedule(cmd *cobra.Command, id string) (client.Client, client.ScheduleHandle, error) {
@@ -308,43 +301,45 @@ func newScheduleDescribeCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return scheduleErr(args[0], "describe", err)
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, map[string]any{
-					"schedule_id": args[0], "spec": specText(*d.Schedule.Spec), "paused": d.Schedule.State.Paused,
-					"note": d.Schedule.State.Note, "overlap": strings.ToLower(strings.TrimPrefix(d.Schedule.Policy.Overlap.String(), "SCHEDULE_OVERLAP_POLICY_")),
-					"recent_runs": d.Info.RecentActions, "running": d.Info.RunningWorkflows, "next_runs": d.Info.NextActionTimes,
-					"runs_total": d.Info.NumActions, "skipped": d.Info.NumActionsSkippedOverlap,
-				})
-			}
-			w := g.stdout
-			fmt.Fprintf(w, "Schedule %s\n", args[0])
-			fmt.Fprintf(w, "  spec      %s\n", specText(*d.Schedule.Spec))
-			state := "active"
-			if d.Schedule.State.Paused {
-				state = "paused"
-			}
-			fmt.Fprintf(w, "  state     %s\n", state)
-			if d.Schedule.State.Note != "" {
-				fmt.Fprintf(w, "  note      %s\n", d.Schedule.State.Note)
-			}
-			fmt.Fprintf(w, "  overlap   %s\n", strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(d.Schedule.Policy.Overlap.String(), "SCHEDULE_OVERLAP_POLICY_"), "_", "-")))
-			if a, ok := d.Schedule.Action.(*client.ScheduleWorkflowAction); ok {
-				fmt.Fprintf(w, "  action    %s, task queue %s\n", a.Workflow, a.TaskQueue)
-			}
-			fmt.Fprintf(w, "  runs      %d started, %d skipped because one was still running\n", d.Info.NumActions, d.Info.NumActionsSkippedOverlap)
-			for _, r := range d.Info.RunningWorkflows {
-				fmt.Fprintf(w, "  running   %s\n", r.WorkflowID)
-			}
-			for _, a := range d.Info.RecentActions {
-				if a.StartWorkflowResult != nil {
-					fmt.Fprintf(w, "  recent    %s  %s\n", timeText(a.ActualTime), a.StartWorkflowResult.WorkflowID)
-				}
-			}
-			for _, t := range d.Info.NextActionTimes {
-				fmt.Fprintf(w, "  next      %s\n", timeText(t))
-			}
-			return nil
+			return g.printer().print(scheduleView(args[0], d))
 		},
+	}
+}
+
+// scheduleView is a schedule's description as -o json prints it, and as
+// people read it.
+func scheduleView(id string, d *client.ScheduleDescription) (any, func(w io.Writer)) {
+	v := map[string]any{
+		"schedule_id": id, "spec": specText(*d.Schedule.Spec), "paused": d.Schedule.State.Paused,
+		"note": d.Schedule.State.Note, "overlap": strings.ToLower(strings.TrimPrefix(d.Schedule.Policy.Overlap.String(), "SCHEDULE_OVERLAP_POLICY_")),
+		"recent_runs": d.Info.RecentActions, "running": d.Info.RunningWorkflows, "next_runs": d.Info.NextActionTimes,
+		"runs_total": d.Info.NumActions, "skipped": d.Info.NumActionsSkippedOverlap,
+	}
+	return v, func(w io.Writer) { printSchedule(w, id, d) }
+}
+
+func printSchedule(w io.Writer, id string, d *client.ScheduleDescription) {
+	fmt.Fprintf(w, "Schedule %s\n", id)
+	fmt.Fprintf(w, "  spec      %s\n", specText(*d.Schedule.Spec))
+	fmt.Fprintf(w, "  state     %s\n", pausedText(d.Schedule.State.Paused))
+	if d.Schedule.State.Note != "" {
+		fmt.Fprintf(w, "  note      %s\n", d.Schedule.State.Note)
+	}
+	fmt.Fprintf(w, "  overlap   %s\n", strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(d.Schedule.Policy.Overlap.String(), "SCHEDULE_OVERLAP_POLICY_"), "_", "-")))
+	if a, ok := d.Schedule.Action.(*client.ScheduleWorkflowAction); ok {
+		fmt.Fprintf(w, "  action    %s, task queue %s\n", a.Workflow, a.TaskQueue)
+	}
+	fmt.Fprintf(w, "  runs      %d started, %d skipped because one was still running\n", d.Info.NumActions, d.Info.NumActionsSkippedOverlap)
+	for _, r := range d.Info.RunningWorkflows {
+		fmt.Fprintf(w, "  running   %s\n", r.WorkflowID)
+	}
+	for _, a := range d.Info.RecentActions {
+		if a.StartWorkflowResult != nil {
+			fmt.Fprintf(w, "  recent    %s  %s\n", timeText(a.ActualTime), a.StartWorkflowResult.WorkflowID)
+		}
+	}
+	for _, t := range d.Info.NextActionTimes {
+		fmt.Fprintf(w, "  next      %s\n", timeText(t))
 	}
 }
 
@@ -373,11 +368,9 @@ func newSchedulePauseCmd(g *Globals, pause bool) *cobra.Command {
 			if err != nil {
 				return scheduleErr(args[0], name, err)
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, map[string]any{"schedule_id": args[0], "paused": pause})
-			}
-			fmt.Fprintf(g.stdout, "Schedule %s %sd.\n", args[0], name)
-			return nil
+			return g.printer().print(map[string]any{"schedule_id": args[0], "paused": pause}, func(w io.Writer) {
+				fmt.Fprintf(w, "Schedule %s %sd.\n", args[0], name)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&note, "note", "", "why, shown with the schedule")
@@ -408,11 +401,9 @@ func newScheduleTriggerCmd(g *Globals) *cobra.Command {
 			if err := h.Trigger(cmd.Context(), client.ScheduleTriggerOptions{Overlap: policy}); err != nil {
 				return scheduleErr(args[0], "trigger", err)
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, map[string]any{"schedule_id": args[0], "triggered": true})
-			}
-			fmt.Fprintf(g.stdout, "Triggered schedule %s; see the run with: starter schedule describe %s\n", args[0], args[0])
-			return nil
+			return g.printer().print(map[string]any{"schedule_id": args[0], "triggered": true}, func(w io.Writer) {
+				fmt.Fprintf(w, "Triggered schedule %s; see the run with: starter schedule describe %s\n", args[0], args[0])
+			})
 		},
 	}
 	cmd.Flags().StringVar(&overlap, "overlap", "", "overlap policy for this run (default: the schedule's)")
@@ -451,11 +442,9 @@ func newScheduleBackfillCmd(g *Globals) *cobra.Command {
 			if err := h.Backfill(cmd.Context(), client.ScheduleBackfillOptions{Backfill: []client.ScheduleBackfill{{Start: from, End: to, Overlap: policy}}}); err != nil {
 				return scheduleErr(args[0], "backfill", err)
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, map[string]any{"schedule_id": args[0], "backfill": map[string]time.Time{"start": from, "end": to}})
-			}
-			fmt.Fprintf(g.stdout, "Backfilling schedule %s from %s to %s.\n", args[0], timeText(from), timeText(to))
-			return nil
+			return g.printer().print(map[string]any{"schedule_id": args[0], "backfill": map[string]time.Time{"start": from, "end": to}}, func(w io.Writer) {
+				fmt.Fprintf(w, "Backfilling schedule %s from %s to %s.\n", args[0], timeText(from), timeText(to))
+			})
 		},
 	}
 	cmd.Flags().StringVar(&start, "start", "", "start of the window (RFC 3339)")
@@ -483,11 +472,9 @@ state stays on the workers' data directory until removed by hand.`,
 			if err := h.Delete(cmd.Context()); err != nil {
 				return scheduleErr(args[0], "delete", err)
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, map[string]any{"schedule_id": args[0], "deleted": true})
-			}
-			fmt.Fprintf(g.stdout, "Deleted schedule %s.\n", args[0])
-			return nil
+			return g.printer().print(map[string]any{"schedule_id": args[0], "deleted": true}, func(w io.Writer) {
+				fmt.Fprintf(w, "Deleted schedule %s.\n", args[0])
+			})
 		},
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -32,15 +33,13 @@ its embedded server. It is safe to run again.`,
 			if err != nil {
 				return err
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, map[string]any{"namespace": ns, "added": added})
-			}
-			if len(added) == 0 {
-				fmt.Fprintf(g.stdout, "Namespace %s already has every importer search attribute.\n", ns)
-				return nil
-			}
-			fmt.Fprintf(g.stdout, "Registered in namespace %s: %s\n", ns, strings.Join(added, ", "))
-			return nil
+			return g.printer().print(map[string]any{"namespace": ns, "added": added}, func(w io.Writer) {
+				if len(added) == 0 {
+					fmt.Fprintf(w, "Namespace %s already has every importer search attribute.\n", ns)
+					return
+				}
+				fmt.Fprintf(w, "Registered in namespace %s: %s\n", ns, strings.Join(added, ", "))
+			})
 		},
 	}
 }

@@ -3,7 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"time"
+	"io"
 
 	"github.com/spf13/cobra"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -35,24 +35,12 @@ func newStatusCmd(g *Globals) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("describe %s: %w", id, err)
 			}
-			st := desc.GetWorkflowExecutionInfo().GetStatus()
-			if desc.GetWorkflowExecutionInfo().GetType().GetName() == workflows.AudienceWorkflowName {
-				return audienceStatus(ctx, g, c, id, st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING)
+			info := desc.GetWorkflowExecutionInfo()
+			running := info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+			if info.GetType().GetName() == workflows.AudienceWorkflowName {
+				return showRun(ctx, g, c, id, running, audienceKind())
 			}
-			if st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-				p, err := queryProgress(ctx, c, id)
-				if err != nil {
-					return fmt.Errorf("query progress of %s (is a worker running?): %w", id, err)
-				}
-				if g.output == "json" {
-					return printJSON(g.stdout, map[string]any{"workflow_id": id, "status": "running", "progress": p})
-				}
-				fmt.Fprintf(g.stdout, "Import %s is running\n  %s\n  UI: %s\n", id, progressLine(p, time.Now()), g.workflowLink(c, id))
-				return nil
-			}
-			var res workflows.ImportResult
-			err = c.GetWorkflow(ctx, id, "").Get(ctx, &res)
-			return report(g, c, id, res, err)
+			return showRun(ctx, g, c, id, running, importKind())
 		},
 	}
 }
@@ -80,11 +68,9 @@ rows already delivered stay delivered, and the rejects so far are kept.`,
 				}
 				return fmt.Errorf("cancel %s: %w", id, err)
 			}
-			if g.output == "json" {
-				return printJSON(g.stdout, map[string]string{"workflow_id": id, "status": "cancel requested"})
-			}
-			fmt.Fprintf(g.stdout, "Cancel requested for %s; chunks in flight stop at their next heartbeat.\n", id)
-			return nil
+			return g.printer().print(map[string]string{"workflow_id": id, "status": "cancel requested"}, func(w io.Writer) {
+				fmt.Fprintf(w, "Cancel requested for %s; chunks in flight stop at their next heartbeat.\n", id)
+			})
 		},
 	}
 }

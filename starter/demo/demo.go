@@ -10,14 +10,17 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
-	"importer/activities"
+	"importer/activities/imports"
 	"importer/activities/rejects"
+	"importer/activities/vendors"
 	"importer/internal/connections"
 	"importer/internal/devserver"
 	"importer/internal/gen"
@@ -64,7 +67,7 @@ bulk at a time (watch the gate workflow), and Dynamic 150 bulk requests a minute
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd, g, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.vendor, "vendor", "nebuly", "the sandbox vendor to import into: nebuly, bitlabs, userpilot or dynamic")
+	fl.StringVar(&f.vendor, "vendor", importVendors()[0], "the sandbox vendor to import into: "+oneOf(importVendors()))
 	fl.IntVar(&f.rows, "rows", 100000, "rows in the generated user list")
 	fl.BoolVar(&f.exit, "exit", false, "exit when the import is done instead of keeping the UI up")
 	fl.IntVar(&f.port, "port", 7233, "Temporal frontend port (a free one is used if it is taken)")
@@ -79,10 +82,8 @@ func runDemo(cmd *cobra.Command, g *cli.Globals, f demoFlags) error {
 	if f.rows <= 0 {
 		return errors.New("--rows must be positive")
 	}
-	switch f.vendor {
-	case "nebuly", "bitlabs", "userpilot", "dynamic":
-	default:
-		return fmt.Errorf("the demo imports into nebuly, bitlabs, userpilot or dynamic, not %q (Fynd audiences: see `starter audience sync`)", f.vendor)
+	if !slices.Contains(importVendors(), f.vendor) {
+		return notImported(f.vendor)
 	}
 	log := g.Logger()
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
@@ -132,7 +133,7 @@ func runDemo(cmd *cobra.Command, g *cli.Globals, f demoFlags) error {
 	defer records.Close()
 	w, err := workerrun.Start(c, workerrun.Options{
 		TaskQueue:   g.TaskQueue(),
-		Connections: sb.Connections(connections.FromOS(activities.Vendors())),
+		Connections: sb.Connections(connections.FromOS(vendors.ImportNames())),
 		Store:       records,
 		DataDir:     f.dataDir,
 		Logger:      log,
@@ -145,7 +146,7 @@ func runDemo(cmd *cobra.Command, g *cli.Globals, f demoFlags) error {
 	g.UseServer(srv.UIAddress(), srv.Namespace())
 	in, id, err := cli.PrepareImport(cli.ImportOptions{
 		Vendor: f.vendor, Connection: connections.Default, Source: path,
-		BatchSize: activities.DefaultBatchSize, Concurrency: workflows.DefaultConcurrency,
+		BatchSize: imports.DefaultBatchSize, Concurrency: workflows.DefaultConcurrency,
 		VendorDeadline: workflows.DefaultVendorDeadline,
 	})
 	if err != nil {
@@ -162,7 +163,7 @@ func runDemo(cmd *cobra.Command, g *cli.Globals, f demoFlags) error {
 		return ferr
 	}
 	if ferr == nil {
-		held := map[string]int{"nebuly": sb.Nebuly.Count(), "bitlabs": sb.BitLabs.Count(), "userpilot": sb.Userpilot.Count(), "dynamic": sb.Dynamic.Count()}[f.vendor]
+		held := sb.Vendor(f.vendor).Count()
 		fmt.Fprintf(g.Stderr(), "The sandbox %s now holds %s users; the list had %s valid rows.\n",
 			f.vendor, cli.Num(int64(held)), cli.Num(int64(st.Valid)))
 		if err := showSomeRejects(ctx, g, records, run.GetID(), run.GetRunID()); err != nil {
@@ -176,6 +177,42 @@ func runDemo(cmd *cobra.Command, g *cli.Globals, f demoFlags) error {
 	<-ctx.Done()
 	fmt.Fprintln(g.Stderr(), "Stopping.")
 	return ferr
+}
+
+// importVendors are the vendors a demo can import into, in the registry's
+// order: those that take imports.
+func importVendors() []string {
+	var names []string
+	for _, e := range vendors.All() {
+		if e.Import != nil {
+			names = append(names, e.Spec.Name)
+		}
+	}
+	return names
+}
+
+// notImported says that the demo cannot import into vendor, and where the
+// lists of the vendors that take no imports go.
+func notImported(vendor string) error {
+	var audiences []string
+	for _, e := range vendors.All() {
+		if e.Spec.Traits.Audiences {
+			audiences = append(audiences, e.Spec.Name)
+		}
+	}
+	msg := fmt.Sprintf("the demo imports into %s, not %q", oneOf(importVendors()), vendor)
+	if len(audiences) > 0 {
+		msg += fmt.Sprintf(" (%s audiences: see `starter audience sync`)", oneOf(audiences))
+	}
+	return errors.New(msg)
+}
+
+// oneOf lists names as "a, b or c".
+func oneOf(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // portOrFree keeps the demo working when a Temporal dev server (or an

@@ -29,7 +29,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"importer/activities"
+	"importer/activities/imports"
 	"importer/activities/mapping"
 	"importer/activities/nebuly"
 	nebulyfake "importer/activities/nebuly/fake"
@@ -69,7 +69,7 @@ func main() {
 	rowsFlag := flag.String("rows", "100000,1000000", "list sizes, comma-separated")
 	latFlag := flag.String("latency", "0,50ms", "added vendor latencies, comma-separated")
 	conc := flag.Int("concurrency", workflows.DefaultConcurrency, "chunks (and plain-loop goroutines) in flight")
-	batch := flag.Int("batch", activities.DefaultBatchSize, "users per vendor request")
+	batch := flag.Int("batch", imports.DefaultBatchSize, "users per vendor request")
 	chunk := flag.Int("chunk-rows", 0, "rows per chunk (default 5 batches)")
 	incr := flag.Bool("incremental", false, "measure incremental imports instead, on each -store backend: a first run that writes the state, and a re-run of the unchanged list")
 	backends := flag.String("store", "sqlite,postgres", "with -incremental: the store backends, comma-separated")
@@ -142,7 +142,7 @@ func run(cfg config) error {
 	var results []result
 	for _, n := range cfg.rows {
 		path := filepath.Join(cfg.dir, fmt.Sprintf("users-%d.csv", n))
-		if _, err := gen.File(path, gen.Options{Rows: n, InvalidEvery: 1000, QuotedNewlineEvery: 100}); err != nil {
+		if _, err := gen.VendorFile("nebuly", path, gen.Options{Rows: n, InvalidEvery: 1000, QuotedNewlineEvery: 100}); err != nil {
 			return err
 		}
 		for _, lat := range cfg.latencies {
@@ -187,7 +187,7 @@ func measure(ctx context.Context, cfg config, c client.Client, srv *devserver.Se
 	id := fmt.Sprintf("bench-%d-%s-%d", n, lat, time.Now().UnixNano())
 	start := time.Now()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.ImportWorkflowName, workflows.ImportInput{
-		Vendor: "nebuly", Source: activities.SourceRef{URI: path, Format: source.CSV},
+		Vendor: "nebuly", Source: source.Ref{URI: path, Format: source.CSV},
 		BatchSize: cfg.batch, ChunkRows: cfg.chunkRows, Concurrency: cfg.concurrency,
 	})
 	if err != nil {
@@ -343,7 +343,7 @@ func runIncremental(ctx context.Context, cfg config, c client.Client, srv *devse
 	var results []incrResult
 	for _, n := range cfg.rows {
 		path := filepath.Join(cfg.dir, fmt.Sprintf("users-%d.csv", n))
-		st, err := gen.File(path, gen.Options{Rows: n, InvalidEvery: 1000})
+		st, err := gen.VendorFile("nebuly", path, gen.Options{Rows: n, InvalidEvery: 1000})
 		if err != nil {
 			return err
 		}
@@ -412,9 +412,9 @@ func measureIncremental(ctx context.Context, cfg config, c client.Client, srv *d
 	defer func() { _ = w.Process.Kill(); _ = w.Wait() }()
 
 	in := workflows.ImportInput{
-		Vendor: "nebuly", Source: activities.SourceRef{URI: path, Format: source.CSV},
+		Vendor: "nebuly", Source: source.Ref{URI: path, Format: source.CSV},
 		BatchSize: cfg.batch, ChunkRows: cfg.chunkRows, Concurrency: cfg.concurrency,
-		Incremental: &activities.Incremental{StateKey: "bench-" + backend, Missing: activities.MissingReport},
+		Incremental: &imports.Incremental{StateKey: "bench-" + backend, Missing: imports.MissingReport},
 	}
 	importOnce := func(label string) (workflows.ImportResult, time.Duration, error) {
 		id := fmt.Sprintf("bench-incr-%d-%s-%s-%d", n, backend, label, time.Now().UnixNano())

@@ -29,7 +29,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"gopkg.in/yaml.v3"
 
-	"importer/activities"
+	"importer/activities/vendors"
 	"importer/workflows"
 )
 
@@ -939,7 +939,7 @@ func TestEnvExampleListsWhatTheWorkerReads(t *testing.T) {
 	}
 	// Connection settings are read as conn.Require("API_KEY") and so on, and
 	// live in IMPORTER_<VENDOR>_<SETTING>.
-	vendors := activities.ConnectionVendors()
+	vendors := vendors.Names()
 	for s := range settings {
 		found := false
 		for _, v := range vendors {

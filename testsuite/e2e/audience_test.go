@@ -15,7 +15,6 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"go.temporal.io/sdk/client"
 
-	"importer/activities"
 	fyndfake "importer/activities/fynd/fake"
 	"importer/activities/mapping"
 	"importer/activities/source"
@@ -113,7 +112,7 @@ func audienceMapping() mapping.Mapping {
 func (a *aud) sync(id, group, path string, hb time.Duration) client.WorkflowRun {
 	a.t.Helper()
 	run, err := a.c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: id, TaskQueue: a.queue}, workflows.AudienceWorkflowName,
-		workflows.AudienceInput{Group: group, Source: activities.SourceRef{URI: path, Format: source.CSV}, Mapping: audienceMapping(),
+		workflows.AudienceInput{Group: group, Source: source.Ref{URI: path, Format: source.CSV}, Mapping: audienceMapping(),
 			Poll: 20 * time.Millisecond, MaxPoll: 200 * time.Millisecond, HeartbeatTimeout: hb})
 	if err != nil {
 		a.t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"importer/activities"
 	"importer/activities/source"
 	"importer/internal/gen"
 	"importer/workflows"
@@ -26,7 +25,7 @@ func (h *harness) importFile(id, name, content string, in workflows.ImportInput)
 		h.t.Fatal(err)
 	}
 	in.Vendor = "nebuly"
-	in.Source = activities.SourceRef{URI: path, Format: source.CSV}
+	in.Source = source.Ref{URI: path, Format: source.CSV}
 	return h.wait(h.start(id, in), time.Minute)
 }
 
@@ -114,7 +113,7 @@ func TestURLSourcesThatVanishOrChangeAreReported(t *testing.T) {
 	h.fake.SetLatency(20 * time.Millisecond)
 	h.startWorker(h.conns(apiKey), 0)
 	var list bytes.Buffer
-	st, err := gen.CSV(&list, gen.Options{Rows: 6000})
+	st, err := gen.VendorCSV(&list, "nebuly", gen.Options{Rows: 6000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,12 +133,12 @@ func TestURLSourcesThatVanishOrChangeAreReported(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	_, err = h.wait(h.start("url-404", workflows.ImportInput{Vendor: "nebuly", Source: activities.SourceRef{URI: srv.URL + "/gone.csv?sig=secret", Format: source.CSV}}), time.Minute)
+	_, err = h.wait(h.start("url-404", workflows.ImportInput{Vendor: "nebuly", Source: source.Ref{URI: srv.URL + "/gone.csv?sig=secret", Format: source.CSV}}), time.Minute)
 	if err == nil || !strings.Contains(err.Error(), "404") || strings.Contains(err.Error(), "secret") {
 		t.Fatalf("want a 404 failure without the URL's query, got %v", err)
 	}
 
-	run := h.start("url-grows", workflows.ImportInput{Vendor: "nebuly", Source: activities.SourceRef{URI: srv.URL + "/users.csv", Format: source.CSV},
+	run := h.start("url-grows", workflows.ImportInput{Vendor: "nebuly", Source: source.Ref{URI: srv.URL + "/users.csv", Format: source.CSV},
 		BatchSize: 100, ChunkRows: 500, Concurrency: 2})
 	deadline := time.Now().Add(time.Minute)
 	for h.fake.Count() < 1000 {
@@ -162,7 +161,7 @@ func TestAVendorDownPastTheDeadlineFailsSayingSoAndARerunConverges(t *testing.T)
 	h := newHarness(t)
 	h.startWorker(h.conns(apiKey), 0)
 	path, st := h.generate("users.csv", gen.Options{Rows: 3000})
-	in := workflows.ImportInput{Vendor: "nebuly", Source: activities.SourceRef{URI: path, Format: source.CSV}, VendorDeadline: 5 * time.Second}
+	in := workflows.ImportInput{Vendor: "nebuly", Source: source.Ref{URI: path, Format: source.CSV}, VendorDeadline: 5 * time.Second}
 	h.fake.Faults().SetShare(1, 503)
 	_, err := h.wait(h.start("down-1", in), time.Minute)
 	if err == nil {

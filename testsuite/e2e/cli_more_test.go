@@ -18,7 +18,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"importer/activities"
 	nebulyfake "importer/activities/nebuly/fake"
 	"importer/activities/rejects"
 	"importer/activities/source"
@@ -125,7 +124,7 @@ func TestCLIListShowsImportsWithCountsAndFilters(t *testing.T) {
 			temporal.NewSearchAttributeKeyKeyword(workflows.SAConnection).ValueSet("default"),
 			temporal.NewSearchAttributeKeyKeyword(workflows.SASchedule).ValueSet("nightly"),
 		),
-	}, workflows.ImportWorkflowName, workflows.ImportInput{Vendor: "nebuly", Source: activities.SourceRef{URI: done, Format: source.CSV}})
+	}, workflows.ImportWorkflowName, workflows.ImportInput{Vendor: "nebuly", Source: source.Ref{URI: done, Format: source.CSV}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +391,7 @@ func TestCLIDryRunNeedsNoTemporalAndCallsNoVendor(t *testing.T) {
 
 	dir := t.TempDir()
 	path := filepath.Join(dir, "people.csv")
-	st, err := gen.File(path, gen.Options{Rows: 20000, InvalidEvery: 37, QuotedNewlineEvery: 11, CRLF: true})
+	st, err := gen.VendorFile("nebuly", path, gen.Options{Rows: 20000, InvalidEvery: 37, QuotedNewlineEvery: 11, CRLF: true})
 	if err != nil {
 		t.Fatal(err)
 	}

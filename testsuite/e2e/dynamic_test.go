@@ -13,12 +13,14 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"importer/activities"
+	"importer/activities/dynamic"
 	dynamicfake "importer/activities/dynamic/fake"
 	"importer/activities/source"
+	"importer/activities/vendorapi/fakeapi"
 	"importer/internal/connections"
 	"importer/internal/gen"
 	"importer/workflows"
+	"importer/workflows/pacer"
 )
 
 const dynamicToken = "dyn-test-token"
@@ -60,7 +62,7 @@ func (d *dyn) list(name string, o gen.Options) (string, gen.Stats) {
 }
 
 func (d *dyn) importList(id, path string, batch int) client.WorkflowRun {
-	return d.start(id, workflows.ImportInput{Vendor: "dynamic", Source: activities.SourceRef{URI: path, Format: source.CSV}, BatchSize: batch})
+	return d.start(id, workflows.ImportInput{Vendor: "dynamic", Source: source.Ref{URI: path, Format: source.CSV}, BatchSize: batch})
 }
 
 // vendorRefuses makes the fake refuse, as Dynamic would for a reason our
@@ -122,7 +124,7 @@ func TestDynamicImportAccountsForEveryRowAndConvergesOnRerun(t *testing.T) {
 	if res2.Accepted != int64(accepted) || res2.Updated != int64(accepted) || res2.Inserted != 0 || d.fake.Count() != accepted {
 		t.Fatalf("re-run %+v, fake holds %d; want %d updated and nothing new", res2, d.fake.Count(), accepted)
 	}
-	if w := d.fake.Writes(o.DynamicID(0)); w != 2 {
+	if w := d.fake.Writes(dynamicfake.SampleID(fakeapi.SampleOptions(o), 0)); w != 2 {
 		t.Fatalf("user 0 was written %d times over two runs, want 2", w)
 	}
 }
@@ -164,7 +166,7 @@ func TestTwoDynamicImportsOnTwoWorkersKeepOneRateLimit(t *testing.T) {
 		t.Fatalf("the fake answered 429 %d times: the two imports together went over the limit", n)
 	}
 	for _, p := range []string{"a", "b"} {
-		if w := d.fake.Writes(gen.Options{IDPrefix: p}.DynamicID(1)); w != 1 {
+		if w := d.fake.Writes(dynamicfake.SampleID(fakeapi.SampleOptions{IDPrefix: p}, 1)); w != 1 {
 			t.Fatalf("user %s/1 written %d times, want once", p, w)
 		}
 	}
@@ -210,8 +212,8 @@ func TestDynamicRetryAfterPausesEveryWorker(t *testing.T) {
 		t.Fatalf("%d requests arrived inside the Retry-After window more than 500ms after the 429 (%d in all)", late, d.fake.EarlyRequests())
 	}
 	t.Logf("requests inside the Retry-After window: %d, all within 500ms of the 429", d.fake.EarlyRequests())
-	var st activities.PacerStatus
-	v, err := d.c.QueryWorkflow(context.Background(), activities.PacerID("dynamic", "shared"), "", activities.PacerStateQuery)
+	var st pacer.Status
+	v, err := d.c.QueryWorkflow(context.Background(), pacer.ID("dynamic", "shared"), "", pacer.StateQuery)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,10 +246,10 @@ func BenchmarkDynamicPacedImport(b *testing.B) {
 		scale = n
 	}
 	const rows, batch = 200_000, 1000
-	perMinute := activities.DefaultDynamicRequestsPerMinute * scale
+	perMinute := dynamic.DefaultRequestsPerMinute * scale
 	ceiling := float64(perMinute) / 60 * batch
 	for i := 0; i < b.N; i++ {
-		d := newDyn(b, dynamicfake.Options{Requests: activities.DefaultDynamicRequestsPerMinute, Window: time.Minute / time.Duration(scale)})
+		d := newDyn(b, dynamicfake.Options{Requests: dynamic.DefaultRequestsPerMinute, Window: time.Minute / time.Duration(scale)})
 		d.startWorker(d.dynConns(perMinute), 0)
 		path, st := d.list("bench.csv", gen.Options{Rows: rows})
 		start := time.Now()

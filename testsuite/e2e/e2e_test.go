@@ -19,10 +19,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"importer/activities"
 	nebulyfake "importer/activities/nebuly/fake"
 	"importer/activities/rejects"
 	"importer/activities/source"
+	"importer/activities/vendors"
 	"importer/internal/artifacts"
 	"importer/internal/connections"
 	"importer/internal/devserver"
@@ -47,7 +47,7 @@ type harness struct {
 	queue string
 	// store, when set, is the artifact store workers publish vendor files
 	// in (Fynd); see withArtifacts.
-	store activities.ArtifactStore
+	store artifacts.Store
 	// records is the workers' store URL; "" is the SQLite file under dir.
 	records string
 }
@@ -105,7 +105,7 @@ func harnessAround(t testing.TB, srv *devserver.Server, log zerolog.Logger) *har
 }
 
 func (h *harness) conns(key string) connections.Set {
-	return connections.FromEnv(nil, activities.Vendors()).With("nebuly", connections.Default, map[string]string{
+	return connections.FromEnv(nil, vendors.ImportNames()).With("nebuly", connections.Default, map[string]string{
 		"BASE_URL": h.url, "API_KEY": key,
 	})
 }
@@ -132,7 +132,7 @@ func (h *harness) startWorkerIn(conns connections.Set, stopTimeout time.Duration
 func (h *harness) generate(name string, o gen.Options) (string, gen.Stats) {
 	h.t.Helper()
 	path := filepath.Join(h.dir, name)
-	st, err := gen.File(path, o)
+	st, err := gen.VendorFile("nebuly", path, o)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestImport100kRowsExactAccountingAndNoUserDataInHistory(t *testing.T) {
 	path, st := h.generate("users.csv", o)
 
 	run := h.start("import-e2e-100k", workflows.ImportInput{
-		Vendor: "nebuly", Source: activities.SourceRef{URI: path, Format: source.CSV},
+		Vendor: "nebuly", Source: source.Ref{URI: path, Format: source.CSV},
 		// Small runs force continue-as-new during the import.
 		ChunksPerRun: 8,
 	})
@@ -315,7 +315,7 @@ func TestWorkerStoppedMidImportResumesWithNothingLost(t *testing.T) {
 	// A tiny stop timeout cuts running chunks off mid-batch, as a crash would.
 	w1 := h.startWorker(h.conns(apiKey), time.Millisecond)
 	run := h.start("import-e2e-restart", workflows.ImportInput{
-		Vendor: "nebuly", Source: activities.SourceRef{URI: path, Format: source.CSV},
+		Vendor: "nebuly", Source: source.Ref{URI: path, Format: source.CSV},
 		BatchSize: 250, ChunkRows: 1000, Concurrency: 4, HeartbeatTimeout: 2 * time.Second,
 	})
 	deadline := time.Now().Add(time.Minute)
@@ -369,7 +369,7 @@ func TestNDJSONAndMappingImport(t *testing.T) {
 	o := gen.Options{Rows: 3000, InvalidEvery: 50}
 	path, st := h.generate("users.ndjson", o)
 	run := h.start("import-e2e-ndjson", workflows.ImportInput{
-		Vendor: "nebuly", Source: activities.SourceRef{URI: path, Format: source.NDJSON},
+		Vendor: "nebuly", Source: source.Ref{URI: path, Format: source.NDJSON},
 	})
 	res, err := h.wait(run, 2*time.Minute)
 	if err != nil {
@@ -388,7 +388,7 @@ func TestMissingCredentialsFailWithTheVariableToSet(t *testing.T) {
 	h := newHarness(t)
 	h.startWorker(h.conns(""), 0)
 	path, _ := h.generate("users.csv", gen.Options{Rows: 10})
-	run := h.start("import-e2e-nokey", workflows.ImportInput{Vendor: "nebuly", Source: activities.SourceRef{URI: path, Format: source.CSV}})
+	run := h.start("import-e2e-nokey", workflows.ImportInput{Vendor: "nebuly", Source: source.Ref{URI: path, Format: source.CSV}})
 	_, err := h.wait(run, time.Minute)
 	if err == nil || !strings.Contains(err.Error(), "IMPORTER_NEBULY_API_KEY") {
 		t.Fatalf("want a failure naming IMPORTER_NEBULY_API_KEY, got %v", err)
@@ -399,7 +399,7 @@ func TestWrongCredentialsFailFast(t *testing.T) {
 	h := newHarness(t)
 	h.startWorker(h.conns("wrong-key"), 0)
 	path, _ := h.generate("users.csv", gen.Options{Rows: 10})
-	run := h.start("import-e2e-badkey", workflows.ImportInput{Vendor: "nebuly", Source: activities.SourceRef{URI: path, Format: source.CSV}})
+	run := h.start("import-e2e-badkey", workflows.ImportInput{Vendor: "nebuly", Source: source.Ref{URI: path, Format: source.CSV}})
 	_, err := h.wait(run, time.Minute)
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("want a 401 failure, got %v", err)

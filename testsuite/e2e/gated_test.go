@@ -13,7 +13,6 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"importer/activities"
 	bitlabsfake "importer/activities/bitlabs/fake"
 	"importer/activities/source"
 	userpilotfake "importer/activities/userpilot/fake"
@@ -79,7 +78,7 @@ func (g *gated) twoImports(vendor string, rows int, in workflows.ImportInput) []
 	for i := range paths {
 		in := in
 		in.Vendor = vendor
-		in.Source = activities.SourceRef{URI: paths[i], Format: source.CSV}
+		in.Source = source.Ref{URI: paths[i], Format: source.CSV}
 		run := g.start("import-"+vendor+"-"+string(rune('a'+i)), in)
 		wg.Add(1)
 		go func() {
@@ -148,7 +147,7 @@ func TestBitLabsPerUserErrorsBecomeRejects(t *testing.T) {
 	if err := os.WriteFile(path, []byte(csv), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run := g.start("import-bitlabs-langs", workflows.ImportInput{Vendor: "bitlabs", Source: activities.SourceRef{URI: path, Format: source.CSV}})
+	run := g.start("import-bitlabs-langs", workflows.ImportInput{Vendor: "bitlabs", Source: source.Ref{URI: path, Format: source.CSV}})
 	res, err := g.wait(run, time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +196,7 @@ func TestUserpilotWaitResumesAfterWorkerRestart(t *testing.T) {
 	g := newGated(t, bitlabsfake.Options{}, userpilotfake.Options{RowsPerMinute: 600})
 	w1 := g.startWorker(g.gatedConns(), time.Millisecond)
 	path, st := g.list("userpilot", "one.csv", gen.Options{Rows: 100})
-	run := g.start("import-userpilot-restart", workflows.ImportInput{Vendor: "userpilot", Source: activities.SourceRef{URI: path, Format: source.CSV},
+	run := g.start("import-userpilot-restart", workflows.ImportInput{Vendor: "userpilot", Source: source.Ref{URI: path, Format: source.CSV},
 		HeartbeatTimeout: 2 * time.Second, JobPoll: 200 * time.Millisecond, JobMaxPoll: 500 * time.Millisecond})
 	deadline := time.Now().Add(30 * time.Second)
 	for len(g.userpilot.Jobs()) == 0 {
@@ -232,7 +231,7 @@ func TestUserpilotFailedJobRowsBecomeRejects(t *testing.T) {
 	g.startWorker(g.gatedConns(), 0)
 	g.userpilot.FailNextJob("metadata.plan is not allowed")
 	path, st := g.list("userpilot", "fail.csv", gen.Options{Rows: 50, InvalidEvery: 10})
-	run := g.start("import-userpilot-fail", workflows.ImportInput{Vendor: "userpilot", Source: activities.SourceRef{URI: path, Format: source.CSV},
+	run := g.start("import-userpilot-fail", workflows.ImportInput{Vendor: "userpilot", Source: source.Ref{URI: path, Format: source.CSV},
 		JobPoll: 20 * time.Millisecond})
 	res, err := g.wait(run, time.Minute)
 	if err != nil {
@@ -272,7 +271,7 @@ func BenchmarkBitLabsGate(b *testing.B) {
 				for k := 0; k < imports; k++ {
 					path, _ := g.list("bitlabs", fmt.Sprintf("l%d.csv", k), gen.Options{Rows: rows, IDPrefix: fmt.Sprintf("p%d-", k)})
 					runs = append(runs, g.start(fmt.Sprintf("bench-%d", k), workflows.ImportInput{
-						Vendor: "bitlabs", Source: activities.SourceRef{URI: path, Format: source.CSV}, BatchSize: batch}))
+						Vendor: "bitlabs", Source: source.Ref{URI: path, Format: source.CSV}, BatchSize: batch}))
 				}
 				for _, run := range runs {
 					if _, err := g.wait(run, 10*time.Minute); err != nil {
@@ -302,7 +301,7 @@ func BenchmarkUserpilotJobOverhead(b *testing.B) {
 		g.startWorker(g.gatedConns(), 0)
 		path, _ := g.list("userpilot", "l.csv", gen.Options{Rows: rows})
 		start := time.Now()
-		run := g.start("bench-up", workflows.ImportInput{Vendor: "userpilot", Source: activities.SourceRef{URI: path, Format: source.CSV},
+		run := g.start("bench-up", workflows.ImportInput{Vendor: "userpilot", Source: source.Ref{URI: path, Format: source.CSV},
 			ChunkRows: chunk, JobPoll: 50 * time.Millisecond, JobMaxPoll: time.Second})
 		if _, err := g.wait(run, 10*time.Minute); err != nil {
 			b.Fatal(err)

@@ -22,7 +22,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"importer/activities"
+	"importer/activities/failure"
+	"importer/activities/imports"
 	"importer/activities/source"
 	"importer/internal/devserver"
 	"importer/internal/gen"
@@ -103,7 +104,7 @@ func TestPostgresTopologyTwoWorkerProcesses(t *testing.T) {
 	st1 := appendDuplicates(t, path1, o1, gen1, 100)
 	began = time.Now()
 	run1 := h.start("import-pg-two-workers", workflows.ImportInput{
-		Vendor: "nebuly", Source: activities.SourceRef{URI: files.URL + "/users-1.csv", Format: source.CSV},
+		Vendor: "nebuly", Source: source.Ref{URI: files.URL + "/users-1.csv", Format: source.CSV},
 		BatchSize: 250, ChunkRows: chunkRows, Concurrency: 8,
 	})
 	res1, err := h.wait(run1, 5*time.Minute)
@@ -148,9 +149,9 @@ func TestPostgresTopologyTwoWorkerProcesses(t *testing.T) {
 	// re-run of the unchanged list: it sends nothing.
 	fake.SetLatency(20 * time.Millisecond)
 	incr := workflows.ImportInput{
-		Vendor: "nebuly", Source: activities.SourceRef{URI: files.URL + "/users-1.csv", Format: source.CSV},
+		Vendor: "nebuly", Source: source.Ref{URI: files.URL + "/users-1.csv", Format: source.CSV},
 		BatchSize: 250, ChunkRows: chunkRows, Concurrency: 8, HeartbeatTimeout: 5 * time.Second,
-		Incremental: &activities.Incremental{StateKey: "pg-share-nothing", Missing: activities.MissingReport},
+		Incremental: &imports.Incremental{StateKey: "pg-share-nothing", Missing: imports.MissingReport},
 	}
 	runI := h.start("import-pg-incremental-1", incr)
 	waitRowsDone(t, h, runI.GetID(), 10_000)
@@ -182,7 +183,7 @@ func TestPostgresTopologyTwoWorkerProcesses(t *testing.T) {
 	path2, st2 := h.generate("users-2.csv", o2)
 	began = time.Now()
 	run2 := h.start("import-pg-server-restart", workflows.ImportInput{
-		Vendor: "nebuly", Source: activities.SourceRef{URI: path2, Format: source.CSV},
+		Vendor: "nebuly", Source: source.Ref{URI: path2, Format: source.CSV},
 		BatchSize: 100, ChunkRows: chunkRows, Concurrency: concurrency, HeartbeatTimeout: 5 * time.Second,
 	})
 	before := waitRowsDone(t, h, run2.GetID(), 10_000)
@@ -258,12 +259,12 @@ func TestPostgresTopologyTwoWorkerProcesses(t *testing.T) {
 	o3 := gen.Options{Rows: 20_000, InvalidEvery: 50, Domain: "split.example.com"}
 	path3, _ := h.generate("users-3.csv", o3)
 	_, err = h.wait(h.start("import-split-stores", workflows.ImportInput{
-		Vendor: "nebuly", Source: activities.SourceRef{URI: path3, Format: source.CSV}, BatchSize: 250, ChunkRows: chunkRows, Concurrency: 8,
+		Vendor: "nebuly", Source: source.Ref{URI: path3, Format: source.CSV}, BatchSize: 250, ChunkRows: chunkRows, Concurrency: 8,
 	}), 5*time.Minute)
 	var app *temporal.ApplicationError
-	if err == nil || !errors.As(err, &app) || app.Type() != activities.StoreNotShared ||
+	if err == nil || !errors.As(err, &app) || app.Type() != failure.StoreNotShared ||
 		!strings.Contains(err.Error(), "do not share one store") || !strings.Contains(err.Error(), store.EnvVar) {
-		t.Fatalf("an import on workers with separate stores: %v; want a %s failure naming the cause and %s", err, activities.StoreNotShared, store.EnvVar)
+		t.Fatalf("an import on workers with separate stores: %v; want a %s failure naming the cause and %s", err, failure.StoreNotShared, store.EnvVar)
 	}
 	t.Logf("separate stores: %s", app.Message())
 	deadline := time.Now().Add(30 * time.Second)
@@ -514,7 +515,7 @@ func chunkCompletions(events []*historypb.HistoryEvent, since time.Time) (byWork
 			clear(identity)
 		}
 		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
-			chunk[ev.GetEventId()] = a.GetActivityType().GetName() == activities.ImportChunkName
+			chunk[ev.GetEventId()] = a.GetActivityType().GetName() == imports.ImportChunkName
 		}
 		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil {
 			identity[ev.GetEventId()] = a.GetIdentity()

@@ -14,14 +14,16 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"importer/activities"
 	bitlabsfake "importer/activities/bitlabs/fake"
 	dynamicfake "importer/activities/dynamic/fake"
 	fyndfake "importer/activities/fynd/fake"
+	"importer/activities/imports"
 	"importer/activities/source"
 	userpilotfake "importer/activities/userpilot/fake"
 	"importer/internal/gen"
 	"importer/workflows"
+	"importer/workflows/gate"
+	"importer/workflows/pacer"
 )
 
 var updateReplay = flag.Bool("update-replay", false, "record the replay histories into testsuite/histories")
@@ -40,9 +42,9 @@ func TestRecordReplayHistories(t *testing.T) {
 		h := newHarness(t)
 		h.startWorker(h.conns(apiKey), 0)
 		path, _ := h.generate("members.csv", gen.Options{Rows: 1200, InvalidEvery: 40})
-		in := workflows.ImportInput{Vendor: "nebuly", Source: activities.SourceRef{URI: path, Format: source.CSV},
+		in := workflows.ImportInput{Vendor: "nebuly", Source: source.Ref{URI: path, Format: source.CSV},
 			BatchSize: 200, ChunkRows: 400, Concurrency: 2, PlanPage: 2,
-			Incremental: &activities.Incremental{StateKey: "members", Missing: activities.MissingDeactivate}}
+			Incremental: &imports.Incremental{StateKey: "members", Missing: imports.MissingDeactivate}}
 		if _, err := h.wait(h.start("replay-inc-1", in), time.Minute); err != nil {
 			t.Fatal(err)
 		}
@@ -64,13 +66,13 @@ func TestRecordReplayHistories(t *testing.T) {
 		g := newGated(t, bitlabsfake.Options{}, userpilotfake.Options{RowsPerMinute: 1_200_000})
 		g.startWorker(g.gatedConns(), 0)
 		path, _ := g.list("userpilot", "up.csv", gen.Options{Rows: 900, InvalidEvery: 50})
-		run := g.start("replay-userpilot", workflows.ImportInput{Vendor: "userpilot", Source: activities.SourceRef{URI: path, Format: source.CSV},
+		run := g.start("replay-userpilot", workflows.ImportInput{Vendor: "userpilot", Source: source.Ref{URI: path, Format: source.CSV},
 			BatchSize: 300, ChunkRows: 300, Concurrency: 2, JobPoll: 20 * time.Millisecond, JobMaxPoll: 100 * time.Millisecond})
 		if _, err := g.wait(run, 2*time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		g.record("import-userpilot.json", run.GetID(), run.GetRunID())
-		g.recordRunning("gate-userpilot.json", workflows.GateID("userpilot", ""))
+		g.recordRunning("gate-userpilot.json", gate.ID("userpilot", ""))
 	})
 	t.Run("paced", func(t *testing.T) {
 		d := newDyn(t, dynamicfake.Options{})
@@ -81,7 +83,7 @@ func TestRecordReplayHistories(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.record("import-dynamic.json", run.GetID(), run.GetRunID())
-		d.recordRunning("pacer-dynamic.json", activities.PacerID("dynamic", "shared"))
+		d.recordRunning("pacer-dynamic.json", pacer.ID("dynamic", "shared"))
 	})
 	t.Run("audience", func(t *testing.T) {
 		l := audienceList{n: 300, dups: 5}

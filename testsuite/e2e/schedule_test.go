@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"importer/activities"
+	"importer/activities/imports"
 	"importer/activities/source"
 	"importer/internal/gen"
 	"importer/workflows"
@@ -148,8 +148,8 @@ func TestIncrementalImportReportsAndDeactivatesUsersThatLeft(t *testing.T) {
 	h.startWorker(h.conns(apiKey), 0)
 	o := gen.Options{Rows: 300}
 	path, _ := h.generate("members.csv", o)
-	in := workflows.ImportInput{Vendor: "nebuly", Source: activities.SourceRef{URI: path, Format: source.CSV},
-		Incremental: &activities.Incremental{StateKey: "members", Missing: activities.MissingDeactivate}}
+	in := workflows.ImportInput{Vendor: "nebuly", Source: source.Ref{URI: path, Format: source.CSV},
+		Incremental: &imports.Incremental{StateKey: "members", Missing: imports.MissingDeactivate}}
 	if _, err := h.wait(h.start("inc-1", in), time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -184,8 +184,8 @@ func TestAFailedIncrementalRunIsRetriedInFullNextTime(t *testing.T) {
 	h.startWorker(h.conns(apiKey), 0)
 	o := gen.Options{Rows: 3000}
 	path, st := h.generate("list.csv", o)
-	in := workflows.ImportInput{Vendor: "nebuly", Source: activities.SourceRef{URI: path, Format: source.CSV}, BatchSize: 100, ChunkRows: 100,
-		Concurrency: 2, Incremental: &activities.Incremental{StateKey: "retry"}}
+	in := workflows.ImportInput{Vendor: "nebuly", Source: source.Ref{URI: path, Format: source.CSV}, BatchSize: 100, ChunkRows: 100,
+		Concurrency: 2, Incremental: &imports.Incremental{StateKey: "retry"}}
 	run := h.start("inc-fail", in)
 	// Once some users are in, the vendor starts refusing everything: the
 	// run fails part way, with part of its records written.

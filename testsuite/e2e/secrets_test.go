@@ -27,17 +27,19 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"importer/activities"
 	bitlabsfake "importer/activities/bitlabs/fake"
 	dynamicfake "importer/activities/dynamic/fake"
 	fyndfake "importer/activities/fynd/fake"
 	nebulyfake "importer/activities/nebuly/fake"
 	"importer/activities/source"
 	userpilotfake "importer/activities/userpilot/fake"
+	"importer/activities/vendors"
 	"importer/internal/codec"
 	"importer/internal/connections"
 	"importer/internal/gen"
 	"importer/workflows"
+	"importer/workflows/gate"
+	"importer/workflows/pacer"
 )
 
 // echoing answers every request its vendor fake refuses (401, 403) with
@@ -225,14 +227,14 @@ func (w *secretsWorld) list(vendor string) (string, gen.Stats) {
 }
 
 func (w *secretsWorld) importInput(vendor, conn, path string) workflows.ImportInput {
-	return workflows.ImportInput{Vendor: vendor, Connection: conn, Source: activities.SourceRef{URI: path, Format: source.CSV},
+	return workflows.ImportInput{Vendor: vendor, Connection: conn, Source: source.Ref{URI: path, Format: source.CSV},
 		BatchSize: 50, ChunkRows: 100, JobPoll: 20 * time.Millisecond, JobMaxPoll: 100 * time.Millisecond}
 }
 
 func (w *secretsWorld) audience(id, conn, path string) client.WorkflowRun {
 	w.t.Helper()
 	run, err := w.c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: id, TaskQueue: w.queue}, workflows.AudienceWorkflowName,
-		workflows.AudienceInput{Connection: conn, Group: "Secrets test", Source: activities.SourceRef{URI: path, Format: source.CSV}, Mapping: audienceMapping(),
+		workflows.AudienceInput{Connection: conn, Group: "Secrets test", Source: source.Ref{URI: path, Format: source.CSV}, Mapping: audienceMapping(),
 			Poll: 20 * time.Millisecond, MaxPoll: 200 * time.Millisecond})
 	if err != nil {
 		w.t.Fatal(err)
@@ -370,13 +372,13 @@ func TestSecretsStayOutOfHistoryLogsAndFiles(t *testing.T) {
 	if err := os.Chmod(w.configFile, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := connections.Load(w.configFile, os.Environ(), activities.ConnectionSchema()); err == nil || !strings.Contains(err.Error(), "chmod 600 "+w.configFile) {
+	if _, err := connections.Load(w.configFile, os.Environ(), vendors.ConnectionSchema()); err == nil || !strings.Contains(err.Error(), "chmod 600 "+w.configFile) {
 		t.Fatalf("a config file at mode 0644: want a refusal that says chmod 600, got %v", err)
 	}
 	if err := os.Chmod(w.configFile, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	conns, err := connections.Load(w.configFile, os.Environ(), activities.ConnectionSchema())
+	conns, err := connections.Load(w.configFile, os.Environ(), vendors.ConnectionSchema())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,7 +477,7 @@ func TestSecretsStayOutOfHistoryLogsAndFiles(t *testing.T) {
 	}
 
 	want := []string{"secrets-nebuly", "secrets-nebuly-wrong", "secrets-fynd", "secrets-fynd-wrong",
-		workflows.GateID("bitlabs", "main"), workflows.GateID("userpilot", "main"), activities.PacerID("dynamic", "")}
+		gate.ID("bitlabs", "main"), gate.ID("userpilot", "main"), pacer.ID("dynamic", "")}
 	for _, vendor := range []string{"bitlabs", "userpilot", "dynamic"} {
 		want = append(want, "secrets-"+vendor, "secrets-"+vendor+"-wrong")
 	}

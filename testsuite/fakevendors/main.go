@@ -1,5 +1,6 @@
 // Command fakevendors serves the fake vendor APIs on their own, so a worker
-// started separately (or any HTTP client) can be pointed at them.
+// started separately (or any HTTP client) can be pointed at them. It serves
+// every vendor of the registry, as `worker --sandbox` does.
 package main
 
 import (
@@ -7,9 +8,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
-	dynamicfake "importer/activities/dynamic/fake"
+	"importer/activities/vendors"
+	"importer/internal/connections"
 	"importer/internal/sandbox"
 )
 
@@ -24,14 +28,32 @@ func main() {
 	}
 	defer sb.Close()
 	fmt.Printf("Fake vendors at %s. Point a worker at them with:\n\n", sb.URL)
-	fmt.Printf("  export IMPORTER_NEBULY_BASE_URL=%s/nebuly IMPORTER_NEBULY_API_KEY=%s\n", sb.URL, sandbox.Key)
-	fmt.Printf("  export IMPORTER_BITLABS_BASE_URL=%s/bitlabs IMPORTER_BITLABS_S2S_TOKEN=%s\n", sb.URL, sandbox.Key)
-	fmt.Printf("  export IMPORTER_USERPILOT_BASE_URL=%s/userpilot IMPORTER_USERPILOT_API_KEY=%s\n", sb.URL, sandbox.Key)
-	fmt.Printf("  export IMPORTER_DYNAMIC_BASE_URL=%s/dynamic IMPORTER_DYNAMIC_API_TOKEN=%s IMPORTER_DYNAMIC_ENVIRONMENT_ID=%s\n", sb.URL, sandbox.Key, dynamicfake.DefaultEnvironmentID)
-	fmt.Printf("  export IMPORTER_FYND_BASE_URL=%s/fynd IMPORTER_FYND_CLIENT_ID=%s IMPORTER_FYND_CLIENT_SECRET=%s IMPORTER_FYND_COMPANY_ID=%s IMPORTER_FYND_APPLICATION_ID=%s\n\n",
-		sb.URL, sandbox.FyndClientID, sandbox.Key, sandbox.FyndCompanyID, sandbox.FyndApplicationID)
+	for _, e := range vendors.All() {
+		fmt.Printf("  export %s\n", exports(e.Spec.Name, e.Spec.Credentials, sb.Settings(e.Spec.Name)))
+	}
+	fmt.Println()
 	fmt.Println("Ctrl-C to stop.")
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
+}
+
+// exports lists a vendor's settings as the worker's variables: the base
+// URL, the credentials in the order the vendor lists them, then the rest.
+func exports(vendor string, credentials []string, settings map[string]string) string {
+	order := append([]string{"BASE_URL"}, credentials...)
+	var rest []string
+	for k := range settings {
+		if !slices.Contains(order, k) {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	var vars []string
+	for _, k := range append(order, rest...) {
+		if v, ok := settings[k]; ok {
+			vars = append(vars, connections.EnvName(vendor, k)+"="+v)
+		}
+	}
+	return strings.Join(vars, " ")
 }

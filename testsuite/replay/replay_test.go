@@ -15,8 +15,9 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"importer/activities"
 	"importer/workflows"
+	"importer/workflows/gate"
+	"importer/workflows/pacer"
 )
 
 // recordWith is how the histories are recorded again after a deliberate,
@@ -50,7 +51,7 @@ func TestRecordedHistoriesOfEveryFlowReplayAgainstTheCurrentCode(t *testing.T) {
 	}
 	// Every long-running flow must have a recorded history, or a change
 	// that breaks its running workflows would pass unseen.
-	for _, flow := range []string{workflows.ImportWorkflowName, workflows.GateWorkflowName, activities.PacerWorkflowName, workflows.AudienceWorkflowName} {
+	for _, flow := range []string{workflows.ImportWorkflowName, gate.WorkflowName, pacer.WorkflowName, workflows.AudienceWorkflowName} {
 		if replayed[flow] == 0 {
 			t.Errorf("no recorded history of %s in testsuite/histories; record them with: %s", flow, recordWith)
 		}

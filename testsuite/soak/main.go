@@ -67,7 +67,8 @@ func main() {
 	flag.IntVar(&cfg.rows, "rows", 200_000, "rows per import list")
 	flag.IntVar(&cfg.audienceRows, "audience-rows", 0, "rows of the Fynd audience list (default -rows/10: one group)")
 	flag.StringVar(&scen, "scenarios", strings.Join(scenarios, ","), "scenarios to run, comma-separated")
-	flag.StringVar(&vend, "vendors", strings.Join(vendors, ","), "vendors to run them against, comma-separated")
+	known, unprobed := soaked()
+	flag.StringVar(&vend, "vendors", strings.Join(known, ","), "vendors to run them against, comma-separated")
 	flag.DurationVar(&cfg.killEvery, "kill-every", 5*time.Second, "worker-loss: SIGKILL a worker this often")
 	flag.BoolVar(&cfg.postgres, "postgres", false, "run Temporal on PostgreSQL (fresh databases at 127.0.0.1:5432, or PGHOST/PGPORT; PGUSER, PGPASSWORD) instead of SQLite")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (lists, worker logs, Temporal's database) and PostgreSQL databases")
@@ -84,7 +85,7 @@ func main() {
 	cfg.queue = "soak"
 	var err error
 	if cfg.scenarios, err = pick("scenario", scen, scenarios); err == nil {
-		cfg.vendors, err = pick("vendor", vend, vendors)
+		cfg.vendors, err = pick("vendor", vend, known)
 	}
 	if err == nil && (cfg.rows <= 0 || cfg.audienceRows <= 0 || cfg.latency < 0 || cfg.killEvery <= 0 || cfg.dynamicScale <= 0 || cfg.faultShare <= 0 || cfg.faultShare >= 1 ||
 		cfg.vendorDeadline <= 0 || cfg.vendorTimeout <= 0 || cfg.heartbeat <= 0) {
@@ -93,6 +94,9 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(2)
+	}
+	if len(unprobed) > 0 {
+		fmt.Fprintf(os.Stderr, "soak: no probe of %s in testsuite/soak/vendors.go: not soaked\n", strings.Join(unprobed, ", "))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -174,7 +178,10 @@ func run(ctx context.Context, cfg config) ([]row, error) {
 
 	endpoints := map[string]*endpoint{}
 	urls := map[string]string{}
-	for _, v := range vendors {
+	// Every vendor the soak knows has a URL, whichever are run, so that the
+	// workers' connections are the same for every selection.
+	all, _ := soaked()
+	for _, v := range all {
 		e := newEndpoint()
 		defer e.srv.Close()
 		endpoints[v], urls[v] = e, e.srv.URL
@@ -192,7 +199,7 @@ func run(ctx context.Context, cfg config) ([]row, error) {
 	if err := os.MkdirAll(logs, 0o700); err != nil {
 		return nil, err
 	}
-	env := append(os.Environ(), workerEnv(urls, cfg.settings)...)
+	env := append(os.Environ(), workerEnv(all, urls, cfg.settings)...)
 	env = append(env,
 		"IMPORTER_VENDOR_TIMEOUT="+cfg.vendorTimeout.String(),
 		"IMPORTER_ARTIFACTS=local",

@@ -90,22 +90,19 @@ type trial struct {
 	id  string // workflow ID of the (first) import
 }
 
-// scenario runs one scenario against vendors: all at once, sharing the
-// workers (and their deaths), except temporal-restart, which restarts the
-// server for one import at a time so that each is caught mid-way.
-func (r *runner) scenario(ctx context.Context, name string, vendors []string, done func(row)) []row {
+// scenario runs one scenario against the named vendors: all at once,
+// sharing the workers (and their deaths), except temporal-restart, which
+// restarts the server for one import at a time so that each is caught
+// mid-way.
+func (r *runner) scenario(ctx context.Context, name string, names []string, done func(row)) []row {
 	var trials []*trial
-	rows := make([]*row, 0, len(vendors))
-	for _, v := range vendors {
+	rows := make([]*row, 0, len(names))
+	for _, v := range names {
 		rw := &row{scenario: name, vendor: v}
 		rows = append(rows, rw)
 		r.seq++
 		prefix := fmt.Sprintf("s%02d", r.seq)
-		n := r.cfg.rows
-		if v == "fynd" {
-			n = r.cfg.audienceRows
-		}
-		t, err := newTarget(v, r.dir, prefix, n, r.cfg.settings)
+		t, err := newTarget(v, r.dir, prefix, rowsFor(v, r.cfg), r.cfg.settings)
 		if err != nil {
 			rw.problem("set up: %v", err)
 			continue

@@ -7,13 +7,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
 
-	"importer/activities"
 	bitlabsfake "importer/activities/bitlabs/fake"
 	dynamicfake "importer/activities/dynamic/fake"
 	fyndfake "importer/activities/fynd/fake"
@@ -22,6 +22,8 @@ import (
 	"importer/activities/source"
 	userpilotfake "importer/activities/userpilot/fake"
 	"importer/activities/vendorapi/fakeapi"
+	"importer/activities/vendors"
+	"importer/internal/connections"
 	"importer/internal/gen"
 	"importer/workflows"
 )
@@ -41,9 +43,6 @@ const (
 	userpilotRate = 1_200_000 // rows a minute: 1,000 times the documented pace
 )
 
-// vendors are the vendors the soak knows, in the order it runs them.
-var vendors = []string{"nebuly", "bitlabs", "userpilot", "dynamic", "fynd"}
-
 // settings are what the fakes are made with, the same for every run.
 type settings struct {
 	latency      time.Duration // added to every vendor call
@@ -51,19 +50,77 @@ type settings struct {
 	heartbeat    time.Duration // import heartbeat timeout: how soon a dead worker's chunk moves
 }
 
-// workerEnv points a worker's default connections at the fakes' URLs.
-func workerEnv(urls map[string]string, s settings) []string {
-	return []string{
-		"IMPORTER_NEBULY_BASE_URL=" + urls["nebuly"], "IMPORTER_NEBULY_API_KEY=" + nebulyKey,
-		"IMPORTER_BITLABS_BASE_URL=" + urls["bitlabs"], "IMPORTER_BITLABS_S2S_TOKEN=" + bitlabsToken,
-		"IMPORTER_USERPILOT_BASE_URL=" + urls["userpilot"], "IMPORTER_USERPILOT_API_KEY=" + userpilotKey,
-		"IMPORTER_DYNAMIC_BASE_URL=" + urls["dynamic"], "IMPORTER_DYNAMIC_API_TOKEN=" + dynamicToken,
-		"IMPORTER_DYNAMIC_ENVIRONMENT_ID=" + dynamicfake.DefaultEnvironmentID,
-		"IMPORTER_DYNAMIC_REQUESTS_PER_MINUTE=" + strconv.Itoa(dynamicfake.DefaultRequests*s.dynamicScale),
-		"IMPORTER_FYND_BASE_URL=" + urls["fynd"], "IMPORTER_FYND_CLIENT_ID=" + fyndClientID,
-		"IMPORTER_FYND_CLIENT_SECRET=" + fyndSecret, "IMPORTER_FYND_COMPANY_ID=" + fyndCompany,
-		"IMPORTER_FYND_APPLICATION_ID=" + fyndApp,
+// probe is what the soak knows of one vendor beyond the registry, which
+// gives the rest (the vendors and their order, their traits, their
+// generated lists): how its fakes are tuned for the soak, and how to read
+// what a fake holds and counts, which is each fake's own.
+type probe struct {
+	// connection is the default connection's settings but the base URL:
+	// what the vendor's fakes accept.
+	connection func(s settings) map[string]string
+	// target makes a fresh fake and the list to import into it.
+	target func(e vendors.Entry, dir, prefix string, rows int, s settings) (*target, error)
+}
+
+// probes are the vendors the soak can run, by registry name.
+func probes() map[string]probe {
+	return map[string]probe{
+		"nebuly": {
+			connection: func(settings) map[string]string { return map[string]string{"API_KEY": nebulyKey} },
+			target:     nebulyTarget,
+		},
+		"bitlabs": {
+			connection: func(settings) map[string]string { return map[string]string{"S2S_TOKEN": bitlabsToken} },
+			target:     bitlabsTarget,
+		},
+		"userpilot": {
+			connection: func(settings) map[string]string { return map[string]string{"API_KEY": userpilotKey} },
+			target:     userpilotTarget,
+		},
+		"dynamic": {
+			connection: func(s settings) map[string]string {
+				return map[string]string{"API_TOKEN": dynamicToken, "ENVIRONMENT_ID": dynamicfake.DefaultEnvironmentID,
+					"REQUESTS_PER_MINUTE": strconv.Itoa(dynamicfake.DefaultRequests * s.dynamicScale)}
+			},
+			target: dynamicTarget,
+		},
+		"fynd": {
+			connection: func(settings) map[string]string {
+				return map[string]string{"CLIENT_ID": fyndClientID, "CLIENT_SECRET": fyndSecret, "COMPANY_ID": fyndCompany, "APPLICATION_ID": fyndApp}
+			},
+			target: fyndTarget,
+		},
 	}
+}
+
+// soaked lists the vendors of the registry that the soak can run, in the
+// registry's order, and those it has no probe of.
+func soaked() (names, unprobed []string) {
+	p := probes()
+	for _, e := range vendors.All() {
+		if _, ok := p[e.Spec.Name]; ok {
+			names = append(names, e.Spec.Name)
+		} else {
+			unprobed = append(unprobed, e.Spec.Name)
+		}
+	}
+	return names, unprobed
+}
+
+// workerEnv points the workers' default connections of the vendors at the
+// fakes' URLs.
+func workerEnv(names []string, urls map[string]string, s settings) []string {
+	p := probes()
+	var env []string
+	for _, name := range names {
+		conn := p[name].connection(s)
+		conn["BASE_URL"] = urls[name]
+		for k, v := range conn {
+			env = append(env, connections.EnvName(name, k)+"="+v)
+		}
+	}
+	slices.Sort(env)
+	return env
 }
 
 // list is a generated user list: its rows, and the key the vendor knows
@@ -112,30 +169,37 @@ type target struct {
 }
 
 func newTarget(vendor, dir, prefix string, rows int, s settings) (*target, error) {
-	switch vendor {
-	case "nebuly":
-		return nebulyTarget(dir, prefix, rows, s)
-	case "bitlabs":
-		return bitlabsTarget(dir, prefix, rows, s)
-	case "userpilot":
-		return userpilotTarget(dir, prefix, rows, s)
-	case "dynamic":
-		return dynamicTarget(dir, prefix, rows, s)
-	case "fynd":
-		return fyndTarget(dir, prefix, rows, s)
+	e, err := vendors.Get(vendor)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("unknown vendor %q (want one of %s)", vendor, strings.Join(vendors, ", "))
+	p, ok := probes()[e.Spec.Name]
+	if !ok {
+		return nil, fmt.Errorf("the soak has no probe of vendor %s (see testsuite/soak/vendors.go)", e.Spec.Name)
+	}
+	return p.target(e, dir, prefix, rows, s)
 }
 
-// importTarget fills what every import vendor (all but Fynd) shares.
-func importTarget(t *target, s settings, extra func(*workflows.ImportInput)) {
+// rowsFor is how many rows a vendor's list has: a list that syncs into an
+// audience is smaller than an import.
+func rowsFor(vendor string, cfg config) int {
+	if e, err := vendors.Get(vendor); err == nil && e.Spec.Traits.Audiences {
+		return cfg.audienceRows
+	}
+	return cfg.rows
+}
+
+// importTarget fills what every import vendor shares: the list is
+// imported with the workflow's defaults, polling a background job often
+// for a vendor whose bulks are jobs.
+func importTarget(t *target, e vendors.Entry, s settings) {
 	t.start = func(ctx context.Context, c client.Client, id, queue string, deadline time.Duration) (client.WorkflowRun, error) {
 		in := workflows.ImportInput{
-			Vendor: t.vendor, Source: activities.SourceRef{URI: t.list.path, Format: source.CSV},
+			Vendor: t.vendor, Source: source.Ref{URI: t.list.path, Format: source.CSV},
 			HeartbeatTimeout: s.heartbeat, VendorDeadline: deadline,
 		}
-		if extra != nil {
-			extra(&in)
+		if e.Spec.Traits.Jobs {
+			in.JobPoll, in.JobMaxPoll = 100*time.Millisecond, time.Second
 		}
 		return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.ImportWorkflowName, in)
 	}
@@ -149,29 +213,36 @@ func importTarget(t *target, s settings, extra func(*workflows.ImportInput)) {
 	t.close = func() {}
 }
 
-func genList(vendor, dir, prefix string, o gen.Options, key func(int) string) (list, error) {
-	path := filepath.Join(dir, prefix+"-"+vendor+".csv")
-	st, err := gen.VendorFile(vendor, path, o)
+// importList writes an import vendor's generated list (its Sample's
+// shape: each vendor's list reads the options it has a use for), with
+// every invalidEvery-th row invalid, and ids and e-mails that are the
+// prefix's own.
+func importList(e vendors.Entry, dir, prefix string, rows int) (list, error) {
+	if e.Sample == nil {
+		return list{}, fmt.Errorf("%s has no generated list", e.Spec.Name)
+	}
+	o := gen.Options{Rows: rows, InvalidEvery: invalidEvery, QuotedNewlineEvery: 101, Domain: prefix + ".example.com", IDPrefix: prefix}
+	path := filepath.Join(dir, prefix+"-"+e.Spec.Name+".csv")
+	st, err := gen.VendorFile(e.Spec.Name, path, o)
 	if err != nil {
 		return list{}, err
 	}
 	l := list{path: path, rows: st.Rows, valid: st.Valid, invalid: st.Invalid}
 	for i := 0; i < st.Rows; i++ {
 		if !o.Invalid(i) {
-			l.keys = append(l.keys, key(i))
+			l.keys = append(l.keys, e.Sample.Key(fakeapi.SampleOptions(o), i))
 		}
 	}
 	return l, nil
 }
 
-func nebulyTarget(dir, prefix string, rows int, s settings) (*target, error) {
-	o := gen.Options{Rows: rows, InvalidEvery: invalidEvery, QuotedNewlineEvery: 101, Domain: prefix + ".example.com"}
-	l, err := genList("nebuly", dir, prefix, o, o.Email)
+func nebulyTarget(e vendors.Entry, dir, prefix string, rows int, s settings) (*target, error) {
+	l, err := importList(e, dir, prefix, rows)
 	if err != nil {
 		return nil, err
 	}
 	fake := nebulyfake.New(nebulyfake.Options{APIKey: nebulyKey, Latency: s.latency, Seed: 1})
-	t := &target{vendor: "nebuly", fake: fake, faults: fake.Faults(), list: l,
+	t := &target{vendor: e.Spec.Name, fake: fake, faults: fake.Faults(), list: l,
 		stored: fake.Count,
 		holds: func() map[string]bool {
 			m := map[string]bool{}
@@ -186,20 +257,19 @@ func nebulyTarget(dir, prefix string, rows int, s settings) (*target, error) {
 		overlaps: func() int64 { return 0 },
 		limited:  func() int64 { return fake.Limiter().Limited() },
 	}
-	importTarget(t, s, nil)
+	importTarget(t, e, s)
 	return t, nil
 }
 
-func bitlabsTarget(dir, prefix string, rows int, s settings) (*target, error) {
-	o := gen.Options{Rows: rows, InvalidEvery: invalidEvery, IDPrefix: prefix}
-	l, err := genList("bitlabs", dir, prefix, o, o.UID)
+func bitlabsTarget(e vendors.Entry, dir, prefix string, rows int, s settings) (*target, error) {
+	l, err := importList(e, dir, prefix, rows)
 	if err != nil {
 		return nil, err
 	}
 	// A bulk holds BitLabs' one-at-a-time lock for the vendor latency, so
 	// that two bulks sent together would be seen overlapping.
 	fake := bitlabsfake.New(bitlabsfake.Options{Token: bitlabsToken, BulkLatency: s.latency, Seed: 1})
-	t := &target{vendor: "bitlabs", fake: fake, faults: fake.Faults(), list: l,
+	t := &target{vendor: e.Spec.Name, fake: fake, faults: fake.Faults(), list: l,
 		stored: fake.Count,
 		holds: func() map[string]bool {
 			m := map[string]bool{}
@@ -212,18 +282,17 @@ func bitlabsTarget(dir, prefix string, rows int, s settings) (*target, error) {
 		overlaps:  fake.Overlaps,
 		limited:   func() int64 { return fake.Limiter().Limited() },
 	}
-	importTarget(t, s, nil)
+	importTarget(t, e, s)
 	return t, nil
 }
 
-func userpilotTarget(dir, prefix string, rows int, s settings) (*target, error) {
-	o := gen.Options{Rows: rows, InvalidEvery: invalidEvery, IDPrefix: prefix}
-	l, err := genList("userpilot", dir, prefix, o, o.UID)
+func userpilotTarget(e vendors.Entry, dir, prefix string, rows int, s settings) (*target, error) {
+	l, err := importList(e, dir, prefix, rows)
 	if err != nil {
 		return nil, err
 	}
 	fake := userpilotfake.New(userpilotfake.Options{APIKey: userpilotKey, RowsPerMinute: userpilotRate, Latency: s.latency, Seed: 1})
-	t := &target{vendor: "userpilot", fake: fake, faults: fake.Faults(), list: l,
+	t := &target{vendor: e.Spec.Name, fake: fake, faults: fake.Faults(), list: l,
 		stored: fake.Count,
 		holds: func() map[string]bool {
 			m := map[string]bool{}
@@ -238,21 +307,18 @@ func userpilotTarget(dir, prefix string, rows int, s settings) (*target, error) 
 		overlaps: func() int64 { return fake.Overlaps() + fake.Conflicts() },
 		limited:  func() int64 { return fake.Limiter().Limited() },
 	}
-	importTarget(t, s, func(in *workflows.ImportInput) {
-		in.JobPoll, in.JobMaxPoll = 100*time.Millisecond, time.Second
-	})
+	importTarget(t, e, s)
 	return t, nil
 }
 
-func dynamicTarget(dir, prefix string, rows int, s settings) (*target, error) {
-	o := gen.Options{Rows: rows, InvalidEvery: invalidEvery, IDPrefix: prefix}
-	l, err := genList("dynamic", dir, prefix, o, o.DynamicID)
+func dynamicTarget(e vendors.Entry, dir, prefix string, rows int, s settings) (*target, error) {
+	l, err := importList(e, dir, prefix, rows)
 	if err != nil {
 		return nil, err
 	}
 	fake := dynamicfake.New(dynamicfake.Options{Token: dynamicToken, Requests: dynamicfake.DefaultRequests,
 		Window: dynamicfake.DefaultWindow / time.Duration(s.dynamicScale), Latency: s.latency, Seed: 1})
-	t := &target{vendor: "dynamic", fake: fake, faults: fake.Faults(), list: l,
+	t := &target{vendor: e.Spec.Name, fake: fake, faults: fake.Faults(), list: l,
 		stored: fake.Count,
 		holds: func() map[string]bool {
 			m := map[string]bool{}
@@ -271,7 +337,7 @@ func dynamicTarget(dir, prefix string, rows int, s settings) (*target, error) {
 		early:   func() int64 { return fake.Window().EarlyRequestsAfter(earlyGrace) },
 		limited: fake.Limited,
 	}
-	importTarget(t, s, nil)
+	importTarget(t, e, s)
 	return t, nil
 }
 
@@ -329,9 +395,9 @@ func audienceMapping() mapping.Mapping {
 // the application are created on first sight (AutoCreateUsers), so every
 // valid row ends up a member. The background steps take a second each, as
 // a vendor's queue would, so that a sync lasts long enough to lose workers.
-func fyndTarget(dir, prefix string, rows int, s settings) (*target, error) {
+func fyndTarget(e vendors.Entry, dir, prefix string, rows int, s settings) (*target, error) {
 	a := audienceList{prefix: prefix, rows: rows}
-	l, err := a.write(filepath.Join(dir, prefix+"-fynd.csv"))
+	l, err := a.write(filepath.Join(dir, prefix+"-"+e.Spec.Name+".csv"))
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +408,7 @@ func fyndTarget(dir, prefix string, rows int, s settings) (*target, error) {
 	})
 	group := "soak " + prefix
 	tokenPath := strings.ReplaceAll(strings.ReplaceAll(fyndfake.TokenPath, "{company_id}", fyndCompany), "{application_id}", fyndApp)
-	t := &target{vendor: "fynd", fake: fake, faults: fake.Faults(), list: l,
+	t := &target{vendor: e.Spec.Name, fake: fake, faults: fake.Faults(), list: l,
 		// Every worker asks for a token with the same credentials.
 		alike:  func(r *http.Request) bool { return r.URL.Path == tokenPath },
 		stored: fake.UserCount,
@@ -374,7 +440,7 @@ func fyndTarget(dir, prefix string, rows int, s settings) (*target, error) {
 	}
 	t.start = func(ctx context.Context, c client.Client, id, queue string, deadline time.Duration) (client.WorkflowRun, error) {
 		return c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.AudienceWorkflowName,
-			workflows.AudienceInput{Group: group, Source: activities.SourceRef{URI: l.path, Format: source.CSV}, Mapping: audienceMapping(),
+			workflows.AudienceInput{Group: group, Source: source.Ref{URI: l.path, Format: source.CSV}, Mapping: audienceMapping(),
 				Poll: 100 * time.Millisecond, MaxPoll: time.Second, HeartbeatTimeout: s.heartbeat, Deadline: deadline})
 	}
 	t.wait = func(ctx context.Context, run client.WorkflowRun) (outcome, error) {

@@ -13,7 +13,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
-	"importer/activities"
+	"importer/activities/fynd/audience"
+	"importer/activities/imports"
+	"importer/internal/artifacts"
 	"importer/internal/connections"
 	"importer/internal/store"
 	"importer/workflows"
@@ -42,12 +44,12 @@ type Options struct {
 	Logger      zerolog.Logger
 	// Artifacts publishes the files a vendor fetches by URL (Fynd audience
 	// syncs); nil makes those syncs fail with a clear error.
-	Artifacts activities.ArtifactStore
+	Artifacts artifacts.Store
 	// VendorRoots verify vendor HTTPS and http(s) sources; nil means the
 	// system's roots (see internal/vendorca).
 	VendorRoots *x509.CertPool
 	// VendorTimeout bounds one vendor call; 0 keeps
-	// activities.DefaultHTTPTimeout.
+	// imports.DefaultHTTPTimeout.
 	VendorTimeout time.Duration
 }
 
@@ -83,13 +85,15 @@ func Start(c client.Client, o Options) (*Worker, error) {
 		WorkerStopTimeout:                  o.StopTimeout,
 	})
 	workflows.Register(w)
-	acts := activities.NewWithRoots(o.Connections, st, o.VendorRoots)
-	acts.Temporal = c
-	acts.Artifacts = o.Artifacts
+	// Every flow's activities, on one set of HTTP clients.
+	imp := imports.NewWithRoots(o.Connections, st, o.VendorRoots)
+	imp.Temporal = c
 	if o.VendorTimeout > 0 {
-		acts.HTTP.Timeout = o.VendorTimeout
+		imp.HTTP.Timeout = o.VendorTimeout
 	}
-	acts.Register(w)
+	imp.Register(w)
+	aud := &audience.Activities{Connections: o.Connections, Store: st, Opener: imp.Opener, HTTP: imp.HTTP, Artifacts: o.Artifacts}
+	aud.Register(w)
 	if err := w.Start(); err != nil {
 		if owned {
 			st.Close()

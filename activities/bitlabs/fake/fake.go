@@ -1,4 +1,4 @@
-// Package bitlabsfake is an in-memory BitLabs Import Users API for tests and
+// Package fake is an in-memory BitLabs Import Users API for tests and
 // the sandbox. It follows what BitLabs documents (POST {"users":[...]} with
 // an X-S2S-Token header; a request with more than one user is a bulk import
 // and only one bulk runs at a time, while single-user requests may run in

@@ -1,4 +1,4 @@
-// Package dynamicfake is an in-memory Dynamic (dynamic.xyz) bulk user API
+// Package fake is an in-memory Dynamic (dynamic.xyz) bulk user API
 // for tests and the sandbox. It follows what Dynamic documents (POST
 // /environments/{environmentId}/users/bulk?upsert=<bool> with a Bearer
 // token and a JSON array of users; 201 {"created","updated","failed",

@@ -1,4 +1,4 @@
-// Package fyndfake is an in-memory Fynd Platform application for tests and
+// Package fake is an in-memory Fynd Platform application for tests and
 // the sandbox: the "Audience" API (user attribute definitions, the bulk
 // attribute update with its background job, user groups built from a CSV
 // file_url, group members, refresh of total users) behind OAuth2 client

@@ -1,4 +1,4 @@
-// Package nebulyfake is an in-memory Nebuly eligible-users API for tests and
+// Package fake is an in-memory Nebuly eligible-users API for tests and
 // the sandbox. It follows what Nebuly documents (POST inserts new users and
 // answers with the ones inserted, PUT replaces existing users matched on
 // end_user, DELETE takes a JSON body, GET lists everything, Bearer auth) and

@@ -1,4 +1,4 @@
-// Package userpilotfake is an in-memory Userpilot bulk identify API with
+// Package fake is an in-memory Userpilot bulk identify API with
 // background jobs, for tests and the sandbox. It follows what Userpilot
 // documents (POST /v1/users/bulk_identify answers 202 with a job, at most
 // 10,000 users a request, primitive metadata only, about 1,200 rows

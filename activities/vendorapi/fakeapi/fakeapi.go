@@ -1,8 +1,10 @@
 // Package fakeapi is what every fake vendor server shares: a rate limiter
 // that answers 429 with Retry-After and counts clients that ignore it, fault
 // injection (latency, a share of errors, the next N calls failing, hanging),
-// and counters. Everything hangs off values the caller creates; nothing is
-// global.
+// and counters; and what each fake's package gives the vendor registry: its
+// Sandbox (the fake as the sandbox runs it) and its Sample (the shape of its
+// generated user lists). Everything hangs off values the caller creates;
+// nothing is global.
 package fakeapi
 
 import (

@@ -1,0 +1,203 @@
+package imports
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"importer/activities/failure"
+	"importer/activities/mapping"
+	"importer/activities/source"
+	"importer/activities/state"
+	"importer/activities/vendorapi"
+	"importer/activities/vendors"
+	"importer/internal/store"
+)
+
+// FindDuplicatesName scans a list for user ids that appear more than once.
+// Chunks run in parallel, so without it two rows of one user in two chunks
+// would race to the vendor and either could win; with it the last row wins
+// and the earlier ones are rejects that name the line that replaced them.
+const FindDuplicatesName = "FindDuplicates"
+
+// DuplicatesInput names the list to scan.
+type DuplicatesInput struct {
+	ImportKey string          `json:"import_key"`
+	Vendor    string          `json:"vendor"`
+	Source    source.Ref      `json:"source"`
+	Mapping   mapping.Mapping `json:"mapping"`
+}
+
+// Duplicates is what the scan found: how many rows a later row of the same
+// user replaces (listed in the store, where the chunks look them up), and
+// the version of the bytes scanned.
+type Duplicates struct {
+	Rows       int64 `json:"rows"`
+	Superseded int   `json:"superseded"`
+	// File listed the rows of an import scanned before the store existed;
+	// empty now.
+	File    string         `json:"file,omitempty"`
+	Version source.Version `json:"version"`
+}
+
+// FindDuplicates reads only the key columns of the whole list and lists
+// every row whose user appears again further down. The key is what the
+// vendor's own row builder makes of those columns, so the scan and the
+// import always agree on who a row is.
+func (a *Activities) FindDuplicates(ctx context.Context, in DuplicatesInput) (Duplicates, error) {
+	v, err := vendors.Import(in.Vendor)
+	if err != nil {
+		return Duplicates{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, nil)
+	}
+	scan, err := scanDuplicates(ctx, a.Opener, v, in.Source, in.Mapping, func(progress any) { activity.RecordHeartbeat(ctx, progress) })
+	if err != nil {
+		return Duplicates{}, failure.Classify(err, "")
+	}
+	lines := make([]store.Superseded, len(scan.lines))
+	for i, l := range scan.lines {
+		lines[i] = store.Superseded{Line: l.line, By: l.by}
+	}
+	// Recorded even when empty, so a chunk on a worker with another store
+	// finds no scan and says so.
+	if err := a.Store.PutDuplicates(ctx, in.ImportKey, lines); err != nil {
+		return Duplicates{}, err
+	}
+	return Duplicates{Rows: scan.rows, Superseded: len(lines), Version: scan.version}, nil
+}
+
+// supersededLine is a row that a later row of the same user replaces.
+type supersededLine struct{ line, by int64 }
+
+// duplicateScan is what a scan of a list's key columns found: the rows
+// read, the rows a later row of the same user replaces (in line order),
+// and the version of the bytes scanned.
+type duplicateScan struct {
+	rows    int64
+	lines   []supersededLine
+	version source.Version
+}
+
+// scanDuplicates is the duplicate scan of an import (FindDuplicates) and of
+// a dry run. beat, if not nil, is called now and then with the progress, for
+// a heartbeat.
+func scanDuplicates(ctx context.Context, o *source.Opener, v vendorapi.Vendor, src source.Ref, m mapping.Mapping, beat func(progress any)) (duplicateScan, error) {
+	if beat == nil {
+		beat = func(any) {}
+	}
+	page, err := source.Plan(ctx, o, source.PlanRequest{URI: src.URI, Format: src.Format, ChunkRows: math.MaxInt32, MaxChunks: 1},
+		func(offset int64) { beat(offset) })
+	if err != nil {
+		return duplicateScan{}, fmt.Errorf("scan %s for duplicate users: %w", source.Redact(src.URI), err)
+	}
+	out := duplicateScan{version: page.Version}
+	if len(page.Chunks) == 0 {
+		return out, nil
+	}
+	fields := v.Spec().KeyFields
+	columns := make([]string, len(fields))
+	constants := make([]string, len(fields))
+	for i, f := range fields {
+		columns[i] = f
+		if mapped, ok := m.Fields[f]; ok {
+			columns[i] = mapped
+		}
+		// As mapping.Apply: a constant stands in for a blank cell.
+		constants[i] = m.Constants[f]
+	}
+	type seen struct {
+		key  uint64
+		line int64
+	}
+	// Planning counted the rows: one allocation for all of them.
+	rows := make([]seen, 0, page.Chunks[0].Rows)
+	n := 0
+	err = source.ReadColumns(ctx, o, src.URI, src.Format, page.Header, page.Version, page.Chunks[0], columns,
+		func(line int64, values []string, ok bool) error {
+			if n++; n%100000 == 0 {
+				beat(n)
+			}
+			if !ok {
+				return nil // an unreadable row: the import rejects it
+			}
+			for i, c := range constants {
+				if c != "" && strings.TrimSpace(values[i]) == "" {
+					values[i] = c
+				}
+			}
+			if key := v.KeyOf(values); key != "" {
+				rows = append(rows, seen{key: state.KeyHash(key), line: line})
+			}
+			return nil
+		})
+	if err != nil {
+		return duplicateScan{}, fmt.Errorf("scan %s for duplicate users: %w", source.Redact(src.URI), err)
+	}
+	out.rows = int64(n)
+	slices.SortFunc(rows, func(a, b seen) int {
+		if c := cmp.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.line, b.line)
+	})
+	for i := 0; i < len(rows); {
+		j := i
+		for j+1 < len(rows) && rows[j+1].key == rows[i].key {
+			j++
+		}
+		for k := i; k < j; k++ {
+			out.lines = append(out.lines, supersededLine{line: rows[k].line, by: rows[j].line})
+		}
+		i = j + 1
+	}
+	sort.Slice(out.lines, func(i, j int) bool { return out.lines[i].line < out.lines[j].line })
+	return out, nil
+}
+
+// maxDuplicateFiles bounds the duplicates files a worker keeps loaded.
+const maxDuplicateFiles = 32
+
+// supersededLines loads the duplicates file of an import scanned before
+// the scan went to the store: superseded line → the line that replaces it.
+// Each worker loads a file once; it never changes.
+func (a *Activities) supersededLines(path string) (map[int64]int64, error) {
+	a.dupMu.Lock()
+	defer a.dupMu.Unlock()
+	if m, ok := a.dupFiles[path]; ok {
+		return m, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read duplicates: %w", err)
+	}
+	defer f.Close()
+	m := map[int64]int64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		a, b, ok := strings.Cut(sc.Text(), " ")
+		line, err1 := strconv.ParseInt(a, 10, 64)
+		by, err2 := strconv.ParseInt(b, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
+			return nil, temporal.NewNonRetryableApplicationError("the duplicates file "+path+" is corrupt", failure.BadState, nil)
+		}
+		m[line] = by
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read duplicates: %w", err)
+	}
+	if a.dupFiles == nil || len(a.dupFiles) >= maxDuplicateFiles {
+		// Imports come and go; a worker keeps only its recent ones.
+		a.dupFiles = map[string]map[int64]int64{}
+	}
+	a.dupFiles[path] = m
+	return m, nil
+}

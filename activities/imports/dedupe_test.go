@@ -1,0 +1,153 @@
+package imports
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"importer/activities/mapping"
+	"importer/activities/source"
+	"importer/activities/vendorapi"
+	"importer/activities/vendors"
+	"importer/internal/gen"
+)
+
+// The duplicate scan reads only the key columns and makes the key with
+// keyOf; the import makes it with build. If they ever disagreed, a user in
+// two rows would be sent twice, or a row would be rejected as a duplicate
+// of someone else.
+func TestScanKeyIsTheKeyTheImportUses(t *testing.T) {
+	extra := map[string]string{
+		"nebuly":    "  spaced@x.io ,2026-01-01,,Pro,DE,x\n,2026-01-01,,Pro,DE,no key\n",
+		"bitlabs":   " u-spaced ,DE,de,1990-01-01,MALE,12345\n",
+		"userpilot": " up-spaced ,c1,Pro,3,true\n",
+		"dynamic":   ",UPPER@Example.COM,A,B,DE,u1,Pro,1\n 6a1c2f1e-0000-4000-8000-000000000099 ,x@y.io,A,B,DE,u2,Pro,1\n,,A,B,DE,u3,Pro,1\n",
+	}
+	for _, name := range vendors.ImportNames() {
+		t.Run(name, func(t *testing.T) {
+			v, _ := vendors.Import(name)
+			path := filepath.Join(t.TempDir(), "list.csv")
+			if _, err := gen.VendorFile(name, path, gen.Options{Rows: 300, InvalidEvery: 7}); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = f.WriteString(extra[name])
+			f.Close()
+			checkScanKeys(t, v, path, mapping.Mapping{})
+		})
+	}
+	t.Run("mapped column and constant", func(t *testing.T) {
+		v, _ := vendors.Import("nebuly")
+		path := filepath.Join(t.TempDir(), "m.csv")
+		if err := os.WriteFile(path, []byte("mail,since\na@x.io,2026-01-01\n,2026-01-01\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		checkScanKeys(t, v, path, mapping.Mapping{Fields: map[string]string{"end_user": "mail", "active_from": "since"}, Constants: map[string]string{"end_user": "fallback@x.io"}})
+	})
+}
+
+func checkScanKeys(t *testing.T, v vendorapi.Vendor, path string, m mapping.Mapping) {
+	t.Helper()
+	ctx := context.Background()
+	o := &source.Opener{}
+	page, err := source.Plan(ctx, o, source.PlanRequest{URI: path, Format: source.CSV, ChunkRows: math.MaxInt32, MaxChunks: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	built := map[int64]string{}
+	if err := source.ReadChunk(ctx, o, path, source.CSV, page.Header, page.Version, page.Chunks[0], func(r source.Record) error {
+		if r.Err == nil {
+			key, _, _ := v.NewRows(1).Add(m.Apply(r.Fields))
+			built[r.Line] = key
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	scan, err := scanDuplicates(ctx, o, v, source.Ref{URI: path, Format: source.CSV}, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scan.rows != int64(len(built)) {
+		t.Fatalf("the scan read %d rows, the import %d", scan.rows, len(built))
+	}
+	// No list here repeats a user, so the scan must find no duplicates;
+	// and the keys it would compare must be the import's, line by line.
+	if len(scan.lines) != 0 {
+		t.Fatalf("duplicates %v in a list without any", scan.lines)
+	}
+	n := 0
+	fields := v.Spec().KeyFields
+	columns := make([]string, len(fields))
+	for i, f := range fields {
+		columns[i] = f
+		if c, ok := m.Fields[f]; ok {
+			columns[i] = c
+		}
+	}
+	err = source.ReadColumns(ctx, o, path, source.CSV, page.Header, page.Version, page.Chunks[0], columns, func(line int64, values []string, ok bool) error {
+		for i, f := range fields {
+			if c := m.Constants[f]; c != "" && values[i] == "" {
+				values[i] = c
+			}
+		}
+		if got, want := v.KeyOf(values), built[line]; got != want {
+			return fmt.Errorf("line %d: the scan's key %q, the import's %q", line, got, want)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(built) {
+		t.Fatalf("compared %d keys of %d rows", n, len(built))
+	}
+}
+
+func TestScanFindsAUserInTwoRowsAndTheLastWins(t *testing.T) {
+	v, _ := vendors.Import("dynamic")
+	path := filepath.Join(t.TempDir(), "d.csv")
+	csv := "id,email\n" +
+		",a@x.io\n" + // line 2
+		",b@x.io\n" +
+		",A@X.IO \n" + // line 4: the same user as line 2
+		"6a1c2f1e-0000-4000-8000-000000000001,c@x.io\n" +
+		"6a1c2f1e-0000-4000-8000-000000000001,other@x.io\n" // line 6: the same id as line 5
+	if err := os.WriteFile(path, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	scan, err := scanDuplicates(context.Background(), &source.Opener{}, v, source.Ref{URI: path, Format: source.CSV}, mapping.Mapping{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []supersededLine{{line: 2, by: 4}, {line: 5, by: 6}}
+	if fmt.Sprint(scan.lines) != fmt.Sprint(want) {
+		t.Fatalf("superseded %v, want %v", scan.lines, want)
+	}
+}
+
+// BenchmarkScanDuplicates measures the scan an import pays before its first
+// chunk, per row of a Nebuly list.
+//
+//	go test ./activities -run x -bench ScanDuplicates
+func BenchmarkScanDuplicates(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "u.csv")
+	if _, err := gen.VendorFile("nebuly", path, gen.Options{Rows: 200_000, InvalidEvery: 1000, QuotedNewlineEvery: 100}); err != nil {
+		b.Fatal(err)
+	}
+	v, _ := vendors.Import("nebuly")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := scanDuplicates(context.Background(), &source.Opener{}, v, source.Ref{URI: path, Format: source.CSV}, mapping.Mapping{}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/200_000, "ns/row")
+}

@@ -1,0 +1,196 @@
+// Package steps holds the Temporal plumbing every flow shares, once: on the
+// workflow side, the options of a retried step and the sentence that says
+// why a step gave up (its own error, or a deadline that ran out while it
+// retried); on the activity side, the heartbeat that keeps a busy activity
+// alive, polling with a growing interval, and a cancellable sleep. It owns
+// no flow and names no vendor.
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Options describe a step that retries until a deadline.
+type Options struct {
+	// Summary is what the step does, as the Temporal UI shows it.
+	Summary string
+	// Attempt bounds one attempt (StartToClose); 0 means Deadline.
+	Attempt time.Duration
+	// Deadline bounds the step with every retry (ScheduleToClose); 0
+	// means no bound but Attempt.
+	Deadline time.Duration
+	// Heartbeat is how soon a dead worker's attempt is given to another;
+	// 0 for a step that does not heartbeat.
+	Heartbeat time.Duration
+	// WaitForCancellation makes a cancelled step's caller wait until the
+	// activity has stopped (so what it wrote is complete).
+	WaitForCancellation bool
+}
+
+// Retrying returns ctx with the activity options of a step: retried with
+// an exponential backoff from 1s to 1 minute until its deadline.
+func Retrying(ctx workflow.Context, o Options) workflow.Context {
+	attempt := o.Attempt
+	if attempt <= 0 || (o.Deadline > 0 && attempt > o.Deadline) {
+		attempt = o.Deadline
+	}
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    attempt,
+		ScheduleToCloseTimeout: o.Deadline,
+		HeartbeatTimeout:       o.Heartbeat,
+		WaitForCancellation:    o.WaitForCancellation,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+		},
+		Summary: o.Summary,
+	})
+}
+
+// RootCause returns the innermost application error, whose message is the
+// activity's own explanation, instead of Temporal's wrapping.
+func RootCause(err error) error {
+	return CauseWithin(err, 0)
+}
+
+// CauseWithin is RootCause for a step bounded by a deadline: when retrying
+// ran out of it (a schedule-to-close timeout, which wraps the last
+// attempt's error), it says so, names the deadline, and adds the last
+// error, instead of passing the last error off as the reason.
+func CauseWithin(err error, deadline time.Duration) error {
+	gaveUp := "gave up: the deadline ran out while retrying"
+	if deadline > 0 {
+		gaveUp = fmt.Sprintf("gave up: the %s deadline ran out while retrying", deadline)
+	}
+	// Retrying stops when the next attempt would start past the deadline:
+	// the activity then fails with its last attempt's error, and only its
+	// retry state says that time, not that error, ended it.
+	var act *temporal.ActivityError
+	if errors.As(err, &act) && act.RetryState() == enumspb.RETRY_STATE_TIMEOUT {
+		msg := gaveUp
+		var last *temporal.ApplicationError
+		if errors.As(err, &last) {
+			msg += "; the last error: " + last.Error()
+		}
+		return errors.New(msg)
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		msg := fmt.Sprintf("gave up: %s timeout", timeout.TimeoutType())
+		if timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE {
+			msg = gaveUp
+		}
+		var last *temporal.ApplicationError
+		if errors.As(timeout, &last) {
+			msg += "; the last error: " + last.Error()
+		}
+		return errors.New(msg)
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app
+	}
+	return err
+}
+
+// Heartbeat records an activity's progress on a ticker, every third of its
+// heartbeat timeout, so a dead worker is found quickly even while one slow
+// call is in flight, and at once whenever the progress is Set.
+type Heartbeat struct {
+	progress chan any
+	done     chan struct{}
+	exited   chan struct{}
+}
+
+// StartHeartbeat starts recording details until Stop.
+func StartHeartbeat(ctx context.Context, details any) *Heartbeat {
+	h := &Heartbeat{progress: make(chan any, 1), done: make(chan struct{}), exited: make(chan struct{})}
+	every := 5 * time.Second
+	if t := activity.GetInfo(ctx).HeartbeatTimeout; t > 0 {
+		every = max(t/3, 200*time.Millisecond)
+	}
+	go func() {
+		defer close(h.exited)
+		cur := details
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-h.done:
+				return
+			case p := <-h.progress:
+				cur = p
+				activity.RecordHeartbeat(ctx, cur)
+			case <-tick.C:
+				activity.RecordHeartbeat(ctx, cur)
+			}
+		}
+	}()
+	return h
+}
+
+// Set records new details now, and from then on.
+func (h *Heartbeat) Set(details any) { h.progress <- details }
+
+// Stop returns once the last heartbeat is recorded, so none is sent for an
+// activity that has already returned.
+func (h *Heartbeat) Stop() { close(h.done); <-h.exited }
+
+// Poll is how often a wait asks: Every at first (default 1s), growing by
+// half up to Max (default 30s).
+type Poll struct {
+	Every time.Duration `json:"every,omitempty"`
+	Max   time.Duration `json:"max,omitempty"`
+}
+
+// PollUntil calls check until it says done, sleeping between calls as p
+// says, and never longer than half the heartbeat timeout, since each check
+// heartbeats. The overall deadline is the activity's schedule-to-close
+// timeout.
+func PollUntil(ctx context.Context, p Poll, check func(polls int) (done bool, err error)) error {
+	every, most := p.Every, p.Max
+	if every <= 0 {
+		every = time.Second
+	}
+	if most <= 0 {
+		most = 30 * time.Second
+	}
+	if hb := activity.GetInfo(ctx).HeartbeatTimeout; hb > 0 && most > hb/2 {
+		most = hb / 2
+	}
+	for polls := 1; ; polls++ {
+		done, err := check(polls)
+		if err != nil || done {
+			return err
+		}
+		if err := SleepUntil(ctx, time.Now().Add(every)); err != nil {
+			return err
+		}
+		every = min(every*3/2, most)
+	}
+}
+
+// SleepUntil waits for t or for ctx to end.
+func SleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}

@@ -1,0 +1,95 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+)
+
+// A step whose retries ran out of its deadline must say that the deadline,
+// not its last error, ended it, and still show that error; a step that
+// failed for good must say its own sentence, without Temporal's wrapping.
+func TestAStepThatRanOutOfItsDeadlineSaysSoWithTheLastError(t *testing.T) {
+	last := temporal.NewApplicationError("vendor: HTTP 503 Service Unavailable", "VendorUnavailable")
+	got := CauseWithin(temporal.NewTimeoutError(enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE, last), 10*time.Minute).Error()
+	if !strings.Contains(got, "gave up: the 10m0s deadline ran out while retrying") || !strings.Contains(got, "HTTP 503") {
+		t.Errorf("%q; want the deadline named and the last error kept", got)
+	}
+
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterActivityWithOptions(func(context.Context) error {
+		return temporal.NewNonRetryableApplicationError("the key is wrong", "VendorAuth", nil)
+	}, activity.RegisterOptions{Name: "Refused"})
+	var cause error
+	env.ExecuteWorkflow(func(ctx workflow.Context) error {
+		actx := Retrying(ctx, Options{Summary: "refused", Attempt: time.Minute, Deadline: 10 * time.Minute})
+		cause = CauseWithin(workflow.ExecuteActivity(actx, "Refused").Get(ctx, nil), 10*time.Minute)
+		return nil
+	})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var app *temporal.ApplicationError
+	if !errors.As(cause, &app) || app.Message() != "the key is wrong" || strings.Contains(cause.Error(), "activity error") {
+		t.Errorf("refused step: %v; want the activity's own error, unwrapped", cause)
+	}
+}
+
+func TestPollUntilGrowsTheIntervalAndStopsWhenDone(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	var at []time.Time
+	env.RegisterActivity(func(ctx context.Context) (int, error) {
+		polls := 0
+		err := PollUntil(ctx, Poll{Every: 10 * time.Millisecond, Max: 25 * time.Millisecond}, func(n int) (bool, error) {
+			at = append(at, time.Now())
+			polls = n
+			return n == 5, nil
+		})
+		return polls, err
+	})
+	v, err := env.ExecuteActivity("func1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var polls int
+	if err := v.Get(&polls); err != nil || polls != 5 || len(at) != 5 {
+		t.Fatalf("polls %d (%v), calls %d; want 5", polls, err, len(at))
+	}
+	// The waits grow by half from Every and stop growing at Max.
+	if gap := at[1].Sub(at[0]); gap < 10*time.Millisecond {
+		t.Errorf("first wait %s, want at least 10ms", gap)
+	}
+	if gap := at[4].Sub(at[3]); gap < 25*time.Millisecond {
+		t.Errorf("last wait %s, want the 25ms cap", gap)
+	}
+}
+
+func TestPollUntilStopsAtTheFirstErrorAndASleepAtCancellation(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	calls := 0
+	env.RegisterActivity(func(ctx context.Context) error {
+		return PollUntil(ctx, Poll{Every: time.Millisecond}, func(int) (bool, error) {
+			calls++
+			return false, errors.New("boom")
+		})
+	})
+	if _, err := env.ExecuteActivity("func1"); err == nil || !strings.Contains(err.Error(), "boom") || calls != 1 {
+		t.Fatalf("err %v after %d calls; want boom after 1", err, calls)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := SleepUntil(ctx, time.Now().Add(time.Hour)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cancelled sleep returned %v", err)
+	}
+}
