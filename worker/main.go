@@ -175,6 +175,12 @@ func run(parent context.Context, f flags) error {
 	if err != nil {
 		return err
 	}
+	pathStyle := false
+	if v := os.Getenv("IMPORTER_S3_PATH_STYLE"); v != "" {
+		if pathStyle, err = strconv.ParseBool(v); err != nil {
+			return fmt.Errorf("IMPORTER_S3_PATH_STYLE=%q: want true or false", v)
+		}
+	}
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
@@ -276,6 +282,7 @@ func run(parent context.Context, f flags) error {
 		StoreURL:                f.store,
 		MaxConcurrentActivities: f.maxActs,
 		VendorTimeout:           callTimeout,
+		S3PathStyle:             pathStyle,
 		Logger:                  log,
 		VendorRoots:             roots,
 	})

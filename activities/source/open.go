@@ -11,7 +11,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"gocloud.dev/blob"
 )
 
 // Version identifies the bytes that were planned; a chunk read compares it
@@ -36,9 +39,18 @@ func (want Version) matches(v Version) bool {
 	return true
 }
 
-// Opener opens sources: local paths, file:// URLs and http(s) URLs.
+// Opener opens sources: local paths, file:// URLs, http(s) URLs and
+// objects in object storage (s3://, gs://, azblob://). Its zero value
+// reads with the default HTTP client and each cloud's standard settings.
 type Opener struct {
 	HTTP *http.Client // nil means http.DefaultClient
+	// S3PathStyle addresses S3 buckets by path (endpoint/bucket/key), as
+	// S3-compatible services such as MinIO or SeaweedFS want; false is
+	// AWS's virtual-hosted style (IMPORTER_S3_PATH_STYLE).
+	S3PathStyle bool
+
+	mu      sync.Mutex
+	buckets map[string]*blob.Bucket // opened once per bucket URL
 }
 
 func (o *Opener) client() *http.Client {
@@ -63,6 +75,10 @@ func localPath(uri string) string {
 
 // Stat returns the Version of a source.
 func (o *Opener) Stat(ctx context.Context, uri string) (Version, error) {
+	if isBlob(uri) {
+		_, _, v, err := o.statObject(ctx, uri)
+		return v, err
+	}
 	if !isHTTP(uri) {
 		fi, err := os.Stat(localPath(uri))
 		if err != nil {
@@ -104,6 +120,9 @@ func (o *Opener) openFrom(ctx context.Context, uri string, offset int64) (io.Rea
 
 // openRange opens length bytes from offset (length < 0: to the end).
 func (o *Opener) openRange(ctx context.Context, uri string, offset, length int64) (io.ReadCloser, Version, error) {
+	if isBlob(uri) {
+		return o.openObjectRange(ctx, uri, offset, length)
+	}
 	if !isHTTP(uri) {
 		f, err := os.Open(localPath(uri))
 		if err != nil {

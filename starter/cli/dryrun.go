@@ -40,7 +40,7 @@ func runDryRun(ctx context.Context, g *Globals, in workflows.ImportInput, reject
 	p := g.printer()
 	p.note("Dry run: reading %s for %s; nothing is sent.\n", displaySource(in.Source.URI), in.Vendor)
 	started := time.Now()
-	res, err := imports.DryRun(ctx, &source.Opener{}, in.Vendor, in.Source, in.Mapping, save)
+	res, err := imports.DryRun(ctx, &source.Opener{S3PathStyle: s3PathStyle()}, in.Vendor, in.Source, in.Mapping, save)
 	if err != nil {
 		return fmt.Errorf("dry run: %w", err)
 	}

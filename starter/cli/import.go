@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -124,7 +125,7 @@ even with rejected rows.`,
 func addImportFlags(fl *pflag.FlagSet, f *ImportOptions) {
 	fl.StringVar(&f.Vendor, "vendor", "", "vendor to import into: "+strings.Join(vendors.ImportNames(), ", "))
 	fl.StringVar(&f.Connection, "connection", "default", "the worker's connection (account) at the vendor")
-	fl.StringVar(&f.Source, "source", "", "the user list: a local path or an http(s) URL")
+	fl.StringVar(&f.Source, "source", "", "the user list: a local path, an http(s) URL, or an s3://, gs:// or azblob:// object")
 	fl.StringVar(&f.Format, "format", "", "csv or ndjson (default: from the source's extension)")
 	fl.StringVar(&f.MappingFile, "mapping", "", "a mapping file that renames columns and sets constants")
 	fl.IntVar(&f.BatchSize, "batch-size", imports.DefaultBatchSize, "users per vendor request")
@@ -205,7 +206,7 @@ func loadSource(src, format, mappingFile string) (string, source.Format, mapping
 
 func sourceURI(s string) (string, error) {
 	if s == "" {
-		return "", errors.New("--source is empty: give a file path or an http(s) URL")
+		return "", errors.New("--source is empty: give a file path, an http(s) URL or an s3://, gs:// or azblob:// object")
 	}
 	if isURL(s) {
 		return s, nil
@@ -232,15 +233,17 @@ func sourceURI(s string) (string, error) {
 	return abs, nil
 }
 
+// isURL says whether a source is read over the network by the workers (an
+// http(s) URL or an object in object storage) rather than a local path.
 func isURL(s string) bool {
 	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+	return err == nil && u.Host != "" && source.Remote(s)
 }
 
 // checkHeader reads the first record of a local CSV and checks that the
 // vendor's required fields can be filled.
 func checkHeader(vendor, uri string, m mapping.Mapping) error {
-	page, err := source.Plan(context.Background(), &source.Opener{}, source.PlanRequest{
+	page, err := source.Plan(context.Background(), &source.Opener{S3PathStyle: s3PathStyle()}, source.PlanRequest{
 		URI: uri, Format: source.CSV, ChunkRows: 1, MaxChunks: 1,
 	}, nil)
 	if err != nil {
@@ -346,4 +349,12 @@ func checkMissing(missing, vendor string) error {
 		return fmt.Errorf("--missing deactivate works for %s only (%s has no way to end a user's access); use report", strings.Join(deactivating(), ", "), vendor)
 	}
 	return nil
+}
+
+// s3PathStyle is IMPORTER_S3_PATH_STYLE for the sources the starter reads
+// itself (a dry run); a value that is no boolean counts as false, and the
+// worker, which reads it too, refuses it.
+func s3PathStyle() bool {
+	on, _ := strconv.ParseBool(os.Getenv("IMPORTER_S3_PATH_STYLE"))
+	return on
 }

@@ -50,6 +50,8 @@ type harness struct {
 	store artifacts.Store
 	// records is the workers' store URL; "" is the SQLite file under dir.
 	records string
+	// s3PathStyle: workers address s3:// sources by path (see withS3Sources).
+	s3PathStyle bool
 }
 
 // withArtifacts gives the harness's workers a local artifact store served
@@ -122,6 +124,7 @@ func (h *harness) startWorkerIn(conns connections.Set, stopTimeout time.Duration
 	h.t.Helper()
 	w, err := workerrun.Start(h.c, workerrun.Options{
 		TaskQueue: h.queue, Connections: conns, DataDir: dataDir, StoreURL: h.records, Logger: h.log, StopTimeout: stopTimeout, Artifacts: h.store,
+		S3PathStyle: h.s3PathStyle,
 	})
 	if err != nil {
 		h.t.Fatal(err)

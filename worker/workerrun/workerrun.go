@@ -51,6 +51,10 @@ type Options struct {
 	// VendorTimeout bounds one vendor call; 0 keeps
 	// imports.DefaultHTTPTimeout.
 	VendorTimeout time.Duration
+	// S3PathStyle addresses s3:// sources by path, for S3-compatible
+	// services (IMPORTER_S3_PATH_STYLE); false is AWS's virtual-hosted
+	// style.
+	S3PathStyle bool
 }
 
 // Worker is a started worker.
@@ -88,6 +92,7 @@ func Start(c client.Client, o Options) (*Worker, error) {
 	// Every flow's activities, on one set of HTTP clients.
 	imp := imports.NewWithRoots(o.Connections, st, o.VendorRoots)
 	imp.Temporal = c
+	imp.Opener.S3PathStyle = o.S3PathStyle
 	if o.VendorTimeout > 0 {
 		imp.HTTP.Timeout = o.VendorTimeout
 	}
