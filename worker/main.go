@@ -115,6 +115,12 @@ IMPORTER_CODEC_TOKENS (comma-separated).
 IMPORTER_VENDOR_TIMEOUT (a duration, default 30s) bounds one vendor call; a
 call that takes longer is abandoned and retried like a network error.
 
+Sources in object storage (s3://, gs://, azblob://) are read with the cloud's
+standard credentials; IMPORTER_S3_PATH_STYLE=true addresses S3-compatible
+services by path. A compressed source (.gz, .zst) is decompressed once into
+IMPORTER_STAGING_URL, which workers on several hosts must share (for example
+s3://bucket/staging); by default <data-dir>/staging, for one host.
+
 SIGINT or SIGTERM stop the worker gracefully: it stops taking work and lets
 running chunks finish their batch; anything cut off resumes on another worker.`,
 		Example: `  # Everything on this machine: Temporal, its UI, sandbox vendors, the worker
@@ -283,6 +289,7 @@ func run(parent context.Context, f flags) error {
 		MaxConcurrentActivities: f.maxActs,
 		VendorTimeout:           callTimeout,
 		S3PathStyle:             pathStyle,
+		Staging:                 os.Getenv("IMPORTER_STAGING_URL"),
 		Logger:                  log,
 		VendorRoots:             roots,
 	})

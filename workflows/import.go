@@ -56,7 +56,10 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 	}
 	r.describe(ctx)
 
-	err = r.findDuplicates(ctx)
+	err = r.stage(ctx)
+	if err == nil {
+		err = r.findDuplicates(ctx)
+	}
 	if err == nil {
 		err = r.dispatch(ctx)
 	}
@@ -88,6 +91,12 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 		finIn.Expected = &expected
 	}
 	ferr := workflow.ExecuteActivity(fctx, imports.FinalizeRejectsName, finIn).Get(fctx, &fin)
+	if st.Staged != nil {
+		// The plain copy of a compressed source is the import's own.
+		if derr := workflow.ExecuteActivity(fctx, imports.DropStagedName, *st.Staged).Get(fctx, nil); derr != nil {
+			workflow.GetLogger(ctx).Warn("could not delete the staged copy of the source", "error", derr)
+		}
+	}
 	if in.Incremental != nil && (err != nil || ctx.Err() != nil) {
 		// The next run compares with the last success and sends again
 		// whatever this one did not finish.
@@ -340,6 +349,35 @@ func (r *run) chunkInput(c source.Chunk) imports.ChunkInput {
 		// store: a chunk looks its lines up there.
 		DuplicatesStored: st.Superseded > 0 && st.Duplicates == "",
 	}
+}
+
+// stage decompresses a compressed source once, before anything else reads
+// it, into a plain copy in the workers' staging area; the rest of the
+// import reads the copy, and it is deleted when the import ends. Only
+// compressed sources take this step, which imports started before it
+// existed could not name, so running imports replay as they were.
+func (r *run) stage(ctx workflow.Context) error {
+	st := r.st
+	if st.Source.Compression == "" || st.Staged != nil {
+		return nil
+	}
+	r.phase = "staging: decompressing the source once for every worker"
+	r.describe(ctx)
+	actx := steps.Retrying(ctx, steps.Options{
+		Summary:  fmt.Sprintf("decompress %s (%s) into the staging area", source.Redact(st.Source.URI), st.Source.Compression),
+		Deadline: r.in.VendorDeadline, Heartbeat: r.in.HeartbeatTimeout,
+	})
+	var staged source.Ref
+	err := workflow.ExecuteActivity(actx, imports.StageSourceName, imports.StageInput{ImportKey: st.ImportKey, Source: st.Source}).Get(ctx, &staged)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // cancelled: the caller sees ctx.Err()
+		}
+		return fmt.Errorf("decompressing %s: %w", source.Redact(r.in.Source.URI), steps.CauseWithin(err, r.in.VendorDeadline))
+	}
+	st.Staged, st.Source = &staged, staged
+	r.phase = "scanning for duplicate users"
+	return nil
 }
 
 // findDuplicates scans the list once, before any chunk is sent, for users

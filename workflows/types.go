@@ -87,6 +87,9 @@ type ImportState struct {
 	// deployment whose workers keep separate stores fails loudly. False
 	// for imports started before that check existed.
 	StoreChecked bool `json:"store_checked,omitempty"`
+	// Staged is the plain copy of a compressed source that the import
+	// reads instead (Source is then the copy), deleted when it ends.
+	Staged *source.Ref `json:"staged,omitempty"`
 }
 
 // PlanCursor is where planning continues.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"importer/activities/mapping"
 	"importer/activities/rejects"
@@ -61,6 +62,18 @@ func DryRun(ctx context.Context, o *source.Opener, vendorName string, src source
 		return DryRunResult{}, err
 	}
 	res := DryRunResult{Vendor: v.Spec().Name, Source: source.Redact(src.URI), Reasons: []ReasonCount{}}
+	if src.Compression != "" {
+		// As an import does, read a plain copy, here in a directory of
+		// this machine's own that goes when the dry run ends.
+		dir, err := os.MkdirTemp("", "importer-dry-run-")
+		if err != nil {
+			return res, fmt.Errorf("stage %s: %w", source.Redact(src.URI), err)
+		}
+		defer os.RemoveAll(dir)
+		if src, err = source.Stage(ctx, o, src, dir, "dry-run", nil); err != nil {
+			return res, err
+		}
+	}
 	if src.Format == source.CSV {
 		// Check the header first: a list the import would refuse outright
 		// should not wait for a pass over all its rows.

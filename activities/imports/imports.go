@@ -49,6 +49,12 @@ type Activities struct {
 	// and checking on holders) and the pacer; without it, gated and paced
 	// vendors fail with a Config failure.
 	Temporal client.Client
+	// Staging is where compressed sources are decompressed to, once per
+	// import, so every worker can range-read the plain copy: a local
+	// directory (one host) or an object-storage prefix such as
+	// s3://bucket/staging (IMPORTER_STAGING_URL); "" refuses compressed
+	// sources with a sentence that says how to set it.
+	Staging string
 
 	// reserveMu keeps this worker to one pacer reservation at a time.
 	reserveMu sync.Mutex
@@ -96,6 +102,8 @@ func (a *Activities) Register(w worker.ActivityRegistry) {
 		CommitStateName:       a.CommitState,
 		DiscardStateName:      a.DiscardState,
 		FindDuplicatesName:    a.FindDuplicates,
+		StageSourceName:       a.StageSource,
+		DropStagedName:        a.DropStaged,
 	} {
 		w.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

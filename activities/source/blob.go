@@ -115,3 +115,5 @@ func objectErr(uri string, err error) error {
 	}
 	return fmt.Errorf("source %s: %w", Redact(uri), err)
 }
+
+func isNotFound(err error) bool { return gcerrors.Code(err) == gcerrors.NotFound }

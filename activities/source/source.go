@@ -77,7 +77,7 @@ func DetectFormat(uri, explicit string) (Format, error) {
 	if u, err := url.Parse(uri); err == nil && u.Scheme != "" && u.Host != "" {
 		p = u.Path
 	}
-	switch strings.ToLower(path.Ext(p)) {
+	switch strings.ToLower(path.Ext(withoutCompression(p))) {
 	case ".csv":
 		return CSV, nil
 	case ".ndjson", ".jsonl":
@@ -127,4 +127,7 @@ type Ref struct {
 	// the identity of the planned bytes, so every chunk reads the same file.
 	Header  []string `json:"header,omitempty"`
 	Version Version  `json:"version"`
+	// Compression says the bytes at URI are compressed: an import stages
+	// a plain copy first (Stage) and reads that.
+	Compression Compression `json:"compression,omitempty"`
 }

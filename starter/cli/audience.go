@@ -143,6 +143,9 @@ func PrepareAudience(f AudienceOptions) (workflows.AudienceInput, string, error)
 	if err != nil {
 		return in, "", err
 	}
+	if c, _ := source.DetectCompression(uri, ""); c != "" {
+		return in, "", fmt.Errorf("an audience sync reads plain CSV or NDJSON, and %s is %s-compressed: decompress it first", source.Redact(uri), c)
+	}
 	conn := f.Connection
 	if conn == "" {
 		conn = "default"

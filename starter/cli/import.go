@@ -27,6 +27,7 @@ type ImportOptions struct {
 	Connection     string
 	Source         string
 	Format         string
+	Compression    string
 	MappingFile    string
 	ID             string
 	BatchSize      int
@@ -127,6 +128,7 @@ func addImportFlags(fl *pflag.FlagSet, f *ImportOptions) {
 	fl.StringVar(&f.Connection, "connection", "default", "the worker's connection (account) at the vendor")
 	fl.StringVar(&f.Source, "source", "", "the user list: a local path, an http(s) URL, or an s3://, gs:// or azblob:// object")
 	fl.StringVar(&f.Format, "format", "", "csv or ndjson (default: from the source's extension)")
+	fl.StringVar(&f.Compression, "compression", "", "gzip, zstd or none (default: from the extension, .gz or .zst); a compressed list is decompressed once into the workers' staging area")
 	fl.StringVar(&f.MappingFile, "mapping", "", "a mapping file that renames columns and sets constants")
 	fl.IntVar(&f.BatchSize, "batch-size", imports.DefaultBatchSize, "users per vendor request")
 	fl.IntVar(&f.ChunkRows, "chunk-rows", 0, "rows per chunk, the unit of work and retry (default: 5 batches)")
@@ -149,7 +151,11 @@ func PrepareImport(f ImportOptions) (workflows.ImportInput, string, error) {
 	if err != nil {
 		return in, "", err
 	}
-	if format == source.CSV && !isURL(uri) {
+	compression, err := source.DetectCompression(uri, f.Compression)
+	if err != nil {
+		return in, "", err
+	}
+	if format == source.CSV && compression == "" && !isURL(uri) {
 		if err := checkHeader(vendor, uri, m); err != nil {
 			return in, "", err
 		}
@@ -157,7 +163,7 @@ func PrepareImport(f ImportOptions) (workflows.ImportInput, string, error) {
 	in = workflows.ImportInput{
 		Vendor:         vendor,
 		Connection:     f.Connection,
-		Source:         source.Ref{URI: uri, Format: format},
+		Source:         source.Ref{URI: uri, Format: format, Compression: compression},
 		Mapping:        m,
 		BatchSize:      f.BatchSize,
 		ChunkRows:      f.ChunkRows,

@@ -52,6 +52,8 @@ type harness struct {
 	records string
 	// s3PathStyle: workers address s3:// sources by path (see withS3Sources).
 	s3PathStyle bool
+	// staging is the workers' staging area; "" is <data dir>/staging.
+	staging string
 }
 
 // withArtifacts gives the harness's workers a local artifact store served
@@ -124,7 +126,7 @@ func (h *harness) startWorkerIn(conns connections.Set, stopTimeout time.Duration
 	h.t.Helper()
 	w, err := workerrun.Start(h.c, workerrun.Options{
 		TaskQueue: h.queue, Connections: conns, DataDir: dataDir, StoreURL: h.records, Logger: h.log, StopTimeout: stopTimeout, Artifacts: h.store,
-		S3PathStyle: h.s3PathStyle,
+		S3PathStyle: h.s3PathStyle, Staging: h.staging,
 	})
 	if err != nil {
 		h.t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -55,6 +56,11 @@ type Options struct {
 	// services (IMPORTER_S3_PATH_STYLE); false is AWS's virtual-hosted
 	// style.
 	S3PathStyle bool
+	// Staging is where compressed sources are decompressed to, once per
+	// import: an object-storage prefix (s3://bucket/staging) that every
+	// worker reads, or a local directory for one host. "" is
+	// <DataDir>/staging.
+	Staging string
 }
 
 // Worker is a started worker.
@@ -93,6 +99,14 @@ func Start(c client.Client, o Options) (*Worker, error) {
 	imp := imports.NewWithRoots(o.Connections, st, o.VendorRoots)
 	imp.Temporal = c
 	imp.Opener.S3PathStyle = o.S3PathStyle
+	imp.Staging = o.Staging
+	if imp.Staging == "" {
+		dir := o.DataDir
+		if dir == "" {
+			dir = ".importer"
+		}
+		imp.Staging = filepath.Join(dir, "staging")
+	}
 	if o.VendorTimeout > 0 {
 		imp.HTTP.Timeout = o.VendorTimeout
 	}

@@ -1,0 +1,252 @@
+package source
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	"gocloud.dev/blob"
+)
+
+// Compression names how a source's bytes are compressed; "" is none.
+type Compression string
+
+// The compressions a source may have.
+const (
+	Gzip Compression = "gzip"
+	Zstd Compression = "zstd"
+)
+
+// DetectCompression tells a source's compression from explicit (--compression:
+// gzip, zstd, none, or "" to go by the name) or from its name's last
+// extension (.gz, .zst).
+func DetectCompression(uri, explicit string) (Compression, error) {
+	switch strings.ToLower(strings.TrimSpace(explicit)) {
+	case "gzip", "gz":
+		return Gzip, nil
+	case "zstd", "zst":
+		return Zstd, nil
+	case "none":
+		return "", nil
+	case "", "auto":
+	default:
+		return "", fmt.Errorf("unknown compression %q: use --compression gzip, zstd or none", explicit)
+	}
+	switch strings.ToLower(path.Ext(uriPath(uri))) {
+	case ".gz", ".gzip":
+		return Gzip, nil
+	case ".zst", ".zstd":
+		return Zstd, nil
+	}
+	return "", nil
+}
+
+// uriPath is the path of a URL, or the local path itself.
+func uriPath(uri string) string {
+	if u, err := url.Parse(uri); err == nil && u.Scheme != "" && u.Host != "" {
+		return u.Path
+	}
+	return uri
+}
+
+// withoutCompression drops a compression extension from a name, so that
+// users.csv.gz tells its format like users.csv.
+func withoutCompression(p string) string {
+	switch strings.ToLower(path.Ext(p)) {
+	case ".gz", ".gzip", ".zst", ".zstd":
+		return strings.TrimSuffix(p, path.Ext(p))
+	}
+	return p
+}
+
+// decompressor reads the plain bytes of a compressed stream.
+func decompressor(r io.Reader, c Compression) (io.ReadCloser, error) {
+	switch c {
+	case Gzip:
+		z, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		z.Multistream(true)
+		return z, nil
+	case Zstd:
+		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, err
+		}
+		return z.IOReadCloser(), nil
+	}
+	return io.NopCloser(r), nil
+}
+
+// Stage decompresses a compressed source once, into a plain copy under
+// area that every worker can range-read: a local directory (one host), or
+// an object-storage prefix (s3://bucket/prefix, gs://..., azblob://...).
+// The copy is named by key (an import's key) and keeps the source's
+// format; Stage returns its Ref. progress is called now and then with the
+// compressed bytes read so far. A stream that is corrupt or cut short
+// fails with a sentence that says so, and leaves no copy behind.
+func Stage(ctx context.Context, o *Opener, src Ref, area, key string, progress func(read int64)) (Ref, error) {
+	if src.Compression == "" {
+		return src, nil
+	}
+	if area == "" {
+		return Ref{}, permErr(nil, "%s is %s-compressed, and this worker has no staging area to decompress it to (set IMPORTER_STAGING_URL)", Redact(src.URI), src.Compression)
+	}
+	rc, _, err := o.openFrom(ctx, src.URI, 0)
+	if err != nil {
+		return Ref{}, err
+	}
+	defer rc.Close()
+	counted := &countingReader{r: rc, every: 4 << 20, progress: progress}
+	plain, err := decompressor(counted, src.Compression)
+	if err != nil {
+		return Ref{}, permErr(nil, "%s is not %s-compressed as its name says: %v", Redact(src.URI), src.Compression, err)
+	}
+	defer plain.Close()
+	name := strings.ReplaceAll(key, "/", "_") + "." + string(src.Format)
+	staged := Ref{URI: joinArea(area, name), Format: src.Format}
+	if err := o.writeStaged(ctx, area, name, plain); err != nil {
+		_ = o.Unstage(context.WithoutCancel(ctx), staged.URI)
+		if errors.Is(err, errCorrupt) {
+			return Ref{}, permErr(nil, "%s: %v", Redact(src.URI), err)
+		}
+		return Ref{}, err
+	}
+	return staged, nil
+}
+
+// errCorrupt marks a compressed stream that cannot be read to its end.
+var errCorrupt = errors.New("the compressed stream is corrupt or cut short")
+
+func joinArea(area, name string) string {
+	if isBlob(area) {
+		u, _ := url.Parse(area)
+		u.Path = path.Join(u.Path, name)
+		return u.String()
+	}
+	return filepath.Join(localPath(area), name)
+}
+
+// writeStaged copies plain into the staging area under name.
+func (o *Opener) writeStaged(ctx context.Context, area, name string, plain io.Reader) error {
+	copyPlain := func(w io.Writer) error {
+		if _, err := io.Copy(w, plain); err != nil {
+			var werr writeError
+			if errors.As(err, &werr) {
+				return werr.err
+			}
+			return fmt.Errorf("%w (%v)", errCorrupt, err)
+		}
+		return nil
+	}
+	if isBlob(area) {
+		b, prefix, err := o.area(ctx, area)
+		if err != nil {
+			return err
+		}
+		w, err := b.NewWriter(ctx, path.Join(prefix, name), nil)
+		if err != nil {
+			return fmt.Errorf("stage to %s: %w", Redact(area), err)
+		}
+		if err := copyPlain(writeErrors{w}); err != nil {
+			_ = w.Close()
+			return err
+		}
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("stage to %s: %w", Redact(area), err)
+		}
+		return nil
+	}
+	dir := localPath(area)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("stage to %s: %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, name+".part-*")
+	if err != nil {
+		return fmt.Errorf("stage to %s: %w", dir, err)
+	}
+	defer os.Remove(f.Name())
+	if err := copyPlain(writeErrors{f}); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("stage to %s: %w", dir, err)
+	}
+	if err := os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("stage to %s: %w", dir, err)
+	}
+	return nil
+}
+
+// area opens the bucket of an object-storage staging area and returns it
+// with the area's prefix.
+func (o *Opener) area(ctx context.Context, area string) (*blob.Bucket, string, error) {
+	u, err := url.Parse(area)
+	if err != nil || u.Host == "" {
+		return nil, "", permErr(nil, "staging area %s is no bucket URL: write s3://BUCKET/PREFIX", Redact(area))
+	}
+	b, _, err := o.object(ctx, u.Scheme+"://"+u.Host+"/x?"+u.RawQuery)
+	return b, strings.TrimPrefix(u.Path, "/"), err
+}
+
+// Unstage deletes a staged copy; one already gone is no error.
+func (o *Opener) Unstage(ctx context.Context, uri string) error {
+	if isBlob(uri) {
+		b, key, err := o.object(ctx, uri)
+		if err != nil {
+			return err
+		}
+		if err := b.Delete(ctx, key); err != nil && !isNotFound(err) {
+			return fmt.Errorf("delete the staged copy %s: %w", Redact(uri), err)
+		}
+		return nil
+	}
+	if err := os.Remove(localPath(uri)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("delete the staged copy: %w", err)
+	}
+	return nil
+}
+
+// countingReader reports how many bytes went through it, every so often.
+type countingReader struct {
+	r        io.Reader
+	n, next  int64
+	every    int64
+	progress func(int64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.progress != nil && c.n >= c.next {
+		c.progress(c.n)
+		c.next = c.n + c.every
+	}
+	return n, err
+}
+
+// writeErrors tells a failed write (the staging area's fault) from a failed
+// read (the stream's) inside io.Copy.
+type writeErrors struct{ w io.Writer }
+
+type writeError struct{ err error }
+
+func (e writeError) Error() string { return e.err.Error() }
+
+func (w writeErrors) Write(p []byte) (int, error) {
+	n, err := w.w.Write(p)
+	if err != nil {
+		err = writeError{fmt.Errorf("write the staged copy: %w", err)}
+	}
+	return n, err
+}
