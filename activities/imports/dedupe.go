@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"slices"
 	"sort"
@@ -94,8 +93,9 @@ func scanDuplicates(ctx context.Context, o *source.Opener, v vendorapi.Vendor, s
 	if beat == nil {
 		beat = func(any) {}
 	}
-	page, err := source.Plan(ctx, o, source.PlanRequest{URI: src.URI, Format: src.Format, ChunkRows: math.MaxInt32, MaxChunks: 1},
-		func(offset int64) { beat(offset) })
+	// One pass over the data: the header tells where it starts, and the
+	// pass counts the rows.
+	page, err := source.Whole(ctx, o, src.URI, src.Format)
 	if err != nil {
 		return duplicateScan{}, fmt.Errorf("scan %s for duplicate users: %w", source.Redact(src.URI), err)
 	}
@@ -118,8 +118,7 @@ func scanDuplicates(ctx context.Context, o *source.Opener, v vendorapi.Vendor, s
 		key  uint64
 		line int64
 	}
-	// Planning counted the rows: one allocation for all of them.
-	rows := make([]seen, 0, page.Chunks[0].Rows)
+	var rows []seen
 	n := 0
 	err = source.ReadColumns(ctx, o, src.URI, src.Format, page.Header, page.Version, page.Chunks[0], columns,
 		func(line int64, values []string, ok bool) error {

@@ -136,9 +136,29 @@ func Plan(ctx context.Context, o *Opener, req PlanRequest, progress func(offset 
 	return page, nil
 }
 
-// readHeader reads a CSV's header record from the start of the source.
+// headerRead is how many bytes readHeader asks for at first: a header is
+// rarely longer, and asking for the whole source would have the server
+// send much of it for nothing.
+const headerRead = 64 << 10
+
+// readHeader reads a CSV's header record from the start of the source,
+// asking for a range that grows until it holds the header.
 func readHeader(ctx context.Context, o *Opener, uri string) ([]string, int64, Version, error) {
-	rc, v, err := o.openFrom(ctx, uri, 0)
+	for limit := int64(headerRead); ; limit *= 8 {
+		fields, dataStart, v, err := readHeaderWithin(ctx, o, uri, limit)
+		if err != nil || dataStart < limit || v.Size <= limit || limit > MaxRecordBytes {
+			return fields, dataStart, v, err
+		}
+	}
+}
+
+func readHeaderWithin(ctx context.Context, o *Opener, uri string, limit int64) ([]string, int64, Version, error) {
+	rc, v, err := o.openRange(ctx, uri, 0, limit)
+	if errors.Is(err, ErrChanged) || errors.Is(err, ErrRangeUnsupported) {
+		// An empty source has no range to give, and a server without
+		// Range support still has a header to read.
+		rc, v, err = o.openFrom(ctx, uri, 0)
+	}
 	if err != nil {
 		return nil, 0, Version{}, err
 	}
@@ -187,4 +207,57 @@ func skipBOM(r io.Reader) (io.Reader, int64, error) {
 		return r, 3, nil
 	}
 	return io.MultiReader(bytes.NewReader(head[:n]), r), 0, nil
+}
+
+// Whole describes a source's data as one chunk, from the end of the CSV
+// header (or an NDJSON file's BOM) to the end of the source, reading no
+// further than the header: a pass over the whole list (the duplicate scan,
+// with ReadColumns) then reads the data once. The chunk's Rows is unknown
+// (0); such a pass counts them.
+func Whole(ctx context.Context, o *Opener, uri string, format Format) (Page, error) {
+	var p Page
+	switch format {
+	case CSV:
+		header, dataStart, v, err := readHeader(ctx, o, uri)
+		if err != nil {
+			return Page{}, err
+		}
+		p = Page{Header: header, DataStart: dataStart, Version: v}
+	case NDJSON:
+		rc, v, err := o.openRange(ctx, uri, 0, 3)
+		if errors.Is(err, ErrChanged) || errors.Is(err, ErrRangeUnsupported) {
+			rc, v, err = o.openFrom(ctx, uri, 0) // empty, or no Range support
+		}
+		if err != nil {
+			return Page{}, err
+		}
+		_, skipped, err := skipBOM(rc)
+		rc.Close()
+		if err != nil {
+			return Page{}, fmt.Errorf("read %s: %w", Redact(uri), scrub(err, uri))
+		}
+		p = Page{DataStart: skipped, Version: v}
+	default:
+		return Page{}, permErr(nil, "plan: unknown format %q", format)
+	}
+	if p.Version.Size < 0 {
+		// An answer without a length: ask for it.
+		v, err := o.Stat(ctx, uri)
+		if err != nil {
+			return Page{}, err
+		}
+		if !p.Version.matches(Version{Size: p.Version.Size, ETag: v.ETag, LastModified: v.LastModified}) || v.Size < 0 {
+			return Page{}, permErr(ErrRangeUnsupported, "source %s gives no length: %v", Redact(uri), ErrRangeUnsupported)
+		}
+		p.Version.Size = v.Size
+	}
+	first := int64(1)
+	if format == CSV {
+		first = 2
+	}
+	if p.Version.Size > p.DataStart {
+		p.Chunks = []Chunk{{Offset: p.DataStart, Length: p.Version.Size - p.DataStart, FirstLine: first}}
+	}
+	p.Done, p.Next = true, p.Version.Size
+	return p, nil
 }
