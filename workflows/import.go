@@ -236,11 +236,15 @@ func (r *run) plan(ctx workflow.Context) error {
 		Attempt: 10 * time.Minute, Deadline: in.VendorDeadline, Heartbeat: in.HeartbeatTimeout,
 	})
 	var page source.Page
-	err := workflow.ExecuteActivity(actx, imports.PlanChunksName, imports.PlanInput{
+	pin := imports.PlanInput{
 		Vendor: in.Vendor, Source: st.Source, Mapping: in.Mapping,
 		ChunkRows: in.ChunkRows, MaxChunks: in.PlanPage,
 		From: st.NextPlan.From, FromLine: st.NextPlan.FromLine, NextIndex: st.NextPlan.NextIndex,
-	}).Get(actx, &page)
+	}
+	if st.Plan != nil {
+		pin.Stored, pin.ImportKey, pin.Chunks, pin.DataStart = true, st.ImportKey, st.Plan.Chunks, st.Plan.DataStart
+	}
+	err := workflow.ExecuteActivity(actx, imports.PlanChunksName, pin).Get(actx, &page)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // cancelled: the caller sees ctx.Err()
@@ -398,10 +402,14 @@ func (r *run) findDuplicates(ctx workflow.Context) error {
 		Summary: "find users that appear in more than one row",
 		Attempt: time.Hour, Deadline: r.in.VendorDeadline, Heartbeat: r.in.HeartbeatTimeout,
 	})
+	din := imports.DuplicatesInput{ImportKey: st.ImportKey, Vendor: r.in.Vendor, Source: st.Source, Mapping: r.in.Mapping}
+	// The scan's pass plans the chunks too, into the store, so planning
+	// does not read the list again. Imports started before replay without.
+	if workflow.GetVersion(ctx, "plan-in-scan", workflow.DefaultVersion, 1) == 1 {
+		din.ChunkRows = r.in.ChunkRows
+	}
 	var d imports.Duplicates
-	err := workflow.ExecuteActivity(actx, imports.FindDuplicatesName, imports.DuplicatesInput{
-		ImportKey: st.ImportKey, Vendor: r.in.Vendor, Source: st.Source, Mapping: r.in.Mapping,
-	}).Get(ctx, &d)
+	err := workflow.ExecuteActivity(actx, imports.FindDuplicatesName, din).Get(ctx, &d)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // cancelled: the caller sees ctx.Err()
@@ -409,6 +417,10 @@ func (r *run) findDuplicates(ctx workflow.Context) error {
 		return fmt.Errorf("scanning %s for duplicate users: %w", source.Redact(r.in.Source.URI), steps.CauseWithin(err, r.in.VendorDeadline))
 	}
 	st.Scanned, st.Duplicates, st.Superseded, st.ScanVersion = true, d.File, d.Superseded, d.Version
+	if d.Planned != nil {
+		st.Plan = &StoredPlan{Chunks: d.Planned.Chunks, DataStart: d.Planned.DataStart}
+		st.Source.Header, st.Source.Version = d.Planned.Header, d.Version
+	}
 	r.phase = "planning"
 	return nil
 }

@@ -90,6 +90,15 @@ type ImportState struct {
 	// Staged is the plain copy of a compressed source that the import
 	// reads instead (Source is then the copy), deleted when it ends.
 	Staged *source.Ref `json:"staged,omitempty"`
+	// Plan: the duplicate scan planned the chunks into the store, and
+	// planning reads pages of them there.
+	Plan *StoredPlan `json:"plan,omitempty"`
+}
+
+// StoredPlan is a plan the duplicate scan kept in the store.
+type StoredPlan struct {
+	Chunks    int   `json:"chunks"`
+	DataStart int64 `json:"data_start"`
 }
 
 // PlanCursor is where planning continues.

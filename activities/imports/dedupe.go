@@ -35,6 +35,10 @@ type DuplicatesInput struct {
 	Vendor    string          `json:"vendor"`
 	Source    source.Ref      `json:"source"`
 	Mapping   mapping.Mapping `json:"mapping"`
+	// ChunkRows, when set, makes the scan plan the list too, in the same
+	// pass, into chunks of that many rows kept in the store, so planning
+	// need not read the list again (Duplicates.Planned).
+	ChunkRows int `json:"chunk_rows,omitempty"`
 }
 
 // Duplicates is what the scan found: how many rows a later row of the same
@@ -47,6 +51,17 @@ type Duplicates struct {
 	// empty now.
 	File    string         `json:"file,omitempty"`
 	Version source.Version `json:"version"`
+	// Planned describes the plan the scan kept in the store, when asked
+	// for one (DuplicatesInput.ChunkRows).
+	Planned *Planned `json:"planned,omitempty"`
+}
+
+// Planned is a plan the scan kept in the store: how many chunks, and what
+// planning's first page would have said of the list.
+type Planned struct {
+	Chunks    int      `json:"chunks"`
+	Header    []string `json:"header,omitempty"`
+	DataStart int64    `json:"data_start"`
 }
 
 // FindDuplicates reads only the key columns of the whole list and lists
@@ -58,7 +73,7 @@ func (a *Activities) FindDuplicates(ctx context.Context, in DuplicatesInput) (Du
 	if err != nil {
 		return Duplicates{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, nil)
 	}
-	scan, err := scanDuplicates(ctx, a.Opener, v, in.Source, in.Mapping, func(progress any) { activity.RecordHeartbeat(ctx, progress) })
+	scan, err := scanDuplicates(ctx, a.Opener, v, in.Source, in.Mapping, in.ChunkRows, func(progress any) { activity.RecordHeartbeat(ctx, progress) })
 	if err != nil {
 		return Duplicates{}, failure.Classify(err, "")
 	}
@@ -71,7 +86,14 @@ func (a *Activities) FindDuplicates(ctx context.Context, in DuplicatesInput) (Du
 	if err := a.Store.PutDuplicates(ctx, in.ImportKey, lines); err != nil {
 		return Duplicates{}, err
 	}
-	return Duplicates{Rows: scan.rows, Superseded: len(lines), Version: scan.version}, nil
+	out := Duplicates{Rows: scan.rows, Superseded: len(lines), Version: scan.version}
+	if in.ChunkRows > 0 {
+		if err := a.Store.PutPlan(ctx, in.ImportKey, scan.chunks); err != nil {
+			return Duplicates{}, err
+		}
+		out.Planned = &Planned{Chunks: len(scan.chunks), Header: scan.header, DataStart: scan.dataStart}
+	}
+	return out, nil
 }
 
 // supersededLine is a row that a later row of the same user replaces.
@@ -84,12 +106,19 @@ type duplicateScan struct {
 	rows    int64
 	lines   []supersededLine
 	version source.Version
+	// When the scan plans too: the chunks, the CSV header and where the
+	// data starts.
+	chunks    []source.Chunk
+	header    []string
+	dataStart int64
 }
 
 // scanDuplicates is the duplicate scan of an import (FindDuplicates) and of
 // a dry run. beat, if not nil, is called now and then with the progress, for
 // a heartbeat.
-func scanDuplicates(ctx context.Context, o *source.Opener, v vendorapi.Vendor, src source.Ref, m mapping.Mapping, beat func(progress any)) (duplicateScan, error) {
+// With chunkRows > 0 the same pass plans the list into chunks of that
+// many rows.
+func scanDuplicates(ctx context.Context, o *source.Opener, v vendorapi.Vendor, src source.Ref, m mapping.Mapping, chunkRows int, beat func(progress any)) (duplicateScan, error) {
 	if beat == nil {
 		beat = func(any) {}
 	}
@@ -99,7 +128,7 @@ func scanDuplicates(ctx context.Context, o *source.Opener, v vendorapi.Vendor, s
 	if err != nil {
 		return duplicateScan{}, fmt.Errorf("scan %s for duplicate users: %w", source.Redact(src.URI), err)
 	}
-	out := duplicateScan{version: page.Version}
+	out := duplicateScan{version: page.Version, header: page.Header, dataStart: page.DataStart}
 	if len(page.Chunks) == 0 {
 		return out, nil
 	}
@@ -120,24 +149,28 @@ func scanDuplicates(ctx context.Context, o *source.Opener, v vendorapi.Vendor, s
 	}
 	var rows []seen
 	n := 0
-	err = source.ReadColumns(ctx, o, src.URI, src.Format, page.Header, page.Version, page.Chunks[0], columns,
-		func(line int64, values []string, ok bool) error {
-			if n++; n%100000 == 0 {
-				beat(n)
+	each := func(line int64, values []string, ok bool) error {
+		if n++; n%100000 == 0 {
+			beat(n)
+		}
+		if !ok {
+			return nil // an unreadable row: the import rejects it
+		}
+		for i, c := range constants {
+			if c != "" && strings.TrimSpace(values[i]) == "" {
+				values[i] = c
 			}
-			if !ok {
-				return nil // an unreadable row: the import rejects it
-			}
-			for i, c := range constants {
-				if c != "" && strings.TrimSpace(values[i]) == "" {
-					values[i] = c
-				}
-			}
-			if key := v.KeyOf(values); key != "" {
-				rows = append(rows, seen{key: state.KeyHash(key), line: line})
-			}
-			return nil
-		})
+		}
+		if key := v.KeyOf(values); key != "" {
+			rows = append(rows, seen{key: state.KeyHash(key), line: line})
+		}
+		return nil
+	}
+	if chunkRows > 0 {
+		out.chunks, err = source.ReadColumnsAndPlan(ctx, o, src.URI, src.Format, page.Header, page.Version, page.Chunks[0], columns, chunkRows, each)
+	} else {
+		err = source.ReadColumns(ctx, o, src.URI, src.Format, page.Header, page.Version, page.Chunks[0], columns, each)
+	}
 	if err != nil {
 		return duplicateScan{}, fmt.Errorf("scan %s for duplicate users: %w", source.Redact(src.URI), err)
 	}

@@ -70,7 +70,7 @@ func checkScanKeys(t *testing.T, v vendorapi.Vendor, path string, m mapping.Mapp
 	}); err != nil {
 		t.Fatal(err)
 	}
-	scan, err := scanDuplicates(ctx, o, v, source.Ref{URI: path, Format: source.CSV}, m, nil)
+	scan, err := scanDuplicates(ctx, o, v, source.Ref{URI: path, Format: source.CSV}, m, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestScanFindsAUserInTwoRowsAndTheLastWins(t *testing.T) {
 	if err := os.WriteFile(path, []byte(csv), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	scan, err := scanDuplicates(context.Background(), &source.Opener{}, v, source.Ref{URI: path, Format: source.CSV}, mapping.Mapping{}, nil)
+	scan, err := scanDuplicates(context.Background(), &source.Opener{}, v, source.Ref{URI: path, Format: source.CSV}, mapping.Mapping{}, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func BenchmarkScanDuplicates(b *testing.B) {
 	v, _ := vendors.Import("nebuly")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := scanDuplicates(context.Background(), &source.Opener{}, v, source.Ref{URI: path, Format: source.CSV}, mapping.Mapping{}, nil); err != nil {
+		if _, err := scanDuplicates(context.Background(), &source.Opener{}, v, source.Ref{URI: path, Format: source.CSV}, mapping.Mapping{}, 0, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

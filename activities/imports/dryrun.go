@@ -89,7 +89,7 @@ func DryRun(ctx context.Context, o *source.Opener, vendorName string, src source
 			return res, errors.New(msg)
 		}
 	}
-	scan, err := scanDuplicates(ctx, o, v, src, m, nil)
+	scan, err := scanDuplicates(ctx, o, v, src, m, 0, nil)
 	if err != nil {
 		return res, err
 	}

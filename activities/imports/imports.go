@@ -124,6 +124,9 @@ func (a *Activities) PlanChunks(ctx context.Context, in PlanInput) (source.Page,
 	if in.ChunkRows <= 0 || in.MaxChunks <= 0 {
 		return source.Page{}, temporal.NewNonRetryableApplicationError("chunk rows and page size must be positive", failure.BadInput, nil)
 	}
+	if in.Stored {
+		return a.storedPage(ctx, v, in)
+	}
 	var page source.Page
 	started := false
 	if activity.HasHeartbeatDetails(ctx) {
@@ -160,6 +163,33 @@ func (a *Activities) PlanChunks(ctx context.Context, in PlanInput) (source.Page,
 		activity.RecordHeartbeat(ctx, planProgress{Page: page})
 	}
 	if in.Source.Format == source.CSV && in.From == 0 {
+		msg, err := columnsProblem(v.Spec().Name, in.Mapping, page.Header)
+		if err != nil {
+			return source.Page{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, nil)
+		}
+		if msg != "" {
+			return source.Page{}, temporal.NewNonRetryableApplicationError(msg, failure.MissingColumns, nil)
+		}
+	}
+	return page, nil
+}
+
+// storedPage is a page of the plan the duplicate scan kept in the store.
+func (a *Activities) storedPage(ctx context.Context, v vendorapi.Vendor, in PlanInput) (source.Page, error) {
+	chunks, done, err := a.Store.PlanPage(ctx, in.ImportKey, in.NextIndex, in.MaxChunks)
+	if err != nil {
+		return source.Page{}, err
+	}
+	next := in.NextIndex + len(chunks)
+	if (done && next != in.Chunks) || (len(chunks) == 0 && next < in.Chunks) {
+		return source.Page{}, failure.NotShared(a.Store, fmt.Sprintf("the store holds %d of the %d chunks this import's scan planned", next, in.Chunks))
+	}
+	page := source.Page{Header: in.Source.Header, DataStart: in.DataStart, Chunks: chunks, NextIndex: next, Done: done, Version: in.Source.Version}
+	if n := len(chunks); n > 0 {
+		last := chunks[n-1]
+		page.Next = last.Offset + last.Length
+	}
+	if in.Source.Format == source.CSV && in.NextIndex == 0 {
 		msg, err := columnsProblem(v.Spec().Name, in.Mapping, page.Header)
 		if err != nil {
 			return source.Page{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, nil)

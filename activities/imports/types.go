@@ -73,6 +73,14 @@ type PlanInput struct {
 	From      int64           `json:"from"`
 	FromLine  int64           `json:"from_line"`
 	NextIndex int             `json:"next_index"`
+	// Stored: the duplicate scan planned the list into the store
+	// (Duplicates.Planned), and a page is read from there, from chunk
+	// NextIndex, instead of from the list; Chunks is how many the scan
+	// planned, so a store that lacks them fails instead of ending early.
+	Stored    bool   `json:"stored,omitempty"`
+	ImportKey string `json:"import_key,omitempty"`
+	Chunks    int    `json:"chunks,omitempty"`
+	DataStart int64  `json:"data_start,omitempty"`
 }
 
 // ChunkInput asks for one chunk to be read, mapped, validated and sent.

@@ -139,7 +139,7 @@ func Plan(ctx context.Context, o *Opener, req PlanRequest, progress func(offset 
 // headerRead is how many bytes readHeader asks for at first: a header is
 // rarely longer, and asking for the whole source would have the server
 // send much of it for nothing.
-const headerRead = 64 << 10
+const headerRead = 8 << 10
 
 // readHeader reads a CSV's header record from the start of the source,
 // asking for a range that grows until it holds the header.

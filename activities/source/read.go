@@ -60,6 +60,34 @@ func ReadChunk(ctx context.Context, o *Opener, uri string, format Format, header
 // ReadChunk would yield with an error. values is reused from one record to
 // the next. A scan of a whole list for its key column stays cheap.
 func ReadColumns(ctx context.Context, o *Opener, uri string, format Format, header []string, version Version, c Chunk, columns []string, fn func(line int64, values []string, ok bool) error) error {
+	return readColumns(ctx, o, uri, format, header, version, c, columns, nil, fn)
+}
+
+// ReadColumnsAndPlan is ReadColumns over a Whole chunk that, in the same
+// pass, plans the list into chunks of chunkRows records each, exactly as
+// Plan's pages would: the duplicate scan and planning share one read.
+func ReadColumnsAndPlan(ctx context.Context, o *Opener, uri string, format Format, header []string, version Version, c Chunk, columns []string, chunkRows int, fn func(line int64, values []string, ok bool) error) ([]Chunk, error) {
+	if chunkRows <= 0 {
+		return nil, permErr(nil, "plan: chunk rows must be positive")
+	}
+	var chunks []Chunk
+	open := false
+	err := readColumns(ctx, o, uri, format, header, version, c, columns, func(rec record) {
+		if !open {
+			chunks = append(chunks, Chunk{Index: len(chunks), Offset: rec.offset, FirstLine: rec.line})
+			open = true
+		}
+		cur := &chunks[len(chunks)-1]
+		cur.Rows++
+		cur.Length = rec.end - cur.Offset
+		if cur.Rows == chunkRows {
+			open = false
+		}
+	}, fn)
+	return chunks, err
+}
+
+func readColumns(ctx context.Context, o *Opener, uri string, format Format, header []string, version Version, c Chunk, columns []string, each func(record), fn func(line int64, values []string, ok bool) error) error {
 	values := make([]string, len(columns))
 	var wanted [][]int // CSV: header index → positions in columns
 	if format == CSV {
@@ -76,6 +104,9 @@ func ReadColumns(ctx context.Context, o *Opener, uri string, format Format, head
 		}
 	}
 	return eachRecord(ctx, o, uri, format, version, c, func(rec record) error {
+		if each != nil {
+			each(rec)
+		}
 		clear(values)
 		if recordProblem(rec) != nil {
 			return fn(rec.line, nil, false)

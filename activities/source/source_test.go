@@ -517,3 +517,45 @@ func TestReadColumnsReturnsOnlyTheColumnsAsked(t *testing.T) {
 		t.Fatalf("ndjson paths %q, want %q", got, want)
 	}
 }
+
+// The scan's pass plans the same chunks Plan's pages do, record for
+// record, so planning need not read the list again.
+func TestOneScanPlansTheChunksPlanWould(t *testing.T) {
+	o := &Opener{}
+	for seed := int64(1); seed <= 12; seed++ {
+		r := rand.New(rand.NewSource(seed))
+		content, _ := genCSV(r, 30+r.Intn(400))
+		if seed%3 == 0 {
+			content = "\ufeff" + content + "\n\n"
+		}
+		path := writeFile(t, "x.csv", content)
+		for _, chunkRows := range []int{1, 7, 64, 1000} {
+			_, planned := planAll(t, o, path, CSV, chunkRows, 3)
+			whole, err := Whole(context.Background(), o, path, CSV)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			got, err := ReadColumnsAndPlan(context.Background(), o, path, CSV, whole.Header, whole.Version, whole.Chunks[0], []string{"id"}, chunkRows,
+				func(int64, []string, bool) error { n++; return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, planned) {
+				t.Fatalf("seed %d, %d rows a chunk: the scan planned %+v, Plan %+v", seed, chunkRows, got, planned)
+			}
+		}
+	}
+	for _, content := range []string{`{"id":1}` + "\n\n" + `{"id":2}` + "\n", "\ufeff" + `{"id":1}` + "\n" + `{"id":2`} {
+		path := writeFile(t, "x.ndjson", content)
+		_, planned := planAll(t, o, path, NDJSON, 1, 5)
+		whole, err := Whole(context.Background(), o, path, NDJSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadColumnsAndPlan(context.Background(), o, path, NDJSON, nil, whole.Version, whole.Chunks[0], []string{"id"}, 1, func(int64, []string, bool) error { return nil })
+		if err != nil || !slices.Equal(got, planned) {
+			t.Fatalf("NDJSON %q: the scan planned %+v (%v), Plan %+v", content, got, err, planned)
+		}
+	}
+}

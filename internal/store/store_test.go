@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"importer/activities/rejects"
+	"importer/activities/source"
 	"importer/activities/state"
 	"importer/internal/store"
 	"importer/internal/store/storetest"
@@ -404,4 +406,53 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A scan's plan is read back page by page, in order, the last page saying
+// so; a scan that runs again replaces the plan; imports keep their own.
+func TestAPlanIsReadBackInPagesAndAScanRunTwiceReplacesIt(t *testing.T) {
+	backends(t, func(t *testing.T, _ string, s *store.Store) {
+		ctx := context.Background()
+		plan := func(n, rows int) []source.Chunk {
+			var cs []source.Chunk
+			for i := 0; i < n; i++ {
+				cs = append(cs, source.Chunk{Index: i, Offset: int64(100 + i*1000), Length: 1000, Rows: rows, FirstLine: int64(2 + i*rows)})
+			}
+			return cs
+		}
+		if err := s.PutPlan(ctx, "imp-1", plan(9, 50)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutPlan(ctx, "imp-2", plan(2, 7)); err != nil {
+			t.Fatal(err)
+		}
+		var got []source.Chunk
+		for from, pages := 0, 0; ; pages++ {
+			page, done, err := s.PlanPage(ctx, "imp-1", from, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, page...)
+			from += len(page)
+			if done {
+				if pages != 2 {
+					t.Fatalf("%d pages of 4 for 9 chunks, want 3", pages+1)
+				}
+				break
+			}
+		}
+		if !slices.Equal(got, plan(9, 50)) {
+			t.Fatalf("read back %+v", got)
+		}
+		if err := s.PutPlan(ctx, "imp-1", plan(3, 500)); err != nil {
+			t.Fatal(err)
+		}
+		page, done, err := s.PlanPage(ctx, "imp-1", 0, 100)
+		if err != nil || !done || !slices.Equal(page, plan(3, 500)) {
+			t.Fatalf("after a second scan: %+v %v %v; want its 3 chunks only", page, done, err)
+		}
+		if page, _, _ := s.PlanPage(ctx, "imp-2", 0, 100); !slices.Equal(page, plan(2, 7)) {
+			t.Fatalf("another import's plan changed: %+v", page)
+		}
+	})
 }
