@@ -425,14 +425,7 @@ func (h *harness) withS3() {
 	}
 	srv := httptest.NewServer(gofakes3.New(backend).Server())
 	h.t.Cleanup(srv.Close)
-	none := filepath.Join(h.t.TempDir(), "absent")
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "e2e-access", "AWS_SECRET_ACCESS_KEY": "e2e-secret-key", "AWS_SESSION_TOKEN": "",
-		"AWS_PROFILE": "", "AWS_REGION": "", "AWS_DEFAULT_REGION": "", "AWS_CONFIG_FILE": none,
-		"AWS_SHARED_CREDENTIALS_FILE": none, "AWS_EC2_METADATA_DISABLED": "true",
-	} {
-		h.t.(*testing.T).Setenv(k, v)
-	}
+	h.awsEnv(nil)
 	s, err := artifacts.NewS3(context.Background(), artifacts.S3Config{Bucket: "importer", Prefix: "e2e", Endpoint: srv.URL, PathStyle: true})
 	if err != nil {
 		h.t.Fatal(err)
@@ -471,5 +464,24 @@ func TestAudienceSyncOnTwoShareNothingWorkersConvergesAfterOneIsKilled(t *testin
 	rs := a.readRejects(res.WorkflowID)
 	if int64(len(rs)) != res.Rejected || res.Rejected == 0 {
 		t.Fatalf("the store holds %d rejects, the sync counted %d", len(rs), res.Rejected)
+	}
+}
+
+// awsEnv gives the AWS default chain of this process (workers and CLI) the
+// in-process store's test credentials and nothing of the machine's own
+// (profiles, config files, instance metadata), plus extra.
+func (h *harness) awsEnv(extra map[string]string) {
+	h.t.Helper()
+	none := filepath.Join(h.t.TempDir(), "absent")
+	env := map[string]string{
+		"AWS_ACCESS_KEY_ID": "e2e-access", "AWS_SECRET_ACCESS_KEY": "e2e-secret-key", "AWS_SESSION_TOKEN": "",
+		"AWS_PROFILE": "", "AWS_REGION": "", "AWS_DEFAULT_REGION": "", "AWS_CONFIG_FILE": none,
+		"AWS_SHARED_CREDENTIALS_FILE": none, "AWS_EC2_METADATA_DISABLED": "true",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	for k, v := range env {
+		h.t.(*testing.T).Setenv(k, v)
 	}
 }

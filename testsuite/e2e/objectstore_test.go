@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -30,15 +29,7 @@ func (h *harness) withS3Sources() *s3mem.Backend {
 	}
 	srv := httptest.NewServer(gofakes3.New(backend).Server())
 	h.t.Cleanup(srv.Close)
-	none := filepath.Join(h.t.TempDir(), "absent")
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": "e2e-access", "AWS_SECRET_ACCESS_KEY": "e2e-secret-key", "AWS_SESSION_TOKEN": "",
-		"AWS_PROFILE": "", "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "", "AWS_CONFIG_FILE": none,
-		"AWS_SHARED_CREDENTIALS_FILE": none, "AWS_EC2_METADATA_DISABLED": "true",
-		"AWS_ENDPOINT_URL_S3": srv.URL, "IMPORTER_S3_PATH_STYLE": "true",
-	} {
-		h.t.(*testing.T).Setenv(k, v)
-	}
+	h.awsEnv(map[string]string{"AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_S3": srv.URL, "IMPORTER_S3_PATH_STYLE": "true"})
 	h.s3PathStyle = true
 	return backend
 }
