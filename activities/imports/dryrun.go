@@ -74,7 +74,7 @@ func DryRun(ctx context.Context, o *source.Opener, vendorName string, src source
 			return res, err
 		}
 	}
-	if src.Format == source.CSV {
+	if src.Format != source.NDJSON {
 		// Check the header first: a list the import would refuse outright
 		// should not wait for a pass over all its rows.
 		head, err := source.Plan(ctx, o, source.PlanRequest{URI: src.URI, Format: src.Format, ChunkRows: 1, MaxChunks: 1}, nil)

@@ -162,7 +162,7 @@ func (a *Activities) PlanChunks(ctx context.Context, in PlanInput) (source.Page,
 		page.Chunks = chunks
 		activity.RecordHeartbeat(ctx, planProgress{Page: page})
 	}
-	if in.Source.Format == source.CSV && in.From == 0 {
+	if in.Source.Format != source.NDJSON && in.From == 0 {
 		msg, err := columnsProblem(v.Spec().Name, in.Mapping, page.Header)
 		if err != nil {
 			return source.Page{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, nil)
@@ -189,7 +189,7 @@ func (a *Activities) storedPage(ctx context.Context, v vendorapi.Vendor, in Plan
 		last := chunks[n-1]
 		page.Next = last.Offset + last.Length
 	}
-	if in.Source.Format == source.CSV && in.NextIndex == 0 {
+	if in.Source.Format != source.NDJSON && in.NextIndex == 0 {
 		msg, err := columnsProblem(v.Spec().Name, in.Mapping, page.Header)
 		if err != nil {
 			return source.Page{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, nil)

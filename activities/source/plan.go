@@ -49,6 +49,13 @@ func Plan(ctx context.Context, o *Opener, req PlanRequest, progress func(offset 
 	if req.ChunkRows <= 0 || req.MaxChunks <= 0 {
 		return Page{}, permErr(nil, "plan: chunk rows and page size must be positive")
 	}
+	if req.Format == Parquet {
+		page, err := planParquet(ctx, o, req)
+		if err == nil && progress != nil {
+			progress(page.Next)
+		}
+		return page, err
+	}
 	if req.Format != CSV && req.Format != NDJSON {
 		return Page{}, permErr(nil, "plan: unknown format %q", req.Format)
 	}
@@ -223,6 +230,17 @@ func Whole(ctx context.Context, o *Opener, uri string, format Format) (Page, err
 			return Page{}, err
 		}
 		p = Page{Header: header, DataStart: dataStart, Version: v}
+	case Parquet:
+		// The footer says it all: one chunk of every row.
+		f, v, err := o.parquetFile(ctx, uri)
+		if err != nil {
+			return Page{}, err
+		}
+		p = Page{Header: parquetColumns(f), Version: v, Done: true, Next: f.NumRows()}
+		if n := f.NumRows(); n > 0 {
+			p.Chunks = []Chunk{{Offset: 0, Length: v.Size, Rows: int(n), FirstLine: 1}}
+		}
+		return p, nil
 	case NDJSON:
 		rc, v, err := o.openRange(ctx, uri, 0, 3)
 		if errors.Is(err, ErrChanged) || errors.Is(err, ErrRangeUnsupported) {

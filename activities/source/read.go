@@ -23,6 +23,11 @@ func ReadChunk(ctx context.Context, o *Opener, uri string, format Format, header
 	if format == CSV && len(header) == 0 {
 		return permErr(nil, "read chunk %d of %s: no header was planned", c.Index, Redact(uri))
 	}
+	if format == Parquet {
+		return readParquet(ctx, o, uri, version, c, func(line int64, obj map[string]any, err error) error {
+			return fn(Record{Line: line, Fields: obj, Err: err})
+		})
+	}
 	var fields []string
 	return eachRecord(ctx, o, uri, format, version, c, func(rec record) error {
 		out := Record{Line: rec.line}
@@ -70,6 +75,19 @@ func ReadColumnsAndPlan(ctx context.Context, o *Opener, uri string, format Forma
 	if chunkRows <= 0 {
 		return nil, permErr(nil, "plan: chunk rows must be positive")
 	}
+	if format == Parquet {
+		// The footer plans a Parquet file; only the columns are read.
+		var chunks []Chunk
+		for page := (Page{}); !page.Done; {
+			next, err := planParquet(ctx, o, PlanRequest{URI: uri, Format: Parquet, From: page.Next, NextIndex: page.NextIndex, ChunkRows: chunkRows, MaxChunks: 1 << 20, Expect: &version})
+			if err != nil {
+				return nil, err
+			}
+			page = next
+			chunks = append(chunks, page.Chunks...)
+		}
+		return chunks, readColumns(ctx, o, uri, format, header, version, c, columns, nil, fn)
+	}
 	var chunks []Chunk
 	open := false
 	err := readColumns(ctx, o, uri, format, header, version, c, columns, func(rec record) {
@@ -89,6 +107,20 @@ func ReadColumnsAndPlan(ctx context.Context, o *Opener, uri string, format Forma
 
 func readColumns(ctx context.Context, o *Opener, uri string, format Format, header []string, version Version, c Chunk, columns []string, each func(record), fn func(line int64, values []string, ok bool) error) error {
 	values := make([]string, len(columns))
+	if format == Parquet {
+		return readParquet(ctx, o, uri, version, c, func(line int64, obj map[string]any, err error) error {
+			if err != nil {
+				return fn(line, nil, false)
+			}
+			clear(values)
+			for i, col := range columns {
+				if v, found := lookupPath(obj, col); found {
+					values[i] = scalarText(v)
+				}
+			}
+			return fn(line, values, true)
+		})
+	}
 	var wanted [][]int // CSV: header index → positions in columns
 	if format == CSV {
 		if len(header) == 0 {

@@ -69,9 +69,11 @@ func DetectFormat(uri, explicit string) (Format, error) {
 		return CSV, nil
 	case "ndjson", "jsonl":
 		return NDJSON, nil
+	case "parquet":
+		return Parquet, nil
 	case "":
 	default:
-		return "", fmt.Errorf("unknown format %q: use --format csv or --format ndjson", explicit)
+		return "", fmt.Errorf("unknown format %q: use --format csv, ndjson or parquet", explicit)
 	}
 	p := uri
 	if u, err := url.Parse(uri); err == nil && u.Scheme != "" && u.Host != "" {
@@ -82,8 +84,10 @@ func DetectFormat(uri, explicit string) (Format, error) {
 		return CSV, nil
 	case ".ndjson", ".jsonl":
 		return NDJSON, nil
+	case ".parquet":
+		return Parquet, nil
 	}
-	return "", fmt.Errorf("cannot tell the format of %s from its name: use --format csv or --format ndjson", Redact(uri))
+	return "", fmt.Errorf("cannot tell the format of %s from its name: use --format csv, ndjson or parquet", Redact(uri))
 }
 
 // Redact drops a URL's query, user info and fragment (a presigned URL's

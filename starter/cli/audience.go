@@ -115,7 +115,7 @@ that Fynd did not take (a user it does not know) go to the rejects file.`,
 	fl.StringVar(&f.Group, "group", "", "the Fynd user group to sync (created if it does not exist)")
 	fl.StringVar(&f.Connection, "connection", "default", "the worker's Fynd connection (application)")
 	fl.StringVar(&f.Source, "source", "", "the user list: a local path, an http(s) URL, or an s3://, gs:// or azblob:// object")
-	fl.StringVar(&f.Format, "format", "", "csv or ndjson (default: from the source's extension)")
+	fl.StringVar(&f.Format, "format", "", "csv, ndjson or parquet (default: from the source's extension)")
 	fl.StringVar(&f.MappingFile, "mapping", "", "a mapping file: column renames and attribute definitions")
 	fl.StringVar(&f.Description, "description", "", "the group's description when it is created")
 	fl.StringVar(&f.Category, "category", audience.DefaultGroupCategory, "the group's category when it is created")

@@ -127,7 +127,7 @@ func addImportFlags(fl *pflag.FlagSet, f *ImportOptions) {
 	fl.StringVar(&f.Vendor, "vendor", "", "vendor to import into: "+strings.Join(vendors.ImportNames(), ", "))
 	fl.StringVar(&f.Connection, "connection", "default", "the worker's connection (account) at the vendor")
 	fl.StringVar(&f.Source, "source", "", "the user list: a local path, an http(s) URL, or an s3://, gs:// or azblob:// object")
-	fl.StringVar(&f.Format, "format", "", "csv or ndjson (default: from the source's extension)")
+	fl.StringVar(&f.Format, "format", "", "csv, ndjson or parquet (default: from the source's extension)")
 	fl.StringVar(&f.Compression, "compression", "", "gzip, zstd or none (default: from the extension, .gz or .zst); a compressed list is decompressed once into the workers' staging area")
 	fl.StringVar(&f.MappingFile, "mapping", "", "a mapping file that renames columns and sets constants")
 	fl.IntVar(&f.BatchSize, "batch-size", imports.DefaultBatchSize, "users per vendor request")

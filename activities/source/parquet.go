@@ -1,0 +1,230 @@
+package source
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// Parquet is a Parquet file: its footer tells the row groups, so planning
+// reads only the footer, and a chunk is a run of rows of one row group,
+// read with range reads. A chunk's Offset is its first row (0-based, across
+// the file), FirstLine that row's number (1-based: rejects name rows by
+// it), and Length the share of its row group's compressed bytes, for
+// progress.
+const Parquet Format = "parquet"
+
+// parquetFile opens a Parquet source's footer through range reads.
+func (o *Opener) parquetFile(ctx context.Context, uri string) (*parquet.File, Version, error) {
+	v, err := o.Stat(ctx, uri)
+	if err != nil {
+		return nil, Version{}, err
+	}
+	ra := &rangeReaderAt{ctx: ctx, o: o, uri: uri, want: v}
+	f, err := parquet.OpenFile(ra, v.Size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true), parquet.ReadBufferSize(1<<20))
+	if err != nil {
+		if ra.err != nil {
+			return nil, Version{}, ra.err
+		}
+		return nil, Version{}, permErr(nil, "source %s is not a Parquet file that can be read (%v)", Redact(uri), err)
+	}
+	return f, v, nil
+}
+
+// rangeReaderAt reads a source at offsets, each read a range read, and
+// fails with ErrChanged if the source is no longer the one opened.
+type rangeReaderAt struct {
+	ctx  context.Context
+	o    *Opener
+	uri  string
+	want Version
+	err  error // the last transport error, which says more than the parser's
+}
+
+func (r *rangeReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	rc, v, err := r.o.openRange(r.ctx, r.uri, off, int64(len(p)))
+	if err != nil {
+		r.err = err
+		return 0, err
+	}
+	defer rc.Close()
+	if !r.want.matches(v) {
+		r.err = permErr(ErrChanged, "source %s: %v (size %d, planned %d)", Redact(r.uri), ErrChanged, v.Size, r.want.Size)
+		return 0, r.err
+	}
+	n, err := io.ReadFull(rc, p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// parquetColumns are a file's leaf columns as dotted names, as NDJSON's
+// nested objects are named.
+func parquetColumns(f *parquet.File) []string {
+	var names []string
+	for _, path := range f.Schema().Columns() {
+		names = append(names, strings.Join(path, "."))
+	}
+	return names
+}
+
+// planParquet is Plan for a Parquet file, from its footer: From is the
+// first row of the page.
+func planParquet(ctx context.Context, o *Opener, req PlanRequest) (Page, error) {
+	f, v, err := o.parquetFile(ctx, req.URI)
+	if err != nil {
+		return Page{}, err
+	}
+	if req.Expect != nil && !req.Expect.matches(v) {
+		return Page{}, permErr(ErrChanged, "source %s: %v (size %d, planned %d)", Redact(req.URI), ErrChanged, v.Size, req.Expect.Size)
+	}
+	page := Page{Header: parquetColumns(f), Version: v, NextIndex: req.NextIndex, Next: req.From}
+	groups := f.Metadata().RowGroups
+	var start int64
+	for i, rg := range f.RowGroups() {
+		n := rg.NumRows()
+		for first := start; first < start+n; first += int64(req.ChunkRows) {
+			rows := min(int64(req.ChunkRows), start+n-first)
+			if first < req.From {
+				continue
+			}
+			if len(page.Chunks) == req.MaxChunks {
+				return page, nil
+			}
+			length := int64(0)
+			if n > 0 {
+				length = groups[i].TotalCompressedSize * rows / n
+			}
+			page.Chunks = append(page.Chunks, Chunk{Index: page.NextIndex, Offset: first, Length: length, Rows: int(rows), FirstLine: first + 1})
+			page.NextIndex++
+			page.Next = first + rows
+		}
+		start += n
+	}
+	page.Done = true
+	return page, nil
+}
+
+// readParquet reads the rows of one Parquet chunk as objects, like NDJSON
+// objects: nested groups as nested maps, numbers as json.Number, byte
+// arrays as text. A row that cannot be decoded comes with an error.
+func readParquet(ctx context.Context, o *Opener, uri string, version Version, c Chunk, fn func(line int64, obj map[string]any, err error) error) error {
+	f, v, err := o.parquetFile(ctx, uri)
+	if err != nil {
+		return err
+	}
+	if !version.matches(v) {
+		return permErr(ErrChanged, "source %s: %v (size %d, planned %d)", Redact(uri), ErrChanged, v.Size, version.Size)
+	}
+	row, remaining := c.Offset, int64(c.Rows)
+	buf := make([]parquet.Row, 128)
+	var start int64
+	for _, rg := range f.RowGroups() {
+		n := rg.NumRows()
+		if remaining == 0 {
+			break
+		}
+		if row >= start+n {
+			start += n
+			continue
+		}
+		if err := readRowGroup(ctx, f, rg, row-start, min(remaining, start+n-row), buf, func(obj map[string]any, err error) error {
+			row++
+			remaining--
+			return fn(row, obj, err)
+		}); err != nil {
+			return fmt.Errorf("read chunk %d of %s: %w", c.Index, Redact(uri), err)
+		}
+		start += n
+	}
+	if remaining > 0 {
+		return permErr(ErrChanged, "source %s: %d rows short of the %d planned for chunk %d: %v", Redact(uri), remaining, c.Rows, c.Index, ErrChanged)
+	}
+	return nil
+}
+
+func readRowGroup(ctx context.Context, f *parquet.File, rg parquet.RowGroup, from, count int64, buf []parquet.Row, fn func(map[string]any, error) error) error {
+	rows := rg.Rows()
+	defer rows.Close()
+	if err := rows.SeekToRow(from); err != nil {
+		return err
+	}
+	for count > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		k, err := rows.ReadRows(buf[:min(int64(len(buf)), count)])
+		for i := 0; i < k; i++ {
+			obj, derr := decodeParquetRow(f.Schema(), buf[i])
+			if ferr := fn(obj, derr); ferr != nil {
+				return ferr
+			}
+		}
+		count -= int64(k)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeParquetRow turns a row into an object as NDJSON would give it.
+func decodeParquetRow(s *parquet.Schema, row parquet.Row) (obj map[string]any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			obj, err = nil, fmt.Errorf("row cannot be decoded: %v", p)
+		}
+	}()
+	obj = map[string]any{}
+	if err := s.Reconstruct(&obj, row); err != nil {
+		return nil, fmt.Errorf("row cannot be decoded: %v", err)
+	}
+	return normalize(obj).(map[string]any), nil
+}
+
+// normalize makes a decoded value look like the same value decoded from
+// JSON with UseNumber: numbers become json.Number, byte arrays text.
+func normalize(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalize(e)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = normalize(e)
+		}
+		return x
+	case []byte:
+		return string(x)
+	case int32:
+		return json.Number(strconv.FormatInt(int64(x), 10))
+	case int64:
+		return json.Number(strconv.FormatInt(x, 10))
+	case int:
+		return json.Number(strconv.Itoa(x))
+	case uint32:
+		return json.Number(strconv.FormatUint(uint64(x), 10))
+	case uint64:
+		return json.Number(strconv.FormatUint(x, 10))
+	case float32:
+		return json.Number(strconv.FormatFloat(float64(x), 'f', -1, 32))
+	case float64:
+		return json.Number(strconv.FormatFloat(x, 'f', -1, 64))
+	}
+	return v
+}
