@@ -27,7 +27,7 @@ func (o *Opener) parquetFile(ctx context.Context, uri string) (*parquet.File, Ve
 		return nil, Version{}, err
 	}
 	ra := &rangeReaderAt{ctx: ctx, o: o, uri: uri, want: v}
-	f, err := parquet.OpenFile(ra, v.Size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true), parquet.ReadBufferSize(1<<20))
+	f, err := parquet.OpenFile(ra, v.Size, parquet.SkipBloomFilters(true))
 	if err != nil {
 		if ra.err != nil {
 			return nil, Version{}, ra.err

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
+
 	"importer/activities/source"
 	"importer/internal/gen"
 	"importer/workflows"
@@ -55,6 +57,49 @@ func TestAnHTTPSourceIsReadTwice(t *testing.T) {
 		if ratio > 2.05 {
 			t.Errorf("%s: the import read %.2f times the file; at most 2.05 (the scan that plans, the chunks, a header)", name, ratio)
 		}
+	}
+}
+
+// A Parquet export is read about twice too: the scan and the chunks, each
+// chunk finding its first row through the page index, plus the footer
+// each time. Logged like the others; above 3.0 the test fails.
+func TestAParquetSourceIsReadAboutTwice(t *testing.T) {
+	rows := 30000
+	if s := os.Getenv("IMPORTER_BYTES_ROWS"); s != "" {
+		rows, _ = strconv.Atoi(s)
+	}
+	h := newHarness(t)
+	h.startWorker(h.conns(apiKey), 0)
+	var b bytes.Buffer
+	w := parquet.NewGenericWriter[parquetMember](&b, parquet.MaxRowsPerRowGroup(50000), parquet.PageBufferSize(64<<10))
+	for i := 0; i < rows; i++ {
+		m := parquetMember{EndUser: fmt.Sprintf("pq%07d@example.com", i), ActiveFrom: "2025-03-04"}
+		m.Tags.Plan, m.Tags.Country = []string{"Free", "Pro", "Team"}[i%3], "IT"
+		if _, err := w.Write([]parquetMember{m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	body := b.Bytes()
+	var sent atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(&countingResponse{ResponseWriter: w, n: &sent}, r, "members.parquet", time.Now().Truncate(time.Hour), bytes.NewReader(body))
+	}))
+	defer srv.Close()
+	res, err := h.wait(h.start("bytes-parquet", workflows.ImportInput{Vendor: "nebuly", Source: source.Ref{URI: srv.URL + "/members.parquet", Format: source.Parquet}}), 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RowsRead != int64(rows) {
+		t.Fatalf("read %d rows of %d", res.RowsRead, rows)
+	}
+	ratio := float64(sent.Load()) / float64(len(body))
+	t.Logf("members.parquet: %d rows, %d bytes; the server sent %d bytes, %.2f times the file", rows, len(body), sent.Load(), ratio)
+	fmt.Printf("bytes read ÷ size, members.parquet, %d rows: %.2f\n", rows, ratio)
+	if ratio > 3.0 {
+		t.Errorf("the import read %.2f times the Parquet file; at most 3.0", ratio)
 	}
 }
 
