@@ -74,7 +74,7 @@ func (a *Activities) FindDuplicates(ctx context.Context, in DuplicatesInput) (Du
 		return Duplicates{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, nil)
 	}
 	scan, err := scanDuplicates(ctx, a.Opener, v, in.Source, in.Mapping, in.ChunkRows, func(progress any) { activity.RecordHeartbeat(ctx, progress) })
-	if err != nil {
+	if err = notStaged(in.Source, err); err != nil {
 		return Duplicates{}, failure.Classify(err, "")
 	}
 	lines := make([]store.Superseded, len(scan.lines))

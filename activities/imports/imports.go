@@ -319,7 +319,7 @@ func (a *Activities) readRows(ctx context.Context, v vendorapi.Vendor, in ChunkI
 		superseded = func([]int64) (map[int64]int64, error) { return m, nil }
 	}
 	rows, payloads, err := chunkRows(ctx, a.Opener, v, in.Source, in.Mapping, in.Chunk, superseded)
-	if err != nil {
+	if err = notStaged(in.Source, err); err != nil {
 		return nil, nil, failure.Classify(fmt.Errorf("read chunk %d of %s: %w", in.Chunk.Index, source.Redact(in.Source.URI), err), "")
 	}
 	if len(rows) != in.Chunk.Rows {

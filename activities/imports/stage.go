@@ -2,9 +2,11 @@ package imports
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"importer/activities/failure"
 	"importer/activities/source"
@@ -40,6 +42,18 @@ func (a *Activities) StageSource(ctx context.Context, in StageInput) (source.Ref
 		return source.Ref{}, failure.Classify(fmt.Errorf("stage %s: %w", source.Redact(in.Source.URI), err), "")
 	}
 	return staged, nil
+}
+
+// notStaged explains a staged copy on a worker's own disk that this worker
+// cannot find: the workers do not share the staging area.
+func notStaged(src source.Ref, err error) error {
+	if !src.LocalStaged() || !errors.Is(err, source.ErrNotFound) {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError(
+		"the plain copy of this import's compressed source is on another worker's disk: the workers do not share a staging area "+
+			"(set IMPORTER_STAGING_URL to an object-storage prefix every worker reads, such as s3://bucket/staging)",
+		failure.StoreNotShared, nil)
 }
 
 // DropStaged deletes an import's staged copy; one already gone is fine.

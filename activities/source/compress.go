@@ -14,6 +14,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"gocloud.dev/blob"
+
+	"importer/internal/atomicfile"
 )
 
 // Compression names how a source's bytes are compressed; "" is none.
@@ -113,7 +115,7 @@ func Stage(ctx context.Context, o *Opener, src Ref, area, key string, progress f
 	}
 	defer plain.Close()
 	name := strings.ReplaceAll(key, "/", "_") + "." + string(src.Format)
-	staged := Ref{URI: joinArea(area, name), Format: src.Format}
+	staged := Ref{URI: joinArea(area, name), Format: src.Format, Staged: true}
 	if err := o.writeStaged(ctx, area, name, plain); err != nil {
 		_ = o.Unstage(context.WithoutCancel(ctx), staged.URI)
 		if errors.Is(err, errCorrupt) {
@@ -133,7 +135,11 @@ func joinArea(area, name string) string {
 		u.Path = path.Join(u.Path, name)
 		return u.String()
 	}
-	return filepath.Join(localPath(area), name)
+	dir := localPath(area)
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs // the same path whatever a reader's working directory
+	}
+	return filepath.Join(dir, name)
 }
 
 // writeStaged copies plain into the staging area under name.
@@ -170,19 +176,15 @@ func (o *Opener) writeStaged(ctx context.Context, area, name string, plain io.Re
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("stage to %s: %w", dir, err)
 	}
-	f, err := os.CreateTemp(dir, name+".part-*")
+	f, err := atomicfile.Create(filepath.Join(dir, name))
 	if err != nil {
 		return fmt.Errorf("stage to %s: %w", dir, err)
 	}
-	defer os.Remove(f.Name())
 	if err := copyPlain(writeErrors{f}); err != nil {
-		f.Close()
+		f.Abort()
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("stage to %s: %w", dir, err)
-	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
+	if err := f.Commit(); err != nil {
 		return fmt.Errorf("stage to %s: %w", dir, err)
 	}
 	return nil

@@ -78,7 +78,7 @@ func TestACompressedListIsStagedOnceAndReadsLikeAPlainOne(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if staged.Compression != "" || !strings.HasSuffix(staged.URI, "import-1_abc.csv") || len(progress) == 0 {
+			if staged.Compression != "" || !staged.Staged || !filepath.IsAbs(staged.URI) || !strings.HasSuffix(staged.URI, "import-1_abc.csv") || len(progress) == 0 {
 				t.Fatalf("staged %+v, progress %v", staged, progress)
 			}
 			first, chunks := planAll(t, o, staged.URI, CSV, 50, 4)

@@ -134,4 +134,11 @@ type Ref struct {
 	// Compression says the bytes at URI are compressed: an import stages
 	// a plain copy first (Stage) and reads that.
 	Compression Compression `json:"compression,omitempty"`
+	// Staged: URI is the plain copy Stage made of a compressed source,
+	// which every worker must be able to read.
+	Staged bool `json:"staged,omitempty"`
 }
+
+// LocalStaged says whether a source is a staged copy on this machine's
+// disk, which workers on other hosts cannot read.
+func (r Ref) LocalStaged() bool { return r.Staged && !Remote(r.URI) }

@@ -16,6 +16,7 @@ import (
 
 	"importer/activities/fynd/audience"
 	"importer/activities/imports"
+	"importer/activities/source"
 	"importer/internal/artifacts"
 	"importer/internal/connections"
 	"importer/internal/store"
@@ -122,8 +123,15 @@ func Start(c client.Client, o Options) (*Worker, error) {
 	o.Logger.Info().Str("task_queue", o.TaskQueue).Str("store", st.Describe()).
 		Strs("connections", o.Connections.Describe()).Msg("worker started")
 	ctx, cancel := context.WithCancel(context.Background())
+	var local []string // what this worker keeps where only it can read it
 	if st.Backend() == store.SQLite {
-		go warnIfNotAlone(ctx, c, o.TaskQueue, st, o.Logger)
+		local = append(local, fmt.Sprintf("its records in its own %s (set %s to one PostgreSQL database for all workers)", st.Describe(), store.EnvVar))
+	}
+	if !source.Remote(imp.Staging) {
+		local = append(local, fmt.Sprintf("the plain copies of compressed sources in %s (set IMPORTER_STAGING_URL to an object-storage prefix every worker reads)", imp.Staging))
+	}
+	if len(local) > 0 {
+		go warnIfNotAlone(ctx, c, o.TaskQueue, local, o.Logger)
 	}
 	out := &Worker{w: w, cancel: cancel}
 	if owned {
@@ -147,11 +155,11 @@ func (w *Worker) Stop() {
 // deployment that starts together to have polled once.
 const aloneCheckDelay = 5 * time.Second
 
-// warnIfNotAlone logs a warning when other workers poll the task queue of
-// a worker that keeps its records in the embedded SQLite file: unless they
-// all run on this host with this data directory, their rejects and
-// incremental state split, and imports will fail at their end.
-func warnIfNotAlone(ctx context.Context, c client.Client, taskQueue string, st *store.Store, log zerolog.Logger) {
+// warnIfNotAlone logs a warning for each thing a worker keeps where only
+// it can read it (the embedded SQLite store, a local staging area), when
+// other workers poll its task queue: unless they all run on this host with
+// this data directory, imports that need those things will fail.
+func warnIfNotAlone(ctx context.Context, c client.Client, taskQueue string, local []string, log zerolog.Logger) {
 	select {
 	case <-ctx.Done():
 		return
@@ -168,11 +176,12 @@ func warnIfNotAlone(ctx context.Context, c client.Client, taskQueue string, st *
 			ids[p.GetIdentity()] = true
 		}
 	}
-	if len(ids) > 1 {
-		log.Warn().Int("workers", len(ids)).Str("store", st.Describe()).Str("task_queue", taskQueue).
-			Msgf("other workers poll this task queue, but this worker keeps its records in its own %s: unless every worker runs on this host "+
-				"with this data directory, rejects and incremental state will be split and imports will fail; set %s to one PostgreSQL "+
-				"database for all workers", st.Describe(), store.EnvVar)
+	for _, what := range local {
+		if len(ids) > 1 {
+			log.Warn().Int("workers", len(ids)).Str("task_queue", taskQueue).
+				Msgf("other workers poll this task queue, but this worker keeps %s: unless every worker runs on this host "+
+					"with this data directory, imports will fail", what)
+		}
 	}
 }
 
