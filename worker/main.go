@@ -26,6 +26,7 @@ import (
 	"importer/internal/connections"
 	"importer/internal/devserver"
 	"importer/internal/logging"
+	"importer/internal/metrics"
 	"importer/internal/sandbox"
 	"importer/internal/temporalclient"
 	"importer/internal/vendorca"
@@ -53,6 +54,8 @@ type flags struct {
 
 	config   string
 	vendorCA string
+
+	metricsListen string
 }
 
 func main() {
@@ -115,11 +118,27 @@ IMPORTER_CODEC_TOKENS (comma-separated).
 IMPORTER_VENDOR_TIMEOUT (a duration, default 30s) bounds one vendor call; a
 call that takes longer is abandoned and retried like a network error.
 
+--metrics-listen (IMPORTER_METRICS_LISTEN) serves Prometheus metrics at
+http://ADDR/metrics: the Temporal SDK's, named as Temporal's SDK dashboards
+expect, and the importer's own (importer_*: rows by outcome, vendor requests
+by status, gate and pacer waits, chunk durations, imports by result). With
+--dev they are served on a free loopback port, logged at start.
+
 Sources in object storage (s3://, gs://, azblob://) are read with the cloud's
 standard credentials; IMPORTER_S3_PATH_STYLE=true addresses S3-compatible
 services by path. A compressed source (.gz, .zst) is decompressed once into
 IMPORTER_STAGING_URL, which workers on several hosts must share (for example
 s3://bucket/staging); by default <data-dir>/staging, for one host.
+
+Imports and syncs started with --notify NAME notify a webhook when they
+end: IMPORTER_WEBHOOK_URL defines the one named "default",
+IMPORTER_WEBHOOK_<NAME>_URL others, and the config file may name more:
+
+  webhooks:
+    oncall: {url: "${SLACK_ONCALL_URL}"}
+
+The worker logs the names it knows, never a URL. IMPORTER_UI_URL (with
+--dev, the embedded UI) is the base of the run's link in notifications.
 
 SIGINT or SIGTERM stop the worker gracefully: it stops taking work and lets
 running chunks finish their batch; anything cut off resumes on another worker.`,
@@ -154,8 +173,9 @@ running chunks finish their batch; anything cut off resumes on another worker.`,
 	fl.IntVar(&f.maxActs, "max-concurrent-chunks", 0, "chunks this worker runs at once (default: the SDK's)")
 	fl.StringVar(&f.codecListen, "codec-listen", "", "serve the payload codec endpoint for the Temporal UI on this host:port, e.g. 127.0.0.1:8081 (needs IMPORTER_CODEC_KEYS)")
 	fl.StringSliceVar(&f.codecOrigins, "codec-origin", nil, "web UI origin allowed to call the codec endpoint, repeatable (default with --dev: the dev UI's URL)")
-	fl.StringVar(&f.config, "config", os.Getenv("IMPORTER_CONFIG"), "YAML file of named vendor connections, mode 600 [IMPORTER_CONFIG]")
+	fl.StringVar(&f.config, "config", os.Getenv("IMPORTER_CONFIG"), "YAML file of named vendor connections and webhooks, mode 600 [IMPORTER_CONFIG]")
 	fl.StringVar(&f.vendorCA, "vendor-ca", os.Getenv("IMPORTER_VENDOR_CA_FILE"), "PEM bundle of extra CAs to trust for vendor calls and http(s) sources [IMPORTER_VENDOR_CA_FILE]")
+	fl.StringVar(&f.metricsListen, "metrics-listen", os.Getenv(metrics.EnvListen), "serve Prometheus metrics at http://ADDR/metrics, e.g. 0.0.0.0:9464 (default with --dev: a free loopback port) ["+metrics.EnvListen+"]")
 	return cmd
 }
 
@@ -208,6 +228,8 @@ func run(parent context.Context, f flags) error {
 	}
 
 	address, namespace := f.address, f.namespace
+	// The UI's address, for the run's link in notifications.
+	uiURL := os.Getenv("IMPORTER_UI_URL")
 	if f.dev && address != "" {
 		return errors.New("--address and --dev do not go together: --dev starts its own server (use --dev-port)")
 	}
@@ -243,6 +265,9 @@ func run(parent context.Context, f flags) error {
 		}
 		defer srv.Stop()
 		address, namespace = srv.FrontendAddress(), srv.Namespace()
+		if uiURL == "" {
+			uiURL = srv.UIAddress()
+		}
 		log.Info().Str("address", address).Str("ui", srv.UIAddress()).Str("namespace", namespace).Str("db", dbLabel(db)).
 			Msg("embedded Temporal server started")
 		fmt.Fprintf(os.Stderr, "\nTemporal UI: %s\nTemporal frontend: %s (namespace %s)\n\n", srv.UIAddress(), address, namespace)
@@ -258,7 +283,12 @@ func run(parent context.Context, f flags) error {
 		log.Info().Str("url", sb.URL).Msg("sandbox vendors started; default connections point at them")
 	}
 
-	c, err := temporalclient.Dial(ctx, temporalclient.Options{Address: address, Namespace: namespace, Logger: log})
+	metricsHandler, stopMetrics, err := startMetrics(f.metricsListen, f.dev, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	c, err := temporalclient.Dial(ctx, temporalclient.Options{Address: address, Namespace: namespace, Logger: log, MetricsHandler: metricsHandler})
 	if err != nil {
 		return err
 	}
@@ -292,6 +322,7 @@ func run(parent context.Context, f flags) error {
 		Staging:                 os.Getenv("IMPORTER_STAGING_URL"),
 		Logger:                  log,
 		VendorRoots:             roots,
+		UI:                      uiURL,
 	})
 }
 

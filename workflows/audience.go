@@ -12,7 +12,9 @@ import (
 	"importer/activities/failure"
 	"importer/activities/fynd/audience"
 	"importer/activities/mapping"
+	"importer/activities/notify"
 	"importer/activities/source"
+	"importer/internal/metrics"
 	"importer/internal/steps"
 )
 
@@ -41,6 +43,9 @@ type AudienceInput struct {
 	Poll             time.Duration `json:"poll,omitempty"`
 	MaxPoll          time.Duration `json:"max_poll,omitempty"`
 	HeartbeatTimeout time.Duration `json:"heartbeat_timeout,omitempty"`
+	// Notify names the webhook to notify when the sync ends, and on which
+	// ends; nil notifies no one.
+	Notify *notify.Spec `json:"notify,omitempty"`
 }
 
 // AudienceResult is the summary of a finished sync.
@@ -117,8 +122,17 @@ type audienceRun struct {
 // the new count, and lists the group to verify it. Every wait polls with
 // backoff in a heartbeating activity bounded by the deadline; the vendor's
 // job and group ids are in history before any wait, so a worker that dies
-// mid-wait is replaced by one that resumes the same wait.
+// mid-wait is replaced by one that resumes the same wait. When it ends, it
+// notifies the webhook its input names, if any (see Notify).
 func AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceResult, error) {
+	in.applyDefaults()
+	var end runEnd
+	res, err := audienceSync(ctx, in, &end)
+	return notifyAudience(ctx, in, &end, res, err)
+}
+
+// audienceSync is the sync up to its result.
+func audienceSync(ctx workflow.Context, in AudienceInput, end *runEnd) (AudienceResult, error) {
 	in.applyDefaults()
 	info := workflow.GetInfo(ctx)
 	r := &audienceRun{in: in, spec: audience.AudienceSpec{
@@ -126,6 +140,7 @@ func AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceResult, error
 		SyncKey:     info.WorkflowExecution.ID + "-" + shortID(info.FirstRunID),
 		KeepMissing: in.KeepMissing,
 	}}
+	end.aud = r
 	r.prog = AudienceProgress{Phase: "reading the list", StartedAt: workflow.Now(ctx)}
 	if in.Group == "" {
 		return AudienceResult{}, temporal.NewNonRetryableApplicationError("the sync names no group", failure.BadInput, nil)
@@ -155,12 +170,15 @@ func AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceResult, error
 	switch {
 	case ctx.Err() != nil:
 		r.phase(ctx, "canceled", "")
+		r.ended(ctx, metrics.ResultCanceled)
 		return AudienceResult{}, temporal.NewCanceledError("audience sync canceled")
 	case err != nil:
 		r.prog.Error = err.Error()
 		r.phase(ctx, "failed", "")
+		r.ended(ctx, metrics.ResultFailed)
 		return AudienceResult{}, failed(err, AudienceSyncFailed, fin.Rejects, info.WorkflowExecution.ID)
 	case ferr != nil:
+		r.ended(ctx, metrics.ResultFailed)
 		var app *temporal.ApplicationError
 		if errors.As(ferr, &app) && app.Type() == failure.StoreNotShared {
 			r.prog.Error = app.Message()
@@ -177,7 +195,13 @@ func AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceResult, error
 	res.FinishedAt = workflow.Now(ctx)
 	r.prog.Rejected = res.Rejected
 	r.phase(ctx, "done", "")
+	r.ended(ctx, metrics.ResultCompleted)
 	return res, nil
+}
+
+// ended counts the sync among the imports that ended, with its result.
+func (r *audienceRun) ended(ctx workflow.Context, result string) {
+	metrics.ImportEnded(workflow.GetMetricsHandler(ctx), audience.AudienceVendor, result)
 }
 
 type prepared struct{ audience.PreparedAudience }

@@ -13,6 +13,7 @@ import (
 	"importer/activities/source"
 	"importer/activities/vendorapi"
 	"importer/activities/vendors"
+	"importer/internal/metrics"
 	"importer/internal/steps"
 	"importer/workflows/gate"
 )
@@ -21,8 +22,17 @@ import (
 // chunks page by page, keeps at most Concurrency chunks in flight (a sliding
 // window), totals what each chunk reports, and continues as new before its
 // history grows large, carrying its cursor and totals. Rows never pass
-// through it: only chunk descriptors and counts do.
+// through it: only chunk descriptors and counts do. When it ends, it
+// notifies the webhook its input names, if any (see Notify).
 func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
+	in.applyDefaults()
+	var end runEnd
+	res, err := importRun(ctx, in, &end)
+	return notifyImport(ctx, in, &end, res, err)
+}
+
+// importRun is the import up to its result.
+func importRun(ctx workflow.Context, in ImportInput, end *runEnd) (ImportResult, error) {
 	in.applyDefaults()
 	traits, err := vendors.Traits(in.Vendor)
 	if err != nil {
@@ -46,6 +56,7 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 		st.StoreChecked = workflow.GetVersion(ctx, "records-in-store", workflow.DefaultVersion, 1) == 1
 	}
 	st.Runs++
+	end.st = st
 	r := &run{in: in, st: st, phase: "planning", traits: traits,
 		gate: gate.NewLock(in.Vendor, in.Connection, in.GateLease)}
 	if st.Planned {
@@ -109,10 +120,12 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 	case ctx.Err() != nil:
 		r.phase = "canceled"
 		r.describe(ctx)
+		metrics.ImportEnded(workflow.GetMetricsHandler(ctx), in.Vendor, metrics.ResultCanceled)
 		return ImportResult{}, temporal.NewCanceledError(fmt.Sprintf("import canceled after %d rows", st.Totals.Rows))
 	case err != nil:
 		r.phase, r.failure = "failed", err.Error()
 		r.describe(ctx)
+		metrics.ImportEnded(workflow.GetMetricsHandler(ctx), in.Vendor, metrics.ResultFailed)
 		return ImportResult{}, failed(err, ImportFailed, fin.Count, info.WorkflowExecution.ID)
 	case ferr != nil:
 		// The activity's own sentence, without Temporal's wrapping.
@@ -123,10 +136,12 @@ func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 		}
 		r.phase, r.failure = "failed", msg
 		r.describe(ctx)
+		metrics.ImportEnded(workflow.GetMetricsHandler(ctx), in.Vendor, metrics.ResultFailed)
 		return ImportResult{}, temporal.NewNonRetryableApplicationError(msg, kind, nil)
 	}
 	r.phase = "done"
 	r.describe(ctx)
+	metrics.ImportEnded(workflow.GetMetricsHandler(ctx), in.Vendor, metrics.ResultCompleted)
 	return ImportResult{
 		WorkflowID:     info.WorkflowExecution.ID,
 		Vendor:         in.Vendor,
@@ -161,6 +176,9 @@ type run struct {
 	// gateWaits counts chunks waiting for the vendor's gate.
 	gateWaits int
 	failure   string
+	// chunkStarted is when each chunk in flight started (for a gated
+	// vendor: was granted the gate), for its duration's metric.
+	chunkStarted map[int]time.Time
 }
 
 // dispatch plans and sends chunks until the source is done, a chunk fails,
@@ -187,11 +205,14 @@ func (r *run) dispatch(ctx workflow.Context) error {
 		for failure == nil && !pause && ctx.Err() == nil && r.inFlight < in.Concurrency && len(st.Queue) > 0 {
 			c := st.Queue[0]
 			st.Queue = st.Queue[1:]
+			r.started(ctx, c.Index)
 			f := r.processChunk(chunkCtx, c)
 			r.inFlight++
 			started++
 			sel.AddFuture(f, func(f workflow.Future) {
 				r.inFlight--
+				startedAt := r.chunkStarted[c.Index]
+				delete(r.chunkStarted, c.Index)
 				var res imports.ChunkResult
 				if err := f.Get(chunkCtx, &res); err != nil {
 					if failure == nil && ctx.Err() == nil {
@@ -200,6 +221,7 @@ func (r *run) dispatch(ctx workflow.Context) error {
 					}
 					return
 				}
+				metrics.ChunkDone(workflow.GetMetricsHandler(ctx), in.Vendor, workflow.Now(ctx).Sub(startedAt))
 				st.Totals.Add(res.Counts)
 				st.ChunksDone++
 				st.BytesDone += c.Length
@@ -296,6 +318,7 @@ func (r *run) processChunk(ctx workflow.Context, c source.Chunk) workflow.Future
 			set.Set(nil, err)
 			return
 		}
+		r.started(ctx, c.Index) // its time waiting for the gate is the gate's metric
 		var res imports.ChunkResult
 		if t.Jobs {
 			res, err = r.jobChunk(ctx, c)
@@ -335,6 +358,14 @@ func (r *run) jobChunk(ctx workflow.Context, c source.Chunk) (imports.ChunkResul
 	}
 	res.Counts.Add(done.Counts)
 	return res, nil
+}
+
+// started notes that a chunk starts now.
+func (r *run) started(ctx workflow.Context, chunk int) {
+	if r.chunkStarted == nil {
+		r.chunkStarted = map[int]time.Time{}
+	}
+	r.chunkStarted[chunk] = workflow.Now(ctx)
 }
 
 func (r *run) chunkInput(c source.Chunk) imports.ChunkInput {

@@ -15,4 +15,5 @@ func Register(w worker.WorkflowRegistry) {
 	w.RegisterWorkflowWithOptions(pacer.Workflow, workflow.RegisterOptions{Name: pacer.WorkflowName})
 	w.RegisterWorkflowWithOptions(AudienceSync, workflow.RegisterOptions{Name: AudienceWorkflowName})
 	w.RegisterWorkflowWithOptions(AudienceLookup, workflow.RegisterOptions{Name: AudienceLookupWorkflowName})
+	w.RegisterWorkflowWithOptions(Notify, workflow.RegisterOptions{Name: NotifyWorkflowName})
 }

@@ -8,6 +8,7 @@ import (
 
 	"importer/activities/imports"
 	"importer/activities/mapping"
+	"importer/activities/notify"
 	"importer/activities/source"
 )
 
@@ -55,6 +56,10 @@ type ImportInput struct {
 	// run with the same state key, and commits this run's state when it
 	// succeeds.
 	Incremental *imports.Incremental `json:"incremental,omitempty"`
+
+	// Notify names the webhook to notify when the import ends, and on
+	// which ends; nil notifies no one.
+	Notify *notify.Spec `json:"notify,omitempty"`
 
 	// State is set only by continue-as-new: the cursor and totals so far.
 	State *ImportState `json:"state,omitempty"`

@@ -30,6 +30,7 @@ import (
 	"importer/activities/vendorapi"
 	"importer/activities/vendors"
 	"importer/internal/connections"
+	"importer/internal/metrics"
 	"importer/internal/steps"
 	"importer/internal/store"
 	"importer/workflows/gate"
@@ -83,7 +84,9 @@ func NewWithRoots(conns connections.Set, st *store.Store, roots *x509.CertPool) 
 		Connections: conns,
 		Store:       st,
 		Opener:      &source.Opener{HTTP: &http.Client{Transport: transport}},
-		HTTP:        &http.Client{Transport: transport, Timeout: DefaultHTTPTimeout},
+		// Vendor calls are counted, by vendor and status, in the metrics of
+		// the activity that makes them.
+		HTTP: &http.Client{Transport: metrics.VendorTransport(transport), Timeout: DefaultHTTPTimeout},
 	}
 }
 
@@ -294,6 +297,7 @@ func (a *Activities) ImportChunk(ctx context.Context, in ChunkInput) (ChunkResul
 			fmt.Sprintf("chunk %d accounting does not add up: planned %d rows, counted %+v", in.Chunk.Index, in.Chunk.Rows, prog.Counts),
 			failure.AccountingError, nil)
 	}
+	metrics.Rows(metrics.Activity(ctx), v.Spec().Name, conn.Name, prog.Counts.Accepted, prog.Counts.Rejected, prog.Counts.Unchanged)
 	return ChunkResult{Chunk: in.Chunk.Index, Counts: prog.Counts}, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"importer/activities/failure"
 	"importer/activities/rejects"
 	"importer/activities/vendorapi"
+	"importer/internal/metrics"
 	"importer/internal/steps"
 )
 
@@ -100,14 +101,20 @@ func (a *Activities) SubmitJob(ctx context.Context, in ChunkInput) (JobSubmitRes
 	res.Counts.Recorded = recorded
 	res.Counts.Rejected = int64(len(invalid))
 	res.Pending = int64(len(slots))
-	if len(slots) == 0 {
+	// The rows not sent are counted once the attempt succeeds; WaitJob
+	// counts the job's.
+	done := func() (JobSubmitResult, error) {
+		metrics.Rows(metrics.Activity(ctx), v.Spec().Name, conn.Name, 0, res.Counts.Rejected, res.Counts.Unchanged)
 		return res, nil
+	}
+	if len(slots) == 0 {
+		return done()
 	}
 	if activity.HasHeartbeatDetails(ctx) {
 		var jobID string
 		if err := activity.GetHeartbeatDetails(ctx, &jobID); err == nil && jobID != "" {
 			res.JobID = jobID
-			return res, nil
+			return done()
 		}
 	}
 	jobID, err := payloads.Submit(ctx, a.target(conn), slots)
@@ -116,7 +123,7 @@ func (a *Activities) SubmitJob(ctx context.Context, in ChunkInput) (JobSubmitRes
 	}
 	activity.RecordHeartbeat(ctx, jobID)
 	res.JobID = jobID
-	return res, nil
+	return done()
 }
 
 // WaitJob polls a job until it ends, heartbeating each status, with a
@@ -146,10 +153,14 @@ func (a *Activities) WaitJob(ctx context.Context, in WaitJobInput) (ChunkResult,
 	if err != nil {
 		return ChunkResult{}, err
 	}
+	res := ChunkResult{Chunk: in.Chunk.Chunk.Index, Counts: Counts{Accepted: in.Pending, Inserted: in.Pending}}
 	if final.Failed {
-		return a.failJob(ctx, v, in, *final)
+		if res, err = a.failJob(ctx, v, in, *final); err != nil {
+			return ChunkResult{}, err
+		}
 	}
-	return ChunkResult{Chunk: in.Chunk.Chunk.Index, Counts: Counts{Accepted: in.Pending, Inserted: in.Pending}}, nil
+	metrics.Rows(metrics.Activity(ctx), v.Spec().Name, conn.Name, res.Counts.Accepted, res.Counts.Rejected, 0)
+	return res, nil
 }
 
 // failJob writes every row of a failed job to the rejects, with the reason.

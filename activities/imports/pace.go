@@ -16,6 +16,7 @@ import (
 
 	"importer/activities/failure"
 	"importer/activities/vendorapi"
+	"importer/internal/metrics"
 	"importer/internal/steps"
 	"importer/workflows/pacer"
 )
@@ -29,6 +30,7 @@ func (a *Activities) pace(ctx context.Context, vendorName string, p vendorapi.Pa
 		return temporal.NewNonRetryableApplicationError("the worker has no Temporal client for the "+vendorName+" pacer", failure.Config, nil)
 	}
 	id := pacer.ID(vendorName, p.Group)
+	start := time.Now()
 	for {
 		r, err := a.reserve(ctx, id, vendorName, p, label)
 		if err != nil {
@@ -42,6 +44,7 @@ func (a *Activities) pace(ctx context.Context, vendorName string, p vendorapi.Pa
 			return err
 		}
 		if st.Epoch == r.Epoch || !time.Now().Before(st.PausedUntil) {
+			metrics.Paced(metrics.Activity(ctx), vendorName, time.Since(start))
 			return nil
 		}
 		if err := steps.SleepUntil(ctx, st.PausedUntil); err != nil {

@@ -1,11 +1,13 @@
-// Package connections holds vendor credentials and endpoints as the worker
-// knows them. Workflows name a connection ("default"); only the worker reads
-// its settings, so secrets never enter workflow history, logs or the UI.
+// Package connections holds vendor credentials and endpoints, and the URLs
+// of the webhooks notifications go to, as the worker knows them. Workflows
+// name a connection ("default") or a webhook; only the worker reads their
+// settings, so secrets never enter workflow history, logs or the UI.
 //
 // The default connection of each vendor reads IMPORTER_<VENDOR>_<SETTING>
-// environment variables, e.g. IMPORTER_NEBULY_API_KEY. Those names are a
-// contract that scripts and tests rely on. A config file (Load) adds named
-// connections, several accounts per vendor, and may hold a default one too.
+// environment variables, e.g. IMPORTER_NEBULY_API_KEY, and webhooks read
+// IMPORTER_WEBHOOK_[<NAME>_]URL. Those names are a contract that scripts
+// and tests rely on. A config file (Load) adds named connections, several
+// accounts per vendor, and named webhooks, and may hold default ones too.
 package connections
 
 import (
@@ -57,15 +59,16 @@ func EnvName(vendor, setting string) string {
 	return "IMPORTER_" + strings.ToUpper(vendor) + "_" + strings.ToUpper(setting)
 }
 
-// Set is every connection the worker knows.
+// Set is every connection and webhook the worker knows.
 type Set struct {
-	conns map[string]Connection // key vendor/name
+	conns    map[string]Connection // key vendor/name
+	webhooks map[string]string     // URL by webhookKey(name)
 }
 
-// FromEnv builds the default connection of each vendor from environ
-// (os.Environ() form: KEY=VALUE).
+// FromEnv builds the default connection of each vendor, and the webhooks,
+// from environ (os.Environ() form: KEY=VALUE).
 func FromEnv(environ []string, vendors []string) Set {
-	s := Set{conns: map[string]Connection{}}
+	s := Set{conns: map[string]Connection{}, webhooks: webhooksFromEnv(environ)}
 	for _, v := range vendors {
 		prefix := "IMPORTER_" + strings.ToUpper(v) + "_"
 		c := Connection{Vendor: v, Name: Default, settings: map[string]string{}}
@@ -87,15 +90,24 @@ func FromOS(vendors []string) Set { return FromEnv(os.Environ(), vendors) }
 // With returns a copy of s with one connection's settings replaced; the
 // embedded demo uses it to point vendors at the sandbox fakes.
 func (s Set) With(vendor, name string, settings map[string]string) Set {
-	out := Set{conns: make(map[string]Connection, len(s.conns)+1)}
-	for k, c := range s.conns {
-		out.conns[k] = c
-	}
+	out := s.copy()
 	c := Connection{Vendor: vendor, Name: name, settings: map[string]string{}}
 	for k, v := range settings {
 		c.settings[strings.ToUpper(k)] = v
 	}
 	out.conns[vendor+"/"+name] = c
+	return out
+}
+
+// copy is a copy of s whose maps may be changed.
+func (s Set) copy() Set {
+	out := Set{conns: make(map[string]Connection, len(s.conns)+1), webhooks: make(map[string]string, len(s.webhooks)+1)}
+	for k, c := range s.conns {
+		out.conns[k] = c
+	}
+	for k, u := range s.webhooks {
+		out.webhooks[k] = u
+	}
 	return out
 }
 

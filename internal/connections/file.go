@@ -74,6 +74,14 @@ const maxConfigSize = 1 << 20
 // IMPORTER_<VENDOR>_<SETTING> variable that is set and not empty overrides
 // that one setting.
 //
+// A webhooks block names the webhooks notifications go to (see Webhook):
+//
+//	webhooks:
+//	  oncall: {url: "${SLACK_ONCALL_URL}"}
+//
+// An IMPORTER_WEBHOOK_[<NAME>_]URL variable overrides the file's webhook of
+// the same name. Every webhook's URL must be an http(s) URL.
+//
 // The file must not be open to group or others (mode & 0o077 == 0). Unknown
 // vendors and settings, and a file's connection without its vendor's
 // required settings, are errors. Errors name the file, the line, the vendor,
@@ -81,7 +89,7 @@ const maxConfigSize = 1 << 20
 func Load(path string, environ []string, schema Schema) (Set, error) {
 	s := FromEnv(environ, schema.vendors())
 	if path == "" {
-		return s, nil
+		return s, s.validWebhooks(s.webhooks, "")
 	}
 	data, err := readPrivate(path)
 	if err != nil {
@@ -96,9 +104,19 @@ func Load(path string, environ []string, schema Schema) (Set, error) {
 		}
 	}
 	lookup := func(name string) (string, bool) { v, ok := env[name]; return v, ok }
-	file, err := parseConfig(data, lookup, schema)
+	file, hooks, err := parseConfig(data, lookup, schema)
 	if err != nil {
 		return Set{}, fmt.Errorf("config file %s: %w", path, err)
+	}
+	// A variable overrides the file's webhook of the same name.
+	fromEnv := webhooksFromEnv(environ)
+	for k, u := range hooks {
+		if _, set := fromEnv[k]; !set {
+			s.webhooks[k] = u
+		}
+	}
+	if err := s.validWebhooks(fromEnv, path); err != nil {
+		return Set{}, err
 	}
 	for _, c := range file {
 		key := c.Vendor + "/" + c.Name
@@ -155,41 +173,50 @@ func readPrivate(path string) ([]byte, error) {
 	return data, nil
 }
 
-// parseConfig reads the connections of a config file. It walks the YAML
-// node tree itself rather than decoding into Go types: the decoder's type
-// errors quote the offending value, which may be a secret.
-func parseConfig(data []byte, lookup func(string) (string, bool), schema Schema) ([]Connection, error) {
+// parseConfig reads the connections and the webhooks (URL by key) of a
+// config file. It walks the YAML node tree itself rather than decoding into
+// Go types: the decoder's type errors quote the offending value, which may
+// be a secret.
+func parseConfig(data []byte, lookup func(string) (string, bool), schema Schema) ([]Connection, map[string]string, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		// The parser's messages name a line and a problem, not the text.
-		return nil, fmt.Errorf("not valid YAML: %w", err)
+		return nil, nil, fmt.Errorf("not valid YAML: %w", err)
 	}
 	if len(doc.Content) == 0 {
-		return nil, nil // an empty file defines nothing
+		return nil, nil, nil // an empty file defines nothing
 	}
 	root := resolve(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
-		return nil, at(root, "the file must be a mapping with a connections key")
+		return nil, nil, at(root, "the file must be a mapping with a connections key")
 	}
 	var out []Connection
+	var hooks map[string]string
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], resolve(root.Content[i+1])
-		if k.Value != "connections" {
-			return nil, at(k, "unknown key %s: the file has a connections key only", quoteName(k.Value))
+		if k.Value != "connections" && k.Value != "webhooks" {
+			return nil, nil, at(k, "unknown key %s: the file has connections and webhooks keys only", quoteName(k.Value))
+		}
+		if k.Value == "webhooks" {
+			var err error
+			if hooks, err = parseWebhooks(v, lookup); err != nil {
+				return nil, nil, err
+			}
+			continue
 		}
 		if isNull(v) {
 			continue
 		}
 		if v.Kind != yaml.MappingNode {
-			return nil, at(v, "connections must map vendor names to their connections")
+			return nil, nil, at(v, "connections must map vendor names to their connections")
 		}
 		conns, err := parseVendors(v, lookup, schema)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, conns...)
 	}
-	return out, nil
+	return out, hooks, nil
 }
 
 func parseVendors(n *yaml.Node, lookup func(string) (string, bool), schema Schema) ([]Connection, error) {

@@ -24,6 +24,10 @@ type Options struct {
 	Logger    zerolog.Logger
 	// Timeout bounds the first connection. Default 10s.
 	Timeout time.Duration
+	// MetricsHandler receives the SDK's metrics and, through the handlers
+	// the SDK derives from it, the importer's (internal/metrics); nil
+	// records none.
+	MetricsHandler client.MetricsHandler
 }
 
 // Dial connects and checks that the server answers, so that a wrong address
@@ -49,6 +53,9 @@ func Dial(ctx context.Context, o Options) (client.Client, error) {
 		opts.Namespace = client.DefaultNamespace
 	}
 	opts.Logger = logging.NewTemporal(o.Logger)
+	if o.MetricsHandler != nil {
+		opts.MetricsHandler = o.MetricsHandler
+	}
 	// The worker and the starter both dial here, so they always agree on
 	// whether, and with which keys, payloads are encrypted.
 	ring, err := codec.KeyringFromEnv(os.Getenv)

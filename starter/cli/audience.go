@@ -32,6 +32,7 @@ type AudienceOptions struct {
 	Deadline    time.Duration
 	ID          string
 	Wait        bool
+	NotifyOptions
 }
 
 func newAudienceCmd(g *Globals) *cobra.Command {
@@ -124,6 +125,7 @@ that Fynd did not take (a user it does not know) go to the rejects file.`,
 	fl.DurationVar(&f.Deadline, "deadline", workflows.DefaultAudienceDeadline, "how long each step, waits included, may take before the sync fails")
 	fl.StringVar(&f.ID, "id", "", "workflow ID (default: audience-<connection>-<group>)")
 	fl.BoolVar(&f.Wait, "wait", false, "follow the sync with a live display and print the summary")
+	addNotifyFlags(fl, &f.NotifyOptions)
 	_ = cmd.MarkFlagRequired("group")
 	_ = cmd.MarkFlagRequired("source")
 	return cmd
@@ -138,6 +140,10 @@ func PrepareAudience(f AudienceOptions) (workflows.AudienceInput, string, error)
 	}
 	if f.MaxSets <= 0 || f.Deadline <= 0 {
 		return in, "", errors.New("--max-attribute-sets and --deadline must be positive")
+	}
+	spec, err := f.spec()
+	if err != nil {
+		return in, "", err
 	}
 	uri, format, m, err := loadSource(f.Source, f.Format, f.MappingFile)
 	if err != nil {
@@ -154,6 +160,7 @@ func PrepareAudience(f AudienceOptions) (workflows.AudienceInput, string, error)
 		Connection: conn, Group: group, Description: f.Description, Category: f.Category,
 		Source: source.Ref{URI: uri, Format: format}, Mapping: m,
 		KeepMissing: f.KeepMissing, MaxAttributeSets: f.MaxSets, Deadline: f.Deadline,
+		Notify: spec,
 	}
 	id := f.ID
 	if id == "" {

@@ -39,6 +39,7 @@ type ImportOptions struct {
 	// success with it. Missing is what to do with users that left.
 	Incremental string
 	Missing     string
+	NotifyOptions
 }
 
 func newImportCmd(g *Globals) *cobra.Command {
@@ -77,6 +78,7 @@ even with rejected rows.`,
 		Example: `  starter import --vendor nebuly --source users.csv --wait
   starter import --vendor nebuly --source https://example.com/export.ndjson --mapping map.yaml --wait -o json
   starter import --vendor bitlabs --source users.csv --dry-run
+  starter import --vendor nebuly --source users.csv --notify oncall --notify-on 'failure,rejects>5%'
   starter import --vendor nebuly --source users.csv --dry-run --rejects would-reject.ndjson -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -134,6 +136,7 @@ func addImportFlags(fl *pflag.FlagSet, f *ImportOptions) {
 	fl.IntVar(&f.ChunkRows, "chunk-rows", 0, "rows per chunk, the unit of work and retry (default: 5 batches)")
 	fl.IntVar(&f.Concurrency, "concurrency", workflows.DefaultConcurrency, "chunks in flight at once")
 	fl.DurationVar(&f.VendorDeadline, "vendor-deadline", workflows.DefaultVendorDeadline, "how long a chunk may keep failing with retryable errors before the import fails")
+	addNotifyFlags(fl, &f.NotifyOptions)
 }
 
 // prepareImport checks everything that can be checked on this side, so a
@@ -146,6 +149,10 @@ func PrepareImport(f ImportOptions) (workflows.ImportInput, string, error) {
 	}
 	if f.BatchSize <= 0 || f.ChunkRows < 0 || f.Concurrency <= 0 {
 		return in, "", errors.New("--batch-size and --concurrency must be positive, and --chunk-rows not negative")
+	}
+	spec, err := f.spec()
+	if err != nil {
+		return in, "", err
 	}
 	uri, format, m, err := loadSource(f.Source, f.Format, f.MappingFile)
 	if err != nil {
@@ -169,6 +176,7 @@ func PrepareImport(f ImportOptions) (workflows.ImportInput, string, error) {
 		ChunkRows:      f.ChunkRows,
 		Concurrency:    f.Concurrency,
 		VendorDeadline: f.VendorDeadline,
+		Notify:         spec,
 	}
 	if f.Incremental != "" {
 		missing := f.Missing

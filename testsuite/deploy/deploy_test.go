@@ -38,7 +38,8 @@ func TestComposeImagesArePinnedAndMatchGoMod(t *testing.T) {
 	p := loadProject(t, root, composeEnv)
 	gomod := readFile(t, filepath.Join(root, "go.mod"))
 	versionTag := regexp.MustCompile(`^v?[0-9]+(\.[0-9]+)*([-.][0-9A-Za-z.]+)?$`)
-	for name, s := range p.Services {
+	// Every service of every profile (monitoring too).
+	for name, s := range loadProfiles(t, root, composeEnv, "*").Services {
 		if s.Image == "" {
 			if s.Build == nil {
 				t.Errorf("service %s has neither image nor build", name)
@@ -382,9 +383,9 @@ func TestComposeServerUIAndPorts(t *testing.T) {
 	}
 
 	// Bind mounts come from the repository, named volumes are declared, and
-	// every declared one is used.
+	// every declared one is used, by the services of some profile.
 	used := map[string]bool{}
-	for name, s := range p.Services {
+	for name, s := range loadProfiles(t, root, composeEnv, "*").Services {
 		for _, v := range s.Volumes {
 			switch v.Type {
 			case types.VolumeTypeBind:

@@ -126,10 +126,22 @@ func composeDetails(root string, env map[string]string) types.ConfigDetails {
 // Only the worker's env_file is left unread: .env in the repository is a
 // developer's own file, and each service's Environment is then exactly what
 // docker-compose.yml sets.
-func tryLoadProject(root string, env map[string]string) (*types.Project, error) {
+func tryLoadProject(root string, env map[string]string, profiles ...string) (*types.Project, error) {
 	return loader.LoadWithContext(context.Background(), composeDetails(root, env), func(o *loader.Options) {
 		o.SkipResolveEnvironment = true
+		o.Profiles = profiles
 	})
+}
+
+// loadProfiles is loadProject with profiles enabled, as `docker compose
+// --profile NAME up` loads it; "*" enables every profile.
+func loadProfiles(t *testing.T, root string, env map[string]string, profiles ...string) *types.Project {
+	t.Helper()
+	p, err := tryLoadProject(root, env, profiles...)
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load with profiles %v: %v", profiles, err)
+	}
+	return p
 }
 
 func loadProject(t *testing.T, root string, env map[string]string) *types.Project {

@@ -4,8 +4,10 @@ package workerrun
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 
 	"importer/activities/fynd/audience"
 	"importer/activities/imports"
+	"importer/activities/notify"
 	"importer/activities/source"
 	"importer/internal/artifacts"
 	"importer/internal/connections"
@@ -62,6 +65,13 @@ type Options struct {
 	// worker reads, or a local directory for one host. "" is
 	// <DataDir>/staging.
 	Staging string
+	// UI is the Temporal web UI's base URL (IMPORTER_UI_URL), for the
+	// run's link in notifications; "" leaves the link out.
+	UI string
+	// NotifyRetry is the wait between two attempts to deliver a
+	// notification to its webhook (Connections knows the webhooks); zero
+	// is notify.Backoff's default, 1s doubling to 5 minutes.
+	NotifyRetry notify.Backoff
 }
 
 // Worker is a started worker.
@@ -114,6 +124,13 @@ func Start(c client.Client, o Options) (*Worker, error) {
 	imp.Register(w)
 	aud := &audience.Activities{Connections: o.Connections, Store: st, Opener: imp.Opener, HTTP: imp.HTTP, Artifacts: o.Artifacts}
 	aud.Register(w)
+	// Webhooks are verified like vendors: the system's roots plus
+	// VendorRoots' extra CAs.
+	hooks := http.DefaultTransport.(*http.Transport).Clone()
+	hooks.TLSClientConfig = &tls.Config{RootCAs: o.VendorRoots, MinVersion: tls.VersionTLS12}
+	notifier := &notify.Activities{Webhooks: o.Connections, UI: o.UI, Retry: o.NotifyRetry,
+		HTTP: &http.Client{Transport: hooks, Timeout: notify.DefaultTimeout, CheckRedirect: notify.NoRedirects}}
+	notifier.Register(w)
 	if err := w.Start(); err != nil {
 		if owned {
 			st.Close()
@@ -121,7 +138,7 @@ func Start(c client.Client, o Options) (*Worker, error) {
 		return nil, fmt.Errorf("start worker on task queue %s: %w", o.TaskQueue, err)
 	}
 	o.Logger.Info().Str("task_queue", o.TaskQueue).Str("store", st.Describe()).
-		Strs("connections", o.Connections.Describe()).Msg("worker started")
+		Strs("connections", o.Connections.Describe()).Strs("webhooks", o.Connections.Webhooks()).Msg("worker started")
 	ctx, cancel := context.WithCancel(context.Background())
 	var local []string // what this worker keeps where only it can read it
 	if st.Backend() == store.SQLite {

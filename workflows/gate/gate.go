@@ -18,6 +18,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"importer/internal/metrics"
 )
 
 // The gate's names, as registered and as called.
@@ -316,12 +318,15 @@ type Lock struct {
 	vendor, connection string
 	lease              time.Duration
 	seq                int
+	// grantedAt is when each held request was granted, for the hold time.
+	grantedAt map[string]time.Time
 }
 
 // Acquire waits for the gate and returns the request ID to release. If ctx
 // is cancelled while waiting, the request is withdrawn.
 func (g *Lock) Acquire(ctx workflow.Context, label string) (string, error) {
 	info := workflow.GetInfo(ctx)
+	asked := workflow.Now(ctx)
 	g.seq++
 	id := fmt.Sprintf("%s/%s/%d", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, g.seq)
 	gateID := ID(g.vendor, g.connection)
@@ -356,11 +361,21 @@ func (g *Lock) Acquire(ctx workflow.Context, label string) (string, error) {
 		g.withdraw(ctx, id)
 		return "", ctx.Err()
 	}
+	now := workflow.Now(ctx)
+	metrics.GateWaited(workflow.GetMetricsHandler(ctx), g.vendor, g.connection, now.Sub(asked))
+	if g.grantedAt == nil {
+		g.grantedAt = map[string]time.Time{}
+	}
+	g.grantedAt[id] = now
 	return id, nil
 }
 
 // Release gives the gate back. It runs even when ctx is cancelled.
 func (g *Lock) Release(ctx workflow.Context, id string) {
+	if at, ok := g.grantedAt[id]; ok {
+		delete(g.grantedAt, id)
+		metrics.GateHeld(workflow.GetMetricsHandler(ctx), g.vendor, g.connection, workflow.Now(ctx).Sub(at))
+	}
 	g.signal(ctx, releaseSignal, id)
 }
 

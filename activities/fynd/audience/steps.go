@@ -709,7 +709,8 @@ func (a *Activities) readErrorFile(ctx context.Context, url string) errorFile {
 	if url == "" {
 		return out
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	// The file is Fynd's: its request counts as one to the vendor.
+	req, err := http.NewRequestWithContext(vendorapi.WithVendor(ctx, AudienceVendor), http.MethodGet, url, nil)
 	if err != nil {
 		return out
 	}
