@@ -124,6 +124,10 @@ func Plan(ctx context.Context, o *Opener, req PlanRequest, progress func(offset 
 		if cur.Rows == req.ChunkRows {
 			cur = nil
 			if len(page.Chunks) == req.MaxChunks {
+				// A page that ends the file says so: the next page would
+				// start at its end, which an http or object storage source
+				// cannot be asked for (416).
+				page.Done = s.atEOF()
 				if progress != nil {
 					progress(page.Next)
 				}

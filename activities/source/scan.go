@@ -99,6 +99,12 @@ func (s *scanner) next() (record, error) {
 	}
 }
 
+// atEOF reports whether nothing at all follows the last record read.
+func (s *scanner) atEOF() bool {
+	_, err := s.r.Peek(1)
+	return errors.Is(err, io.EOF)
+}
+
 // scanOne reads up to and including the newline that ends a record, or to
 // EOF. blank reports a line that holds no record (empty, or for NDJSON only
 // white space).

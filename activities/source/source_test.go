@@ -559,3 +559,42 @@ func TestOneScanPlansTheChunksPlanWould(t *testing.T) {
 		}
 	}
 }
+
+// A file whose rows fill its last page exactly ends with that page: over
+// http, asking for the page after it would ask for bytes past the end (416),
+// which reads as a changed source.
+func TestAPageThatFillsToTheEndIsTheLast(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("id,email\n")
+	for i := range 24 {
+		fmt.Fprintf(&b, "%d,u%d@example.com\n", i, i)
+	}
+	body := []byte(b.String())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "users.csv", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), bytes.NewReader(body))
+	}))
+	defer srv.Close()
+	o := &Opener{HTTP: srv.Client()}
+	req := PlanRequest{URI: srv.URL + "/users.csv", Format: CSV, ChunkRows: 4, MaxChunks: 3}
+	var pages, rows int
+	for {
+		p, err := Plan(context.Background(), o, req, nil)
+		if err != nil {
+			t.Fatalf("page %d: %v", pages+1, err)
+		}
+		pages++
+		for _, c := range p.Chunks {
+			rows += c.Rows
+		}
+		if p.Done {
+			if p.Next != int64(len(body)) {
+				t.Fatalf("the last page ends at byte %d of %d", p.Next, len(body))
+			}
+			break
+		}
+		req.From, req.FromLine, req.NextIndex = p.Next, p.NextLine, p.NextIndex
+	}
+	if pages != 2 || rows != 24 {
+		t.Fatalf("%d pages, %d rows; want 2 pages (the second one done), 24 rows", pages, rows)
+	}
+}
