@@ -10,6 +10,7 @@ package fake
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"sort"
 	"strings"
@@ -52,6 +53,13 @@ type Options struct {
 	Clock fakeapi.Clock
 	// Seed makes injected faults repeatable.
 	Seed int64
+	// Compact keeps, instead of each user, 16 bytes: a hash of its end_user
+	// and a hash of its content. Count and Digest work as before; Users and
+	// User find nothing. It is for lists of millions (the 10M benchmark),
+	// where the full map would need gigabytes. Two different end_users
+	// sharing a 64-bit hash would count as one: about one chance in 300,000
+	// at 10M users.
+	Compact bool
 }
 
 // User is a stored user, as the fake keeps it.
@@ -68,10 +76,12 @@ type Server struct {
 	kit     *fakeapi.Kit
 	handler http.Handler
 
-	mu    sync.Mutex
-	users map[string]User
-	calls map[string]int // method → requests that reached the handler
-	rows  map[string]int // method → users in the bodies of those requests
+	mu      sync.Mutex
+	users   map[string]User
+	compact map[uint64]uint64 // with Options.Compact: hash of end_user → hash of the user
+	digest  uint64            // with Options.Compact: the sum of the users' hashes
+	calls   map[string]int    // method → requests that reached the handler
+	rows    map[string]int    // method → users in the bodies of those requests
 }
 
 // New makes a fake.
@@ -82,7 +92,8 @@ func New(o Options) *Server {
 	if o.MaxUsers <= 0 {
 		o.MaxUsers = 10000
 	}
-	s := &Server{opts: o, users: map[string]User{}, calls: map[string]int{}, rows: map[string]int{}}
+	s := &Server{opts: o, calls: map[string]int{}, rows: map[string]int{}}
+	s.clear()
 	s.kit = &fakeapi.Kit{
 		Limiter: fakeapi.NewLimiter(o.Rate, o.Burst, o.Clock),
 		Faults:  fakeapi.NewFaults(o.Seed),
@@ -138,10 +149,29 @@ func (s *Server) SetDuplicatePolicy(p DuplicatePolicy) {
 func (s *Server) Count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.compact != nil {
+		return len(s.compact)
+	}
 	return len(s.users)
 }
 
-// Users returns the stored users sorted by end_user.
+// Digest is an order-free fingerprint of the stored users: the sum of a
+// 64-bit hash of each user's content. Two fakes that hold the same users
+// have the same digest, whether they are compact or not.
+func (s *Server) Digest() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.compact != nil {
+		return s.digest
+	}
+	var d uint64
+	for _, u := range s.users {
+		d += u.hash()
+	}
+	return d
+}
+
+// Users returns the stored users sorted by end_user (none when compact).
 func (s *Server) Users() []User {
 	s.mu.Lock()
 	out := make([]User, 0, len(s.users))
@@ -153,7 +183,7 @@ func (s *Server) Users() []User {
 	return out
 }
 
-// User returns one stored user.
+// User returns one stored user (none when compact).
 func (s *Server) User(endUser string) (User, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -166,7 +196,7 @@ func (s *Server) Put(users ...User) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, u := range users {
-		s.users[u.EndUser] = u
+		s.put(u)
 	}
 }
 
@@ -174,7 +204,7 @@ func (s *Server) Put(users ...User) {
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.users = map[string]User{}
+	s.clear()
 	s.calls = map[string]int{}
 	s.rows = map[string]int{}
 }
@@ -219,8 +249,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		n := 0
 		for _, id := range body.Users {
-			if _, ok := s.users[id]; ok {
-				delete(s.users, id)
+			if s.remove(id) {
 				n++
 			}
 		}
@@ -238,7 +267,7 @@ func (s *Server) insert(w http.ResponseWriter, users []User) {
 	policy := s.opts.DuplicatePolicy
 	if policy == Conflict {
 		for _, u := range users {
-			if _, ok := s.users[u.EndUser]; ok {
+			if s.has(u.EndUser) {
 				fakeapi.WriteJSON(w, http.StatusConflict, map[string]string{"detail": "Some users already exist"})
 				return
 			}
@@ -246,10 +275,10 @@ func (s *Server) insert(w http.ResponseWriter, users []User) {
 	}
 	inserted := []User{}
 	for _, u := range users {
-		if _, ok := s.users[u.EndUser]; ok && policy == Skip {
+		if s.has(u.EndUser) && policy == Skip {
 			continue
 		}
-		s.users[u.EndUser] = u
+		s.put(u)
 		inserted = append(inserted, u)
 	}
 	fakeapi.WriteJSON(w, http.StatusOK, map[string][]User{"users": inserted})
@@ -260,13 +289,85 @@ func (s *Server) update(w http.ResponseWriter, users []User) {
 	defer s.mu.Unlock()
 	updated := []User{}
 	for _, u := range users {
-		if _, ok := s.users[u.EndUser]; !ok {
+		if !s.has(u.EndUser) {
 			continue
 		}
-		s.users[u.EndUser] = u // metadata is replaced, not merged
+		s.put(u) // metadata is replaced, not merged
 		updated = append(updated, u)
 	}
 	fakeapi.WriteJSON(w, http.StatusOK, map[string][]User{"users": updated})
+}
+
+// clear forgets every user; the caller holds mu or owns s.
+func (s *Server) clear() {
+	if s.opts.Compact {
+		s.compact, s.digest = map[uint64]uint64{}, 0
+		return
+	}
+	s.users = map[string]User{}
+}
+
+// has, put and remove are the user store under mu, full or compact.
+func (s *Server) has(endUser string) bool {
+	if s.compact != nil {
+		_, ok := s.compact[keyHash(endUser)]
+		return ok
+	}
+	_, ok := s.users[endUser]
+	return ok
+}
+
+func (s *Server) put(u User) {
+	if s.compact != nil {
+		k, h := keyHash(u.EndUser), u.hash()
+		s.digest += h - s.compact[k]
+		s.compact[k] = h
+		return
+	}
+	s.users[u.EndUser] = u
+}
+
+func (s *Server) remove(endUser string) bool {
+	if s.compact != nil {
+		k := keyHash(endUser)
+		h, ok := s.compact[k]
+		if ok {
+			s.digest -= h
+			delete(s.compact, k)
+		}
+		return ok
+	}
+	_, ok := s.users[endUser]
+	delete(s.users, endUser)
+	return ok
+}
+
+func keyHash(endUser string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(endUser))
+	return h.Sum64()
+}
+
+// hash is a 64-bit hash of everything the fake keeps of a user, tags in
+// key order.
+func (u User) hash() uint64 {
+	h := fnv.New64a()
+	for _, f := range []string{u.EndUser, u.ActiveFrom, u.ActiveTo} {
+		h.Write([]byte(f))
+		h.Write([]byte{0})
+	}
+	keys := make([]string, 0, len(u.Tags))
+	for k := range u.Tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+		h.Write([]byte(u.Tags[k]))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
 }
 
 // problem is one FastAPI-style validation error.

@@ -72,3 +72,40 @@ func TestConflictPolicyRefusesTheWholeRequest(t *testing.T) {
 		t.Fatalf("%d, %d stored", code, s.Count())
 	}
 }
+
+// A compact fake keeps what the full one keeps, as far as Count and Digest
+// can tell: inserts, skipped duplicates, replacements and deletes.
+func TestCompactAgreesWithFull(t *testing.T) {
+	full, compact := New(Options{APIKey: "k"}), New(Options{APIKey: "k", Compact: true})
+	steps := []struct{ method, body string }{
+		{"POST", `{"users":[{"end_user":"a","tags":{"x":"1","y":"2"},"active_from":"2026-01-01"},{"end_user":"b","tags":{},"active_from":"2026-01-01"}]}`},
+		{"POST", `{"users":[{"end_user":"a","tags":{"x":"changed"},"active_from":"2026-01-01"}]}`},
+		{"PUT", `{"users":[{"end_user":"b","tags":{"z":"3"},"active_from":"2026-01-02","active_to":"2026-02-01"}]}`},
+		{"POST", `{"users":[{"end_user":"c","tags":{},"active_from":"2026-01-01"}]}`},
+		{"DELETE", `{"users":["c","nobody"]}`},
+	}
+	var digests []uint64
+	for i, st := range steps {
+		for _, s := range []*Server{full, compact} {
+			if code, out := call(t, s, st.method, "k", st.body); code != http.StatusOK {
+				t.Fatalf("step %d: %d %v", i, code, out)
+			}
+		}
+		if full.Count() != compact.Count() || full.Digest() != compact.Digest() {
+			t.Fatalf("step %d: full holds %d users (digest %x), compact %d (digest %x)", i, full.Count(), full.Digest(), compact.Count(), compact.Digest())
+		}
+		digests = append(digests, full.Digest())
+	}
+	if full.Count() != 2 || digests[0] == digests[2] || digests[2] == digests[3] {
+		t.Fatalf("the digest did not follow the changes: %d users, digests %x", full.Count(), digests)
+	}
+	if digests[1] != digests[0] {
+		t.Fatal("a POST skipped under the skip policy changed the digest")
+	}
+	if digests[4] != digests[2] {
+		t.Fatal("inserting then deleting a user did not restore the digest")
+	}
+	if len(compact.Users()) != 0 {
+		t.Fatal("a compact fake lists users")
+	}
+}
