@@ -173,7 +173,7 @@ func audienceSync(ctx workflow.Context, in AudienceInput, end *runEnd) (Audience
 		r.ended(ctx, metrics.ResultCanceled)
 		return AudienceResult{}, temporal.NewCanceledError("audience sync canceled")
 	case err != nil:
-		r.prog.Error = err.Error()
+		r.prog.Error = sentence(err)
 		r.phase(ctx, "failed", "")
 		r.ended(ctx, metrics.ResultFailed)
 		return AudienceResult{}, failed(err, AudienceSyncFailed, fin.Rejects, info.WorkflowExecution.ID)
@@ -185,7 +185,7 @@ func audienceSync(ctx workflow.Context, in AudienceInput, end *runEnd) (Audience
 			r.phase(ctx, "failed", "")
 			return AudienceResult{}, temporal.NewNonRetryableApplicationError(app.Message(), app.Type(), nil)
 		}
-		return AudienceResult{}, fmt.Errorf("join rejects: %w", steps.RootCause(ferr))
+		return AudienceResult{}, temporal.NewNonRetryableApplicationError("joining the rejects: "+steps.Message(ferr), RejectsUncounted, nil)
 	}
 	res.RowsRead = prep.Counts.Rows
 	res.Rejected = prep.Counts.Rejected + int64(fin.VendorRejected)
@@ -226,7 +226,7 @@ func (r *audienceRun) sync(ctx workflow.Context, res *AudienceResult) (prepared,
 		audience.PrepareAudienceName, audience.PrepareAudienceInput{Spec: spec, Source: in.Source, Mapping: in.Mapping, MaxAttributeSets: in.MaxAttributeSets}).
 		Get(ctx, &prep.PreparedAudience)
 	if err != nil {
-		return prep, fmt.Errorf("reading %s: %w", displayName(in.Source.URI), steps.CauseWithin(err, in.Deadline))
+		return prep, steps.GaveUp(err, in.Deadline, "reading "+displayName(in.Source.URI))
 	}
 	if prep.Counts.Rows != int64(prep.Members)+prep.Counts.Rejected {
 		return prep, temporal.NewNonRetryableApplicationError(
@@ -239,7 +239,7 @@ func (r *audienceRun) sync(ctx workflow.Context, res *AudienceResult) (prepared,
 		r.phase(ctx, "attribute definitions", "")
 		if err := workflow.ExecuteActivity(r.options(ctx, fmt.Sprintf("ensure %d attribute definitions", len(slugs)), 10*time.Minute),
 			audience.EnsureAttributesName, audience.EnsureAttributesInput{Spec: spec, Slugs: slugs, Mapping: in.Mapping}).Get(ctx, &res.Attributes); err != nil {
-			return prep, fmt.Errorf("attribute definitions: %w", steps.CauseWithin(err, r.in.Deadline))
+			return prep, steps.GaveUp(err, r.in.Deadline, "attribute definitions")
 		}
 	}
 	if len(prep.Sets) > 0 {
@@ -255,7 +255,7 @@ func (r *audienceRun) sync(ctx workflow.Context, res *AudienceResult) (prepared,
 	for round := 1; ; round++ {
 		if err := workflow.ExecuteActivity(r.options(ctx, fmt.Sprintf("sync group %q", in.Group), 30*time.Minute),
 			audience.SyncGroupName, audience.SyncGroupInput{Spec: spec, MembersFile: prep.MembersFile, PatchFile: prep.PatchFile}).Get(ctx, &gs); err != nil {
-			return prep, fmt.Errorf("group %q: %w", in.Group, steps.CauseWithin(err, r.in.Deadline))
+			return prep, steps.GaveUp(err, r.in.Deadline, fmt.Sprintf("group %q", in.Group))
 		}
 		if gs.Mode != "unchanged" {
 			if err := r.waitGroup(ctx, gs, prep.LinesFile); err != nil {
@@ -281,20 +281,20 @@ func (r *audienceRun) sync(ctx workflow.Context, res *AudienceResult) (prepared,
 	var started audience.RefreshStarted
 	rin := audience.RefreshInput{Spec: spec, GroupID: gs.GroupID, Expected: prep.Members, Poll: r.poll()}
 	if err := workflow.ExecuteActivity(r.options(ctx, "refresh total users", 10*time.Minute), audience.RefreshGroupName, rin).Get(ctx, &started); err != nil {
-		return prep, fmt.Errorf("refresh group %q: %w", in.Group, steps.CauseWithin(err, r.in.Deadline))
+		return prep, steps.GaveUp(err, r.in.Deadline, fmt.Sprintf("refresh group %q", in.Group))
 	}
 	rin.Before, rin.RequestedAt = started.Before, started.RequestedAt
 	r.phase(ctx, "refreshing total users", "the new total users of "+in.Group)
 	var total audience.TotalUsers
 	if err := workflow.ExecuteActivity(r.waitOptions(ctx, "wait for the new total users"), audience.WaitRefreshName, rin).Get(ctx, &total); err != nil {
-		return prep, fmt.Errorf("refresh group %q: %w", in.Group, steps.CauseWithin(err, r.in.Deadline))
+		return prep, steps.GaveUp(err, r.in.Deadline, fmt.Sprintf("refresh group %q", in.Group))
 	}
 	res.TotalUsers = total.Count
 
 	r.phase(ctx, "verifying", "")
 	if err := workflow.ExecuteActivity(r.options(ctx, "list the group's members", 30*time.Minute), audience.VerifyGroupName,
 		audience.VerifyInput{Spec: spec, GroupID: gs.GroupID, MembersFile: prep.MembersFile, LinesFile: prep.LinesFile, GroupFile: groupFile}).Get(ctx, &res.Verified); err != nil {
-		return prep, fmt.Errorf("verify group %q: %w", in.Group, steps.CauseWithin(err, r.in.Deadline))
+		return prep, steps.GaveUp(err, r.in.Deadline, fmt.Sprintf("verify group %q", in.Group))
 	}
 	return prep, nil
 }
@@ -356,7 +356,7 @@ func (r *audienceRun) attributeJob(ctx workflow.Context, prep prepared, set audi
 	var started audience.AttributeJobResult
 	if err := workflow.ExecuteActivity(r.options(ctx, fmt.Sprintf("attribute set %d: start (%d users)", set.Index+1, set.Rows), 10*time.Minute),
 		audience.StartAttributeJobName, jin).Get(ctx, &started); err != nil {
-		return fmt.Errorf("attribute set %d: %w", set.Index+1, steps.CauseWithin(err, r.in.Deadline))
+		return steps.GaveUp(err, r.in.Deadline, fmt.Sprintf("attribute set %d", set.Index+1))
 	}
 	if started.JobID == "" {
 		return nil // Fynd applied the values at once
@@ -365,7 +365,7 @@ func (r *audienceRun) attributeJob(ctx workflow.Context, prep prepared, set audi
 	var done audience.AttributeJobResult
 	if err := workflow.ExecuteActivity(r.waitOptions(ctx, fmt.Sprintf("attribute set %d: wait for job %s", set.Index+1, started.JobID)),
 		audience.WaitAttributeJobName, jin).Get(ctx, &done); err != nil {
-		return fmt.Errorf("attribute set %d: %w", set.Index+1, steps.CauseWithin(err, r.in.Deadline))
+		return steps.GaveUp(err, r.in.Deadline, fmt.Sprintf("attribute set %d", set.Index+1))
 	}
 	return nil
 }
@@ -380,7 +380,7 @@ func (r *audienceRun) waitGroup(ctx workflow.Context, gs audience.GroupSync, lin
 	var st audience.GroupState
 	if err := workflow.ExecuteActivity(r.waitOptions(ctx, "wait for "+what), audience.WaitGroupName,
 		audience.GroupWaitInput{Spec: r.spec, GroupID: gs.GroupID, LinesFile: lines, Poll: r.poll()}).Get(ctx, &st); err != nil {
-		return fmt.Errorf("group %q: %w", r.in.Group, steps.CauseWithin(err, r.in.Deadline))
+		return steps.GaveUp(err, r.in.Deadline, fmt.Sprintf("group %q", r.in.Group))
 	}
 	return nil
 }
@@ -436,15 +436,16 @@ const AudienceLookupWorkflowName = "AudienceLookup"
 
 // AudienceLookup lists a connection's groups, or finds one.
 func AudienceLookup(ctx workflow.Context, in audience.GroupLookup) ([]audience.GroupInfo, error) {
+	const deadline = 2 * time.Minute
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    time.Minute,
-		ScheduleToCloseTimeout: 2 * time.Minute,
+		ScheduleToCloseTimeout: deadline,
 		RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: 10 * time.Second},
 		Summary:                "ask fynd",
 	})
 	var out []audience.GroupInfo
 	if err := workflow.ExecuteActivity(ctx, audience.LookupGroupsName, in).Get(ctx, &out); err != nil {
-		return nil, steps.RootCause(err)
+		return nil, steps.GaveUp(err, deadline, "asking fynd")
 	}
 	return out, nil
 }

@@ -123,13 +123,13 @@ func importRun(ctx workflow.Context, in ImportInput, end *runEnd) (ImportResult,
 		metrics.ImportEnded(workflow.GetMetricsHandler(ctx), in.Vendor, metrics.ResultCanceled)
 		return ImportResult{}, temporal.NewCanceledError(fmt.Sprintf("import canceled after %d rows", st.Totals.Rows))
 	case err != nil:
-		r.phase, r.failure = "failed", err.Error()
+		r.phase, r.failure = "failed", sentence(err)
 		r.describe(ctx)
 		metrics.ImportEnded(workflow.GetMetricsHandler(ctx), in.Vendor, metrics.ResultFailed)
 		return ImportResult{}, failed(err, ImportFailed, fin.Count, info.WorkflowExecution.ID)
 	case ferr != nil:
 		// The activity's own sentence, without Temporal's wrapping.
-		msg, kind := "counting the rejects: "+steps.RootCause(ferr).Error(), RejectsUncounted
+		msg, kind := "counting the rejects: "+steps.Message(ferr), RejectsUncounted
 		var app *temporal.ApplicationError
 		if errors.As(ferr, &app) && app.Type() == failure.StoreNotShared {
 			msg, kind = app.Message(), app.Type()
@@ -216,7 +216,8 @@ func (r *run) dispatch(ctx workflow.Context) error {
 				var res imports.ChunkResult
 				if err := f.Get(chunkCtx, &res); err != nil {
 					if failure == nil && ctx.Err() == nil {
-						failure = fmt.Errorf("chunk %d (lines from %d): %w", c.Index, c.FirstLine, steps.CauseWithin(err, in.VendorDeadline))
+						// The chunk's own sentence names it and its lines.
+						failure = steps.GaveUp(err, in.VendorDeadline, fmt.Sprintf("chunk %d (lines from %d)", c.Index, c.FirstLine))
 						cancelChunks()
 					}
 					return
@@ -271,7 +272,7 @@ func (r *run) plan(ctx workflow.Context) error {
 		if ctx.Err() != nil {
 			return nil // cancelled: the caller sees ctx.Err()
 		}
-		return fmt.Errorf("planning %s: %w", source.Redact(in.Source.URI), steps.CauseWithin(err, in.VendorDeadline))
+		return steps.GaveUp(err, in.VendorDeadline, "planning "+source.Redact(in.Source.URI))
 	}
 	if !st.Planned {
 		if st.ScanVersion.Size > 0 && page.Version != st.ScanVersion {
@@ -408,7 +409,7 @@ func (r *run) stage(ctx workflow.Context) error {
 		if ctx.Err() != nil {
 			return nil // cancelled: the caller sees ctx.Err()
 		}
-		return fmt.Errorf("decompressing %s: %w", source.Redact(r.in.Source.URI), steps.CauseWithin(err, r.in.VendorDeadline))
+		return steps.GaveUp(err, r.in.VendorDeadline, "decompressing "+source.Redact(r.in.Source.URI))
 	}
 	st.Staged, st.Source = &staged, staged
 	r.phase = "scanning for duplicate users"
@@ -445,7 +446,7 @@ func (r *run) findDuplicates(ctx workflow.Context) error {
 		if ctx.Err() != nil {
 			return nil // cancelled: the caller sees ctx.Err()
 		}
-		return fmt.Errorf("scanning %s for duplicate users: %w", source.Redact(r.in.Source.URI), steps.CauseWithin(err, r.in.VendorDeadline))
+		return steps.GaveUp(err, r.in.VendorDeadline, "scanning "+source.Redact(r.in.Source.URI)+" for duplicate users")
 	}
 	st.Scanned, st.Duplicates, st.Superseded, st.ScanVersion = true, d.File, d.Superseded, d.Version
 	if d.Planned != nil {
@@ -485,16 +486,16 @@ func (r *run) commitState(ctx workflow.Context) (stateOutcome, error) {
 	actx := stateStep("prepare the incremental state")
 	in := r.stateInput()
 	if err := workflow.ExecuteActivity(actx, imports.PrepareStateName, in).Get(ctx, &out.prepared); err != nil {
-		return out, fmt.Errorf("incremental state: %w", steps.CauseWithin(err, r.in.VendorDeadline))
+		return out, steps.GaveUp(err, r.in.VendorDeadline, "preparing the incremental state")
 	}
 	if out.prepared.Disappeared > 0 && r.in.Incremental.Missing == imports.MissingDeactivate {
 		dctx := stateStep(fmt.Sprintf("deactivate %d users no longer in the list", out.prepared.Disappeared))
 		if err := workflow.ExecuteActivity(dctx, imports.DeactivateMissingName, in).Get(ctx, &out.deactivated); err != nil {
-			return out, fmt.Errorf("deactivate users no longer in the list: %w", steps.CauseWithin(err, r.in.VendorDeadline))
+			return out, steps.GaveUp(err, r.in.VendorDeadline, "deactivating users no longer in the list")
 		}
 	}
 	if err := workflow.ExecuteActivity(actx, imports.CommitStateName, in).Get(ctx, nil); err != nil {
-		return out, fmt.Errorf("incremental state: %w", steps.CauseWithin(err, r.in.VendorDeadline))
+		return out, steps.GaveUp(err, r.in.VendorDeadline, "committing the incremental state")
 	}
 	return out, nil
 }

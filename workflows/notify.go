@@ -45,7 +45,7 @@ func Notify(ctx workflow.Context, n notify.Notification) error {
 	if err == nil {
 		return nil
 	}
-	msg := "notification not delivered: " + steps.CauseWithin(err, NotifyDeadline).Error()
+	msg := "notification not delivered: " + steps.Message(steps.GaveUp(err, NotifyDeadline, ""))
 	var app *temporal.ApplicationError
 	if errors.As(steps.RootCause(err), &app) {
 		msg = app.Message()

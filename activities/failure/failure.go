@@ -34,7 +34,11 @@ const (
 	MissingColumns = "MissingColumns"
 	// SourceChanged: the source's bytes are not those planned.
 	SourceChanged = "SourceChanged"
-	// SourceError: the source cannot be read, and retrying will not help.
+	// SourceNotFound: there is no such source (no such file, HTTP 404 or
+	// 410, no such object).
+	SourceNotFound = "SourceNotFound"
+	// SourceError: the source cannot be read otherwise, and retrying will
+	// not help.
 	SourceError = "SourceError"
 	// AccountingError: the rows do not add up; a bug, never a vendor
 	// problem, so it fails loudly rather than lose a row.
@@ -105,7 +109,12 @@ func Classify(err error, hint string) error {
 			return temporal.NewApplicationError(msg, VendorUnavailable)
 		}
 	}
-	if errors.Is(err, source.ErrPermanent) {
+	switch {
+	case errors.Is(err, source.ErrNotFound):
+		return temporal.NewNonRetryableApplicationError(msg, SourceNotFound, nil)
+	case errors.Is(err, source.ErrChanged):
+		return temporal.NewNonRetryableApplicationError(msg, SourceChanged, nil)
+	case errors.Is(err, source.ErrPermanent):
 		return temporal.NewNonRetryableApplicationError(msg, SourceError, nil)
 	}
 	return temporal.NewApplicationError(msg, Transient)

@@ -33,7 +33,9 @@ func TestClassifyMakesTheVendorsRetryDecision(t *testing.T) {
 		{"refused request", vendorErr(422, 0), VendorRejected, false, 0, false},
 		{"throttled", vendorErr(429, 7*time.Second), VendorThrottled, true, 7 * time.Second, false},
 		{"down", vendorErr(503, 0), VendorUnavailable, true, 0, false},
-		{"source gone", fmt.Errorf("read: %w", source.ErrPermanent), SourceError, false, 0, false},
+		{"source unreadable", fmt.Errorf("read: %w", source.ErrPermanent), SourceError, false, 0, false},
+		{"no such source", fmt.Errorf("read: %w", source.ErrNotFound), SourceNotFound, false, 0, false},
+		{"source changed", fmt.Errorf("read: %w", source.ErrChanged), SourceChanged, false, 0, false},
 		{"anything else", errors.New("connection reset"), Transient, true, 0, false},
 	} {
 		err := Classify(c.err, "check IMPORTER_ACME_API_KEY on the worker")

@@ -126,7 +126,7 @@ func scanDuplicates(ctx context.Context, o *source.Opener, v vendorapi.Vendor, s
 	// pass counts the rows.
 	page, err := source.Whole(ctx, o, src.URI, src.Format)
 	if err != nil {
-		return duplicateScan{}, fmt.Errorf("scan %s for duplicate users: %w", source.Redact(src.URI), err)
+		return duplicateScan{}, err // the source's errors name it
 	}
 	out := duplicateScan{version: page.Version, header: page.Header, dataStart: page.DataStart}
 	if len(page.Chunks) == 0 {
@@ -172,7 +172,7 @@ func scanDuplicates(ctx context.Context, o *source.Opener, v vendorapi.Vendor, s
 		err = source.ReadColumns(ctx, o, src.URI, src.Format, page.Header, page.Version, page.Chunks[0], columns, each)
 	}
 	if err != nil {
-		return duplicateScan{}, fmt.Errorf("scan %s for duplicate users: %w", source.Redact(src.URI), err)
+		return duplicateScan{}, err // the source's errors name it
 	}
 	out.rows = int64(n)
 	slices.SortFunc(rows, func(a, b seen) int {

@@ -153,7 +153,7 @@ func (a *Activities) PlanChunks(ctx context.Context, in PlanInput) (source.Page,
 			ChunkRows: in.ChunkRows, MaxChunks: n, Expect: expect,
 		}, func(offset int64) { activity.RecordHeartbeat(ctx, planProgress{Page: page}) })
 		if err != nil {
-			return source.Page{}, failure.Classify(fmt.Errorf("plan %s: %w", source.Redact(in.Source.URI), err), "")
+			return source.Page{}, failure.Classify(err, "") // the source's errors name it
 		}
 		if expect == nil {
 			// Later sub-pages and pages must read the same bytes as the first.
@@ -324,7 +324,7 @@ func (a *Activities) readRows(ctx context.Context, v vendorapi.Vendor, in ChunkI
 	}
 	rows, payloads, err := chunkRows(ctx, a.Opener, v, in.Source, in.Mapping, in.Chunk, superseded)
 	if err = notStaged(in.Source, err); err != nil {
-		return nil, nil, failure.Classify(fmt.Errorf("read chunk %d of %s: %w", in.Chunk.Index, source.Redact(in.Source.URI), err), "")
+		return nil, nil, failure.Classify(fmt.Errorf("chunk %d: %w", in.Chunk.Index, err), "") // the source's errors name it
 	}
 	if len(rows) != in.Chunk.Rows {
 		return nil, nil, temporal.NewNonRetryableApplicationError(

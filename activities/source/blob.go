@@ -107,7 +107,7 @@ func (o *Opener) openObjectRange(ctx context.Context, uri string, offset, length
 func objectErr(uri string, err error) error {
 	switch gcerrors.Code(err) {
 	case gcerrors.NotFound:
-		return permErr(ErrNotFound, "source %s: no such object: %v", Redact(uri), ErrNotFound)
+		return permErr(ErrNotFound, "source %s: no such object", Redact(uri))
 	case gcerrors.PermissionDenied:
 		return permErr(nil, "source %s: the worker's credentials may not read it (%v)", Redact(uri), err)
 	case gcerrors.InvalidArgument, gcerrors.FailedPrecondition, gcerrors.Unimplemented:

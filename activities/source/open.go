@@ -25,6 +25,25 @@ type Version struct {
 	LastModified string `json:"last_modified,omitempty"`
 }
 
+// changedFrom says what tells the source now (v) from the planned one
+// (want), for the sentence of ErrChanged: "size 120, planned 100".
+func (want Version) changedFrom(v Version) string {
+	switch {
+	case want.Size != v.Size:
+		return fmt.Sprintf("size %d, planned %d", v.Size, want.Size)
+	case want.ETag != "" && v.ETag != "" && want.ETag != v.ETag:
+		return fmt.Sprintf("ETag %s, planned %s", v.ETag, want.ETag)
+	case want.LastModified != "" && v.LastModified != "" && want.LastModified != v.LastModified:
+		return fmt.Sprintf("last modified %s, planned %s", v.LastModified, want.LastModified)
+	}
+	return fmt.Sprintf("size %d", v.Size)
+}
+
+// changed is the error of a source that is no longer the planned one.
+func changed(uri string, want, now Version) error {
+	return permErr(ErrChanged, "source %s changed since it was planned (%s)", Redact(uri), want.changedFrom(now))
+}
+
 // matches says whether the source now (v) is still the planned one (want).
 func (want Version) matches(v Version) bool {
 	if want.Size != v.Size {
@@ -208,7 +227,7 @@ func statusErr(uri string, resp *http.Response) error {
 	case c >= 200 && c < 300:
 		return nil
 	case c == http.StatusNotFound || c == http.StatusGone:
-		return permErr(ErrNotFound, "source %s: HTTP %d: %v", Redact(uri), c, ErrNotFound)
+		return permErr(ErrNotFound, "source %s answered HTTP %d %s", Redact(uri), c, http.StatusText(c))
 	case c == http.StatusTooManyRequests || c == http.StatusRequestTimeout || c >= 500:
 		return fmt.Errorf("source %s: HTTP %d %s", Redact(uri), c, http.StatusText(c))
 	default:
@@ -224,7 +243,7 @@ func fileErr(uri string, err error) error {
 	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return permErr(ErrNotFound, "%s", msg)
+		return permErr(ErrNotFound, "source %s: no such file", uri)
 	case errors.Is(err, fs.ErrPermission):
 		return permErr(nil, "%s", msg)
 	}

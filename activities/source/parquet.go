@@ -58,7 +58,7 @@ func (r *rangeReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	}
 	defer rc.Close()
 	if !r.want.matches(v) {
-		r.err = permErr(ErrChanged, "source %s: %v (size %d, planned %d)", Redact(r.uri), ErrChanged, v.Size, r.want.Size)
+		r.err = changed(r.uri, r.want, v)
 		return 0, r.err
 	}
 	n, err := io.ReadFull(rc, p)
@@ -86,7 +86,7 @@ func planParquet(ctx context.Context, o *Opener, req PlanRequest) (Page, error) 
 		return Page{}, err
 	}
 	if req.Expect != nil && !req.Expect.matches(v) {
-		return Page{}, permErr(ErrChanged, "source %s: %v (size %d, planned %d)", Redact(req.URI), ErrChanged, v.Size, req.Expect.Size)
+		return Page{}, changed(req.URI, *req.Expect, v)
 	}
 	page := Page{Header: parquetColumns(f), Version: v, NextIndex: req.NextIndex, Next: req.From}
 	groups := f.Metadata().RowGroups
@@ -124,7 +124,7 @@ func readParquet(ctx context.Context, o *Opener, uri string, version Version, c 
 		return err
 	}
 	if !version.matches(v) {
-		return permErr(ErrChanged, "source %s: %v (size %d, planned %d)", Redact(uri), ErrChanged, v.Size, version.Size)
+		return changed(uri, version, v)
 	}
 	row, remaining := c.Offset, int64(c.Rows)
 	buf := make([]parquet.Row, 128)

@@ -87,7 +87,7 @@ func Plan(ctx context.Context, o *Opener, req PlanRequest, progress func(offset 
 	}
 	page.Version = v
 	if req.Expect != nil && !req.Expect.matches(v) {
-		return Page{}, permErr(ErrChanged, "source %s: %v (size %d, planned %d)", Redact(req.URI), ErrChanged, v.Size, req.Expect.Size)
+		return Page{}, changed(req.URI, *req.Expect, v)
 	}
 	var r io.Reader = rc
 	if from == 0 {

@@ -172,7 +172,7 @@ func eachRecord(ctx context.Context, o *Opener, uri string, format Format, versi
 	}
 	defer rc.Close()
 	if !version.matches(v) {
-		return permErr(ErrChanged, "source %s: %v (size %d, planned %d)", Redact(uri), ErrChanged, v.Size, version.Size)
+		return changed(uri, version, v)
 	}
 	s := newScanner(rc, format, c.Offset, c.FirstLine, true)
 	for n := 0; ; n++ {

@@ -56,50 +56,108 @@ func Retrying(ctx workflow.Context, o Options) workflow.Context {
 	})
 }
 
+// Failure types of a step that gave up for a reason of its own rather
+// than its activity's: the activities' types (failure.SourceNotFound,
+// failure.VendorAuth, ...) say the rest.
+const (
+	// DeadlineExceeded: the step kept failing with retryable errors until
+	// its deadline ran out.
+	DeadlineExceeded = "DeadlineExceeded"
+	// TimedOut: an attempt of the step timed out (a worker that died or
+	// hung) and was not tried again.
+	TimedOut = "TimedOut"
+)
+
 // RootCause returns the innermost application error, whose message is the
 // activity's own explanation, instead of Temporal's wrapping.
 func RootCause(err error) error {
-	return CauseWithin(err, 0)
-}
-
-// CauseWithin is RootCause for a step bounded by a deadline: when retrying
-// ran out of it (a schedule-to-close timeout, which wraps the last
-// attempt's error), it says so, names the deadline, and adds the last
-// error, instead of passing the last error off as the reason.
-func CauseWithin(err error, deadline time.Duration) error {
-	gaveUp := "gave up: the deadline ran out while retrying"
-	if deadline > 0 {
-		gaveUp = fmt.Sprintf("gave up: the %s deadline ran out while retrying", deadline)
-	}
-	// Retrying stops when the next attempt would start past the deadline:
-	// the activity then fails with its last attempt's error, and only its
-	// retry state says that time, not that error, ended it.
-	var act *temporal.ActivityError
-	if errors.As(err, &act) && act.RetryState() == enumspb.RETRY_STATE_TIMEOUT {
-		msg := gaveUp
-		var last *temporal.ApplicationError
-		if errors.As(err, &last) {
-			msg += "; the last error: " + last.Error()
-		}
-		return errors.New(msg)
-	}
-	var timeout *temporal.TimeoutError
-	if errors.As(err, &timeout) {
-		msg := fmt.Sprintf("gave up: %s timeout", timeout.TimeoutType())
-		if timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE {
-			msg = gaveUp
-		}
-		var last *temporal.ApplicationError
-		if errors.As(timeout, &last) {
-			msg += "; the last error: " + last.Error()
-		}
-		return errors.New(msg)
-	}
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
 		return app
 	}
 	return err
+}
+
+// Message is err as a person reads it: the message of its innermost
+// application error (the activity's own sentence), without the "(type: ...,
+// retryable: ...)" that an ApplicationError's Error adds; or err's own text
+// when it holds none.
+func Message(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return err.Error()
+}
+
+// GaveUp is the error a flow fails with when one of its steps failed for
+// good, bounded by deadline: a non-retryable ApplicationError whose message
+// is one sentence and whose Type says why, so a caller chooses what to say
+// from the type and never parses the text.
+//
+//   - The activity failed for good: its own sentence and type (it names
+//     what it did and on what), without Temporal's wrapping.
+//   - Retrying ran out of the deadline (a schedule-to-close timeout, or
+//     retries stopped because the next attempt would start past it):
+//     DeadlineExceeded, saying so and naming the deadline, with the last
+//     attempt's sentence rather than passing it off as the reason.
+//   - An attempt timed out and was not retried: TimedOut.
+//
+// step names the step ("scanning x.csv for duplicate users") in the
+// sentences that have no activity sentence to name it; an err that is
+// none of the above comes back as "step: err".
+func GaveUp(err error, deadline time.Duration, step string) error {
+	if err == nil {
+		return nil
+	}
+	var act *temporal.ActivityError
+	var timeout *temporal.TimeoutError
+	var last *temporal.ApplicationError
+	hasLast := errors.As(err, &last)
+	ranOut := "the deadline ran out while retrying"
+	if deadline > 0 {
+		ranOut = fmt.Sprintf("the %s deadline ran out while retrying", deadline)
+	}
+	switch {
+	case errors.As(err, &act) && act.RetryState() == enumspb.RETRY_STATE_TIMEOUT,
+		errors.As(err, &timeout) && timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE:
+		return gaveUp(step, "gave up: "+ranOut, last, DeadlineExceeded)
+	case errors.As(err, &timeout):
+		return gaveUp(step, "gave up: "+timeoutName(timeout.TimeoutType())+" timeout", last, TimedOut)
+	case hasLast:
+		return last
+	case step == "":
+		return err
+	}
+	return fmt.Errorf("%s: %w", step, err)
+}
+
+// gaveUp says why a step gave up, with the last attempt's sentence (which
+// names the step) or else the step's name.
+func gaveUp(step, why string, last *temporal.ApplicationError, kind string) error {
+	msg := why
+	switch {
+	case last != nil:
+		msg += "; the last error: " + last.Message()
+	case step != "":
+		msg = step + ": " + why
+	}
+	return temporal.NewNonRetryableApplicationError(msg, kind, nil)
+}
+
+// timeoutName is a timeout type as a person says it: "start-to-close".
+func timeoutName(t enumspb.TimeoutType) string {
+	switch t {
+	case enumspb.TIMEOUT_TYPE_START_TO_CLOSE:
+		return "start-to-close"
+	case enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START:
+		return "schedule-to-start"
+	case enumspb.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE:
+		return "schedule-to-close"
+	case enumspb.TIMEOUT_TYPE_HEARTBEAT:
+		return "heartbeat"
+	}
+	return t.String()
 }
 
 // Heartbeat records an activity's progress on a ticker, every third of its

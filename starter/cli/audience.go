@@ -289,7 +289,7 @@ func lookupGroups(ctx context.Context, g *Globals, in audience.GroupLookup) ([]a
 	defer cancel()
 	var out []audience.GroupInfo
 	if err := run.Get(wctx, &out); err != nil {
-		_, msg := failureOf(err)
+		msg := explainFailure("lookup", err).message
 		if wctx.Err() != nil {
 			msg = "no worker answered within 3 minutes (is one running on task queue " + g.taskQueue + "?)"
 		}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 	"golang.org/x/term"
 
 	"importer/workflows"
@@ -45,13 +43,15 @@ func importKind() runKind[workflows.Progress, workflows.ImportResult] {
 		summary: func(res workflows.ImportResult, link string) (any, func(io.Writer)) {
 			return summaryJSON(res, "completed"), func(w io.Writer) { printSummary(w, res, link) }
 		},
-		detached: "Detached; the import goes on. Follow it again with: starter status %s\n",
+		detached: "Detached; the import goes on. Follow it again with: starter status --follow %s\n",
 	}
 }
 
 // follow shows a run's progress on stderr until it ends, then reports it.
-// Ctrl-C detaches: the run goes on in Temporal; detachable says whether to
-// tell how to follow it again.
+// It follows the workflow ID, not a run: the progress of the latest run,
+// and the result at the end of the runs it continues as new. Ctrl-C
+// detaches: the run goes on in Temporal; detachable says whether to tell
+// how to follow it again.
 func follow[P, R any](ctx context.Context, c client.Client, g *Globals, id string, detachable bool, k runKind[P, R]) error {
 	type outcome struct {
 		res R
@@ -76,6 +76,22 @@ func follow[P, R any](ctx context.Context, c client.Client, g *Globals, id strin
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	lastLine := ""
+	show := func() {
+		p, err := queryProgress[P](ctx, c, id)
+		if err != nil {
+			return // the workflow may be between runs; try again next tick
+		}
+		line := k.line(p)
+		if tty {
+			fmt.Fprintf(g.stderr, "\r\033[K%s", line)
+		} else if line != lastLine {
+			fmt.Fprintln(g.stderr, line)
+		}
+		lastLine = line
+	}
+	// Where the run is now, at once: the first tick is a second away on a
+	// terminal and ten without one, where a short run may end before it.
+	show()
 	for {
 		select {
 		case o := <-done:
@@ -92,17 +108,7 @@ func follow[P, R any](ctx context.Context, c client.Client, g *Globals, id strin
 			}
 			return ExitError{Code: 130}
 		case <-tick.C:
-			p, err := queryProgress[P](ctx, c, id)
-			if err != nil {
-				continue // the workflow may be between runs; try again next tick
-			}
-			line := k.line(p)
-			if tty {
-				fmt.Fprintf(g.stderr, "\r\033[K%s", line)
-			} else if line != lastLine {
-				fmt.Fprintln(g.stderr, line)
-			}
-			lastLine = line
+			show()
 		}
 	}
 }
@@ -234,47 +240,6 @@ func printSummary(w io.Writer, res workflows.ImportResult, link string) {
 		fmt.Fprintf(w, "  rate          %s rows/s\n", num(int64(float64(res.RowsRead)/took.Seconds())))
 	}
 	fmt.Fprintf(w, "  UI            %s\n", link)
-}
-
-// reportFailure says how a run ended badly and why, as JSON on stdout or
-// a line on stderr, and makes the command exit 1.
-func reportFailure(g *Globals, what, id string, err error) error {
-	state, msg := failureOf(err)
-	p := g.printer()
-	p.note("%s %s %s: %s\n", what, id, state, msg)
-	out := map[string]any{"workflow_id": id, "status": state, "error": msg}
-	// What a program needs to follow up comes typed, in the failure's
-	// details, not out of the message.
-	var app *temporal.ApplicationError
-	var d workflows.FailureDetails
-	if errors.As(err, &app) && app.HasDetails() && app.Details(&d) == nil && d.RejectsCommand != "" {
-		out["rejects"], out["rejects_command"] = d.Rejects, d.RejectsCommand
-	}
-	// The exit code says the run failed even if this cannot be written.
-	_ = p.print(out, nil)
-	return ExitError{Code: 1}
-}
-
-// failureOf names how a workflow ended badly and why, in the words of the
-// activity or workflow that failed rather than Temporal's wrapping.
-func failureOf(err error) (string, string) {
-	var canceled *temporal.CanceledError
-	if errors.As(err, &canceled) {
-		return "canceled", "the import was canceled"
-	}
-	var terminated *temporal.TerminatedError
-	if errors.As(err, &terminated) {
-		return "terminated", err.Error()
-	}
-	var timeout *temporal.TimeoutError
-	if errors.As(err, &timeout) {
-		return "timed out", err.Error()
-	}
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
-		return "failed", app.Error()
-	}
-	return "failed", err.Error()
 }
 
 func isTerminal(w io.Writer) bool {

@@ -101,7 +101,7 @@ even with rejected rows.`,
 			if err != nil {
 				return err
 			}
-			if err := announce(g, c, "import", run, "starter status", f.Wait); err != nil {
+			if err := announce(g, c, "import", run, "starter status --follow", f.Wait); err != nil {
 				return err
 			}
 			if !f.Wait {
@@ -233,7 +233,7 @@ func sourceURI(s string) (string, error) {
 	fi, err := os.Stat(abs)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return "", fmt.Errorf("cannot read source %s: no such file", s)
+		return "", fmt.Errorf("cannot read source %s: no such file; check the path", s)
 	case err != nil:
 		return "", fmt.Errorf("cannot read source %s: %w", s, err)
 	case fi.IsDir():

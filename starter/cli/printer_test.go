@@ -14,8 +14,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"importer/activities/failure"
 	"importer/activities/fynd/audience"
 	"importer/activities/rejects"
+	"importer/internal/steps"
 	"importer/internal/store"
 	"importer/workflows"
 	"importer/workflows/gate"
@@ -182,6 +184,16 @@ func TestAudienceSummaryPrintsTheSameValueAsTableOrJSON(t *testing.T) {
 }
 
 func TestFailurePrintsALineOnStderrOrJSONOnStdoutAndExitsOne(t *testing.T) {
+	importRun := func(g *Globals, id string, err error) error {
+		return reportRun(g, nil, id, workflows.ImportResult{}, err, importKind())
+	}
+	audienceRun := func(g *Globals, id string, err error) error {
+		return reportRun(g, nil, id, workflows.AudienceResult{}, err, audienceKind())
+	}
+	// As the client returns a run's failure: wrapped.
+	wrapped := func(id string, err error) error {
+		return fmt.Errorf("workflow execution error (type: Import, workflowID: %s, runID: r1): %w", id, err)
+	}
 	cases := []struct {
 		kind       func(g *Globals, id string, err error) error
 		id         string
@@ -189,43 +201,55 @@ func TestFailurePrintsALineOnStderrOrJSONOnStdoutAndExitsOne(t *testing.T) {
 		line, json string
 	}{
 		{
-			func(g *Globals, id string, err error) error {
-				return reportRun(g, nil, id, workflows.ImportResult{}, err, importKind())
-			},
-			"imp-failed", temporal.NewApplicationError("nebuly refused the key: set IMPORTER_NEBULY_API_KEY", "BadCredentials"),
-			"Import imp-failed failed: nebuly refused the key: set IMPORTER_NEBULY_API_KEY (type: BadCredentials, retryable: true)\n",
+			// The failure's own sentence, without "(type: ..., retryable: ...)".
+			importRun, "imp-failed", temporal.NewApplicationError("nebuly refused the key: set IMPORTER_NEBULY_API_KEY", "BadCredentials"),
+			"Import imp-failed failed: nebuly refused the key: set IMPORTER_NEBULY_API_KEY\n",
 			`{
-  "error": "nebuly refused the key: set IMPORTER_NEBULY_API_KEY (type: BadCredentials, retryable: true)",
+  "cause": "BadCredentials",
+  "error": "nebuly refused the key: set IMPORTER_NEBULY_API_KEY",
   "status": "failed",
+  "type": "BadCredentials",
   "workflow_id": "imp-failed"
 }
 `,
 		},
 		{
-			// The rejects so far come from the failure's details, typed.
-			func(g *Globals, id string, err error) error {
-				return reportRun(g, nil, id, workflows.ImportResult{}, err, importKind())
-			},
-			"imp-rejects", temporal.NewNonRetryableApplicationError("chunk 3: gave up (2 rejects so far: starter rejects imp-rejects)", workflows.ImportFailed, nil,
-				workflows.FailureDetails{Rejects: 2, RejectsCommand: "starter rejects imp-rejects"}),
-			"Import imp-rejects failed: chunk 3: gave up (2 rejects so far: starter rejects imp-rejects) (type: ImportFailed, retryable: false)\n",
+			// The rejects so far and the step's failure type come from the
+			// failure's details, typed; the type chooses what to do.
+			importRun, "imp-rejects", wrapped("imp-rejects", temporal.NewNonRetryableApplicationError(
+				"gave up: the 3s deadline ran out while retrying; the last error: chunk 3, lines 2-11: nebuly: insert users: HTTP 503 Service Unavailable (2 rejects so far: starter rejects imp-rejects)",
+				workflows.ImportFailed, nil, workflows.FailureDetails{Rejects: 2, RejectsCommand: "starter rejects imp-rejects", Cause: steps.DeadlineExceeded})),
+			"Import imp-rejects failed: gave up: the 3s deadline ran out while retrying; the last error: chunk 3, lines 2-11: nebuly: insert users: HTTP 503 Service Unavailable " +
+				"(2 rejects so far: starter rejects imp-rejects); start the import again once that is fixed, or allow it longer with --vendor-deadline\n",
 			`{
-  "error": "chunk 3: gave up (2 rejects so far: starter rejects imp-rejects) (type: ImportFailed, retryable: false)",
+  "cause": "DeadlineExceeded",
+  "error": "gave up: the 3s deadline ran out while retrying; the last error: chunk 3, lines 2-11: nebuly: insert users: HTTP 503 Service Unavailable (2 rejects so far: starter rejects imp-rejects); start the import again once that is fixed, or allow it longer with --vendor-deadline",
   "rejects": 2,
   "rejects_command": "starter rejects imp-rejects",
   "status": "failed",
+  "type": "ImportFailed",
   "workflow_id": "imp-rejects"
 }
 `,
 		},
 		{
-			func(g *Globals, id string, err error) error {
-				return reportRun(g, nil, id, workflows.AudienceResult{}, err, audienceKind())
-			},
-			"aud-canceled", temporal.NewCanceledError(),
-			"Audience sync aud-canceled canceled: the import was canceled\n",
+			audienceRun, "aud-gone", wrapped("aud-gone", temporal.NewNonRetryableApplicationError("source https://example.com/vip.csv answered HTTP 404 Not Found",
+				workflows.AudienceSyncFailed, nil, workflows.FailureDetails{Cause: failure.SourceNotFound})),
+			"Audience sync aud-gone failed: source https://example.com/vip.csv answered HTTP 404 Not Found; fix the path or URL, or start the audience sync with a source every worker can read\n",
 			`{
-  "error": "the import was canceled",
+  "cause": "SourceNotFound",
+  "error": "source https://example.com/vip.csv answered HTTP 404 Not Found; fix the path or URL, or start the audience sync with a source every worker can read",
+  "status": "failed",
+  "type": "AudienceSyncFailed",
+  "workflow_id": "aud-gone"
+}
+`,
+		},
+		{
+			audienceRun, "aud-canceled", temporal.NewCanceledError(),
+			"Audience sync aud-canceled canceled: the audience sync was canceled\n",
+			`{
+  "error": "the audience sync was canceled",
   "status": "canceled",
   "workflow_id": "aud-canceled"
 }

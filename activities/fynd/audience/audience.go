@@ -149,7 +149,7 @@ func (a *Activities) PrepareAudience(ctx context.Context, in PrepareAudienceInpu
 	page, err := source.Plan(ctx, a.Opener, source.PlanRequest{URI: in.Source.URI, Format: in.Source.Format, ChunkRows: math.MaxInt32, MaxChunks: 1},
 		func(offset int64) { activity.RecordHeartbeat(ctx, offset) })
 	if err != nil {
-		return PreparedAudience{}, failure.Classify(fmt.Errorf("read %s: %w", source.Redact(in.Source.URI), err), "")
+		return PreparedAudience{}, failure.Classify(err, "") // the source's errors name it
 	}
 	if in.Source.Format == source.CSV {
 		have := in.Mapping.Provides(page.Header)
@@ -188,7 +188,7 @@ func (a *Activities) PrepareAudience(ctx context.Context, in PrepareAudienceInpu
 			return nil
 		})
 		if err != nil {
-			return failure.Classify(fmt.Errorf("read %s: %w", source.Redact(in.Source.URI), err), "")
+			return failure.Classify(err, "") // the source's errors name it
 		}
 		return nil
 	}
