@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	dynamicfake "importer/activities/dynamic/fake"
 	fyndfake "importer/activities/fynd/fake"
 	"importer/activities/imports"
+	"importer/activities/notify"
 	"importer/activities/source"
 	userpilotfake "importer/activities/userpilot/fake"
 	"importer/internal/gen"
@@ -84,6 +86,26 @@ func TestRecordReplayHistories(t *testing.T) {
 		}
 		d.record("import-dynamic.json", run.GetID(), run.GetRunID())
 		d.recordRunning("pacer-dynamic.json", pacer.ID("dynamic", "shared"))
+	})
+	t.Run("notify", func(t *testing.T) {
+		h := newHarness(t)
+		rec := newHook(t, always(http.StatusOK))
+		h.startNotifyingWorker(h.conns(apiKey).WithWebhook("oncall", rec.url()))
+		path, _ := h.generate("notified.csv", gen.Options{Rows: 600, InvalidEvery: 20})
+		over := 1.0 // 5% are rejected: the rejects notification
+		run := h.start("replay-notify", workflows.ImportInput{Vendor: "nebuly", Source: source.Ref{URI: path, Format: source.CSV},
+			BatchSize: 100, ChunkRows: 200, Concurrency: 2,
+			Notify: &notify.Spec{Webhook: "oncall", Completion: true, RejectsOver: &over}})
+		if _, err := h.wait(run, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		rec.waitDelivered(1, time.Minute)
+		n := h.notification(run.GetID(), run.GetRunID())
+		if err := n.Get(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		h.record("import-nebuly-notify.json", run.GetID(), run.GetRunID())
+		h.record("notify.json", n.GetID(), n.GetRunID())
 	})
 	t.Run("audience", func(t *testing.T) {
 		l := audienceList{n: 300, dups: 5}

@@ -51,7 +51,7 @@ func TestRecordedHistoriesOfEveryFlowReplayAgainstTheCurrentCode(t *testing.T) {
 	}
 	// Every long-running flow must have a recorded history, or a change
 	// that breaks its running workflows would pass unseen.
-	for _, flow := range []string{workflows.ImportWorkflowName, gate.WorkflowName, pacer.WorkflowName, workflows.AudienceWorkflowName} {
+	for _, flow := range []string{workflows.ImportWorkflowName, gate.WorkflowName, pacer.WorkflowName, workflows.AudienceWorkflowName, workflows.NotifyWorkflowName} {
 		if replayed[flow] == 0 {
 			t.Errorf("no recorded history of %s in testsuite/histories; record them with: %s", flow, recordWith)
 		}
