@@ -180,6 +180,15 @@ func TestMetricsEndpointCountsWhatTheImportsDid(t *testing.T) {
 	for status, n := range h.fake.Stats().ByStatus {
 		want[strconv.Itoa(status)] = float64(n)
 	}
+	// The worker asks for the API's path only: a 404 for another path came
+	// from outside it (tests of other packages run alongside, and a closed
+	// server's port may be this fake's now).
+	if stray := h.fake.Stray(); stray > 0 {
+		t.Logf("the fake answered %d requests for paths it does not serve; they are not the worker's", stray)
+		if want["404"] -= float64(stray); want["404"] == 0 {
+			delete(want, "404")
+		}
+	}
 	got := sumOf(fams, metrics.VendorRequestsTotal, metrics.LabelStatus, nebuly)
 	if fmt.Sprint(got) != fmt.Sprint(want) || want["429"] != 2 {
 		t.Errorf("%s by status = %v; the fake vendor answered %v (two of them 429)", metrics.VendorRequestsTotal, got, want)

@@ -81,6 +81,7 @@ type Server struct {
 	compact map[uint64]uint64 // with Options.Compact: hash of end_user → hash of the user
 	digest  uint64            // with Options.Compact: the sum of the users' hashes
 	calls   map[string]int    // method → requests that reached the handler
+	stray   int               // requests for a path the fake does not serve (404)
 	rows    map[string]int    // method → users in the bodies of those requests
 }
 
@@ -122,6 +123,16 @@ func (s *Server) Limiter() *fakeapi.Limiter { return s.kit.Limiter }
 
 // Stats counts answers by status.
 func (s *Server) Stats() fakeapi.Snapshot { return s.kit.Stats.Snapshot() }
+
+// Stray counts the requests for a path the fake does not serve, which it
+// answered 404 (and Stats counts): no client of the API sends one, so they
+// come from elsewhere, such as another test's request to a closed server
+// whose port this fake's server has since taken.
+func (s *Server) Stray() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stray
+}
 
 // Calls counts the requests of a method that passed auth and limits.
 func (s *Server) Calls(method string) int {
@@ -206,11 +217,15 @@ func (s *Server) Reset() {
 	defer s.mu.Unlock()
 	s.clear()
 	s.calls = map[string]int{}
+	s.stray = 0
 	s.rows = map[string]int{}
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != Path {
+		s.mu.Lock()
+		s.stray++
+		s.mu.Unlock()
 		fakeapi.WriteJSON(w, http.StatusNotFound, map[string]string{"detail": "Not Found"})
 		return
 	}
