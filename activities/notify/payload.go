@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"importer/activities/source"
+	"importer/internal/numfmt"
 )
 
 // Payload is the JSON body a webhook receives. A Slack incoming webhook
@@ -153,20 +154,5 @@ func sentence(s string) string {
 	return s + "."
 }
 
-// num spells a count with thousands separators.
-func num(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
+// num spells a count for people (numfmt.Count).
+func num(n int64) string { return numfmt.Count(n) }
