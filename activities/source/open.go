@@ -70,6 +70,8 @@ type Opener struct {
 
 	mu      sync.Mutex
 	buckets map[string]*blob.Bucket // opened once per bucket URL
+
+	ranges rangeCache // Parquet bytes kept for the next chunks
 }
 
 func (o *Opener) client() *http.Client {

@@ -22,23 +22,34 @@ const Parquet Format = "parquet"
 
 // parquetFile opens a Parquet source's footer through range reads.
 func (o *Opener) parquetFile(ctx context.Context, uri string) (*parquet.File, Version, error) {
-	v, err := o.Stat(ctx, uri)
+	f, ra, err := o.openParquet(ctx, uri)
 	if err != nil {
 		return nil, Version{}, err
 	}
-	ra := &rangeReaderAt{ctx: ctx, o: o, uri: uri, want: v}
-	f, err := parquet.OpenFile(ra, v.Size, parquet.SkipBloomFilters(true))
-	if err != nil {
-		if ra.err != nil {
-			return nil, Version{}, ra.err
-		}
-		return nil, Version{}, permErr(nil, "source %s is not a Parquet file that can be read (%v)", Redact(uri), err)
-	}
-	return f, v, nil
+	return f, ra.want, nil
 }
 
-// rangeReaderAt reads a source at offsets, each read a range read, and
-// fails with ErrChanged if the source is no longer the one opened.
+// openParquet opens a Parquet source's footer through range reads, and
+// returns the reader the file's pages are to be read through.
+func (o *Opener) openParquet(ctx context.Context, uri string) (*parquet.File, *rangeReaderAt, error) {
+	v, err := o.Stat(ctx, uri)
+	if err != nil {
+		return nil, nil, err
+	}
+	ra := &rangeReaderAt{ctx: ctx, o: o, uri: uri, want: v}
+	f, err := parquet.OpenFile(ra, v.Size, parquet.SkipBloomFilters(true), parquet.ReadBufferSize(parquetReadBuffer))
+	if err != nil {
+		if ra.err != nil {
+			return nil, nil, ra.err
+		}
+		return nil, nil, permErr(nil, "source %s is not a Parquet file that can be read (%v)", Redact(uri), err)
+	}
+	return f, ra, nil
+}
+
+// rangeReaderAt reads a source at offsets, each read a range read or bytes
+// the worker kept from one, and fails with ErrChanged if the source is no
+// longer the one opened.
 type rangeReaderAt struct {
 	ctx  context.Context
 	o    *Opener
@@ -51,6 +62,23 @@ func (r *rangeReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	n := min(int64(len(p)), r.want.Size-off)
+	if n <= 0 {
+		return 0, io.EOF
+	}
+	b, err := r.fetch(off, n)
+	if err != nil {
+		return 0, err
+	}
+	copy(p, b)
+	if n < int64(len(p)) {
+		return int(n), io.EOF
+	}
+	return int(n), nil
+}
+
+// readRemote fills p with one range read from off.
+func (r *rangeReaderAt) readRemote(p []byte, off int64) (int, error) {
 	rc, v, err := r.o.openRange(r.ctx, r.uri, off, int64(len(p)))
 	if err != nil {
 		r.err = err
@@ -119,17 +147,17 @@ func planParquet(ctx context.Context, o *Opener, req PlanRequest) (Page, error) 
 // objects: nested groups as nested maps, numbers as json.Number, byte
 // arrays as text. A row that cannot be decoded comes with an error.
 func readParquet(ctx context.Context, o *Opener, uri string, version Version, c Chunk, fn func(line int64, obj map[string]any, err error) error) error {
-	f, v, err := o.parquetFile(ctx, uri)
+	f, ra, err := o.openParquet(ctx, uri)
 	if err != nil {
 		return err
 	}
-	if !version.matches(v) {
-		return changed(uri, version, v)
+	if !version.matches(ra.want) {
+		return changed(uri, version, ra.want)
 	}
 	row, remaining := c.Offset, int64(c.Rows)
 	buf := make([]parquet.Row, 128)
 	var start int64
-	for _, rg := range f.RowGroups() {
+	for g, rg := range f.RowGroups() {
 		n := rg.NumRows()
 		if remaining == 0 {
 			break
@@ -138,7 +166,8 @@ func readParquet(ctx context.Context, o *Opener, uri string, version Version, c 
 			start += n
 			continue
 		}
-		if err := readRowGroup(ctx, f, rg, row-start, min(remaining, start+n-row), buf, func(obj map[string]any, err error) error {
+		from, count := row-start, min(remaining, start+n-row)
+		if err := readRowGroup(ctx, f, ra, g, from, count, buf, func(obj map[string]any, err error) error {
 			row++
 			remaining--
 			return fn(row, obj, err)
@@ -153,7 +182,13 @@ func readParquet(ctx context.Context, o *Opener, uri string, version Version, c 
 	return nil
 }
 
-func readRowGroup(ctx context.Context, f *parquet.File, rg parquet.RowGroup, from, count int64, buf []parquet.Row, fn func(map[string]any, error) error) error {
+// readRowGroup reads count rows of row group g from its row from, reading
+// only the pages that hold them.
+func readRowGroup(ctx context.Context, f *parquet.File, ra *rangeReaderAt, g int, from, count int64, buf []parquet.Row, fn func(map[string]any, error) error) error {
+	rg, err := chunkGroup(f, ra, g, from, from+count)
+	if err != nil {
+		return err
+	}
 	rows := rg.Rows()
 	defer rows.Close()
 	if err := rows.SeekToRow(from); err != nil {

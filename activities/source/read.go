@@ -106,21 +106,10 @@ func ReadColumnsAndPlan(ctx context.Context, o *Opener, uri string, format Forma
 }
 
 func readColumns(ctx context.Context, o *Opener, uri string, format Format, header []string, version Version, c Chunk, columns []string, each func(record), fn func(line int64, values []string, ok bool) error) error {
-	values := make([]string, len(columns))
 	if format == Parquet {
-		return readParquet(ctx, o, uri, version, c, func(line int64, obj map[string]any, err error) error {
-			if err != nil {
-				return fn(line, nil, false)
-			}
-			clear(values)
-			for i, col := range columns {
-				if v, found := lookupPath(obj, col); found {
-					values[i] = scalarText(v)
-				}
-			}
-			return fn(line, values, true)
-		})
+		return readParquetKeys(ctx, o, uri, version, c, columns, fn)
 	}
+	values := make([]string, len(columns))
 	var wanted [][]int // CSV: header index → positions in columns
 	if format == CSV {
 		if len(header) == 0 {

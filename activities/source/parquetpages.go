@@ -1,0 +1,805 @@
+package source
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
+)
+
+// How a Parquet source is read, so that an import reads it about once:
+//
+//   - A chunk reads, for each column, only the pages that hold its rows (the
+//     offset index in the footer says where they are), each run of pages
+//     one range read, plus the column's dictionary page.
+//   - Chunks next to each other share the pages at their edges, and a
+//     column whose pages hold more rows than a chunk is in every chunk of
+//     them; the worker keeps the pages, the footer and the page index it
+//     read last (rangeCacheBytes), so that chunks that run on one worker
+//     read each of them once.
+//   - The duplicate scan reads only the column chunks of the key columns.
+
+// rangeCacheBytes bounds the Parquet bytes a worker keeps for the chunks
+// that come next: a few chunks' worth of pages for the usual files.
+const rangeCacheBytes = 64 << 20
+
+// parquetReadBuffer is the buffer the Parquet library reads page headers
+// through. Pages are fetched whole ahead of it, so it only needs to hold a
+// header; a small one keeps the reads past the last page a chunk needs
+// small too.
+const parquetReadBuffer = 64
+
+// rangeCache keeps the bytes of a worker's recent Parquet range reads,
+// keyed by the source's version and offset. Only a source that names its
+// version (an ETag or a modification time) is cached, so a cached byte is
+// always one of the version a read has just checked.
+type rangeCache struct {
+	mu      sync.Mutex
+	size    int64
+	lru     list.List // of *cachedRange, the most recent first
+	items   map[rangeKey]*list.Element
+	pending map[rangeKey]chan struct{} // pages a read is fetching now
+	walks   map[rangeKey]*pageWalk     // column chunks' pages found from their headers
+}
+
+// pageWalk is the pages of a column chunk found from their headers;
+// done is closed once they are.
+type pageWalk struct {
+	done  chan struct{}
+	pages []format.PageLocation
+	ok    bool
+	err   error
+}
+
+// failed says whether the walk ended in an error: the next read walks
+// again.
+func (w *pageWalk) failed() bool {
+	select {
+	case <-w.done:
+		return w.err != nil
+	default:
+		return false
+	}
+}
+
+// walkWhole is the size up to which a column chunk without an offset
+// index is read whole to find its pages.
+const walkWhole = 1 << 20
+
+// maxWalks bounds the column chunks whose pages a worker keeps.
+const maxWalks = 4096
+
+// walk returns the walk of the column chunk at start, and whether the
+// caller is to do it (and close done); otherwise it is done or under way.
+func (c *rangeCache) walk(source string, start int64) (*pageWalk, bool) {
+	w := &pageWalk{done: make(chan struct{})}
+	if c == nil || source == "" {
+		return w, true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := rangeKey{source, start}
+	if old, ok := c.walks[k]; ok && !old.failed() {
+		return old, false
+	}
+	if c.walks == nil || len(c.walks) >= maxWalks {
+		c.walks = map[rangeKey]*pageWalk{}
+	}
+	c.walks[k] = w
+	return w, true
+}
+
+type rangeKey struct {
+	source string // the URI and its version: cacheSource
+	off    int64
+}
+
+type cachedRange struct {
+	key  rangeKey
+	data []byte
+}
+
+// cacheSource names a source's version for the cache; "" when the source
+// does not say which version it is, and its bytes are not cached.
+func cacheSource(uri string, v Version) string {
+	if v.ETag == "" && v.LastModified == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s\x00%d\x00%s\x00%s", uri, v.Size, v.ETag, v.LastModified)
+}
+
+// get returns the first n bytes kept at off, if at least n are kept.
+func (c *rangeCache) get(source string, off int64, n int) ([]byte, bool) {
+	if c == nil || source == "" {
+		return nil, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.items[rangeKey{source, off}]
+	if !ok {
+		return nil, false
+	}
+	r := e.Value.(*cachedRange)
+	if len(r.data) < n {
+		return nil, false
+	}
+	c.lru.MoveToFront(e)
+	return r.data[:n], true
+}
+
+// put keeps data, read at off, dropping the least recently used bytes
+// beyond rangeCacheBytes.
+func (c *rangeCache) put(source string, off int64, data []byte) {
+	if c == nil || source == "" || len(data) == 0 || len(data) > rangeCacheBytes/4 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.items == nil {
+		c.items = map[rangeKey]*list.Element{}
+	}
+	k := rangeKey{source, off}
+	if e, ok := c.items[k]; ok {
+		r := e.Value.(*cachedRange)
+		if len(r.data) >= len(data) {
+			c.lru.MoveToFront(e)
+			return
+		}
+		c.size -= int64(len(r.data))
+		c.lru.Remove(e)
+	}
+	c.items[k] = c.lru.PushFront(&cachedRange{key: k, data: data})
+	c.size += int64(len(data))
+	for c.size > rangeCacheBytes {
+		e := c.lru.Back()
+		r := e.Value.(*cachedRange)
+		c.lru.Remove(e)
+		delete(c.items, r.key)
+		c.size -= int64(len(r.data))
+	}
+}
+
+// cache is the worker's rangeCache (none for a nil Opener).
+func (o *Opener) cache() *rangeCache {
+	if o == nil {
+		return nil
+	}
+	return &o.ranges
+}
+
+// claim returns the n bytes kept at off if there are, or else a channel
+// that is closed when another read that is fetching them ends, or else
+// (nil, nil): the caller is to fetch them, and must call done once it has
+// kept them or failed. Chunks that run at once on a worker thus read the
+// pages they share once.
+func (c *rangeCache) claim(source string, off int64, n int, done chan struct{}) ([]byte, <-chan struct{}) {
+	if c == nil || source == "" {
+		return nil, nil
+	}
+	if b, ok := c.get(source, off, n); ok {
+		return b, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := rangeKey{source, off}
+	if ch, ok := c.pending[k]; ok {
+		return nil, ch
+	}
+	if c.pending == nil {
+		c.pending = map[rangeKey]chan struct{}{}
+	}
+	c.pending[k] = done
+	return nil, nil
+}
+
+// done ends the claims of a read on the pages at offs, and wakes the
+// reads waiting for them.
+func (c *rangeCache) done(source string, offs []int64, ch chan struct{}) {
+	if c == nil || source == "" {
+		close(ch)
+		return
+	}
+	c.mu.Lock()
+	for _, off := range offs {
+		if c.pending[rangeKey{source, off}] == ch {
+			delete(c.pending, rangeKey{source, off})
+		}
+	}
+	c.mu.Unlock()
+	close(ch)
+}
+
+// fetch reads [off, off+n) of a Parquet source: from the cache if a read
+// at off kept that much, else with one range read, which it keeps.
+func (r *rangeReaderAt) fetch(off, n int64) ([]byte, error) {
+	source := cacheSource(r.uri, r.want)
+	if b, ok := r.o.cache().get(source, off, int(n)); ok {
+		return b, nil
+	}
+	b := make([]byte, n)
+	if _, err := r.readRemote(b, off); err != nil {
+		return nil, err
+	}
+	r.o.cache().put(source, off, b)
+	return b, nil
+}
+
+// span is bytes of a source from off.
+type span struct {
+	off  int64
+	data []byte
+}
+
+// spanReader serves reads from spans fetched ahead (sorted by offset), and
+// anything outside them from next.
+type spanReader struct {
+	spans []span
+	next  io.ReaderAt
+}
+
+func (r *spanReader) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	for n < len(p) {
+		at := off + int64(n)
+		i := sort.Search(len(r.spans), func(i int) bool { return r.spans[i].off+int64(len(r.spans[i].data)) > at })
+		if i == len(r.spans) || r.spans[i].off > at {
+			m, err := r.next.ReadAt(p[n:], at)
+			return n + m, err
+		}
+		n += copy(p[n:], r.spans[i].data[at-r.spans[i].off:])
+	}
+	return n, nil
+}
+
+// windowReader reads a section of a source ahead, window bytes at a time
+// and never past end: a column chunk read from start to end in a few
+// range reads.
+type windowReader struct {
+	r      *rangeReaderAt
+	end    int64
+	window int64
+	buf    span
+}
+
+func (w *windowReader) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	for n < len(p) {
+		at := off + int64(n)
+		if at < w.buf.off || at >= w.buf.off+int64(len(w.buf.data)) {
+			if at >= w.end {
+				return w.r.ReadAt(p[n:], at)
+			}
+			size := min(max(w.window, int64(len(p)-n)), w.end-at)
+			b := make([]byte, size)
+			if _, err := w.r.readRemote(b, at); err != nil {
+				return n, err
+			}
+			w.buf = span{off: at, data: b}
+		}
+		n += copy(p[n:], w.buf.data[at-w.buf.off:])
+	}
+	return n, nil
+}
+
+// pagedGroup is a row group whose column chunks read their pages through
+// readers of this package rather than one range read per buffer.
+type pagedGroup struct {
+	parquet.RowGroup
+	columns []parquet.ColumnChunk
+}
+
+func (g pagedGroup) ColumnChunks() []parquet.ColumnChunk { return g.columns }
+func (g pagedGroup) Rows() parquet.Rows                  { return parquet.NewRowGroupRowReader(g) }
+
+type pagedColumn struct {
+	*parquet.FileColumnChunk
+	r       io.ReaderAt
+	rowBase int64 // the row of the row group that the pages r shows begin with
+}
+
+func (c pagedColumn) Pages() parquet.Pages {
+	if c.rowBase == 0 {
+		return c.PagesFrom(c.r)
+	}
+	return shiftedPages{c.PagesFrom(c.r), c.rowBase}
+}
+
+// shiftedPages are pages that begin at row base of their row group.
+type shiftedPages struct {
+	parquet.Pages
+	base int64
+}
+
+func (p shiftedPages) SeekToRow(row int64) error {
+	if row < p.base {
+		return fmt.Errorf("row %d is before the pages read, which begin at row %d", row, p.base)
+	}
+	return p.Pages.SeekToRow(row - p.base)
+}
+
+// shiftReader shows the bytes of r from+delta on at from, up to end (of
+// r): a column chunk whose data pages begin with a later page, and end
+// where the chunk ends.
+type shiftReader struct {
+	r                io.ReaderAt
+	from, delta, end int64
+}
+
+func (s *shiftReader) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	if off < s.from {
+		k := int(min(int64(len(p)), s.from-off))
+		m, err := s.r.ReadAt(p[:k], off)
+		if n = m; err != nil || k == len(p) {
+			return n, err
+		}
+	}
+	at := off + int64(n) + s.delta
+	if at >= s.end {
+		return n, io.EOF
+	}
+	if rest := s.end - at; rest < int64(len(p)-n) {
+		m, err := s.r.ReadAt(p[n:n+int(rest)], at)
+		if err == nil {
+			err = io.EOF
+		}
+		return n + m, err
+	}
+	m, err := s.r.ReadAt(p[n:], at)
+	return n + m, err
+}
+
+// walkedPages is where the data pages of a column chunk without an offset
+// index begin, and the row each begins with, from their headers: one small
+// read a page, once a worker for each column chunk. ok is false if the
+// headers do not say (version 1 pages of a repeated column, or a
+// dictionary the footer does not point at), and the chunk is read from its
+// start.
+func (ra *rangeReaderAt) walkedPages(md format.ColumnMetaData, start, end int64, repeated bool) (pages []format.PageLocation, ok bool, err error) {
+	cache := ra.o.cache()
+	source := cacheSource(ra.uri, ra.want)
+	w, mine := cache.walk(source, start)
+	if !mine {
+		select {
+		case <-w.done:
+		case <-ra.ctx.Done():
+			return nil, false, ra.ctx.Err()
+		}
+		if w.err == nil {
+			return w.pages, w.ok, nil
+		}
+	}
+	defer func() {
+		if mine {
+			w.pages, w.ok, w.err = pages, ok, err
+			close(w.done)
+		}
+	}()
+	// A small column chunk is read whole, and its pages kept for the
+	// chunks; a larger one's headers are read one by one, each a small read
+	// (its pages are large: the headers are a sliver of it).
+	var whole []byte
+	if end-start <= walkWhole {
+		if whole, err = ra.fetch(start, end-start); err != nil {
+			return nil, false, err
+		}
+	}
+	var proto thrift.CompactProtocol
+	var row int64
+	for off := md.DataPageOffset; off < end; {
+		var h format.PageHeader
+		var n int
+		for size := int64(128); ; size *= 8 { // most headers are tens of bytes
+			var b []byte
+			if whole != nil {
+				b = whole[off-start:]
+			} else {
+				b = make([]byte, min(size, end-off))
+				if _, err := ra.readRemote(b, off); err != nil {
+					return nil, false, err
+				}
+			}
+			h = format.PageHeader{}
+			pr := proto.NewReaderFromBytes(b)
+			err := thrift.NewDecoder(pr).Decode(&h)
+			if err == nil {
+				n = pr.BytesRead()
+				break
+			}
+			if int64(len(b)) == end-off || size >= 1<<20 {
+				return nil, false, fmt.Errorf("the page header at byte %d cannot be read: %v", off, err)
+			}
+		}
+		if whole != nil {
+			if body := off - start + int64(n) + int64(h.CompressedPageSize); body <= int64(len(whole)) {
+				ra.o.cache().put(source, off, whole[off-start:body])
+			}
+		}
+		loc := format.PageLocation{Offset: off, CompressedPageSize: int32(n) + h.CompressedPageSize, FirstRowIndex: row}
+		switch {
+		case h.Type == format.DataPage && h.DataPageHeader.Valid && !repeated:
+			row += int64(h.DataPageHeader.V.NumValues)
+		case h.Type == format.DataPageV2 && h.DataPageHeaderV2.Valid:
+			row += int64(h.DataPageHeaderV2.V.NumRows)
+		case h.Type == format.DictionaryPage && off == start && md.DictionaryPageOffset == start:
+			off += int64(loc.CompressedPageSize)
+			continue
+		default:
+			return nil, false, nil
+		}
+		pages = append(pages, loc)
+		off += int64(loc.CompressedPageSize)
+	}
+	return pages, len(pages) > 0, nil
+}
+
+// chunkGroup is row group g of f set to read rows [from, to): each column
+// chunk reads the pages that hold them, fetched ahead, each run of pages
+// not kept by the worker in one range read. A column chunk the offset
+// index does not describe is read from its start, a window at a time.
+func chunkGroup(f *parquet.File, ra *rangeReaderAt, g int, from, to int64) (parquet.RowGroup, error) {
+	rg := f.RowGroups()[g]
+	meta := f.Metadata().RowGroups[g]
+	offsets := f.OffsetIndexes()
+	chunks := rg.ColumnChunks()
+	columns := make([]parquet.ColumnChunk, len(chunks))
+	for i, cc := range chunks {
+		fc, ok := cc.(*parquet.FileColumnChunk)
+		if !ok {
+			return nil, fmt.Errorf("column %d of row group %d is not in the file", i, g)
+		}
+		md := meta.Columns[i].MetaData
+		start := md.DataPageOffset
+		if md.DictionaryPageOffset > 0 && md.DictionaryPageOffset < start {
+			start = md.DictionaryPageOffset
+		}
+		end := start + md.TotalCompressedSize
+		var pages []format.PageLocation
+		if k := g*len(chunks) + i; k < len(offsets) {
+			pages = offsets[k].PageLocations
+		}
+		shifted := false
+		if len(pages) == 0 {
+			leaf, _ := f.Schema().Lookup(f.Schema().Columns()[i]...)
+			walked, ok, err := ra.walkedPages(md, start, end, leaf.MaxRepetitionLevel > 0)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				columns[i] = pagedColumn{FileColumnChunk: fc, r: &windowReader{r: ra, end: end, window: 1 << 20}}
+				continue
+			}
+			pages, shifted = walked, true
+		}
+		first := sort.Search(len(pages), func(p int) bool { return pages[p].FirstRowIndex > from }) - 1
+		last := sort.Search(len(pages), func(p int) bool { return pages[p].FirstRowIndex >= to }) - 1
+		first = max(first, 0)
+		var spans []span
+		if pages[0].Offset > start { // the dictionary page
+			b, err := ra.fetch(start, pages[0].Offset-start)
+			if err != nil {
+				return nil, err
+			}
+			spans = append(spans, span{start, b})
+		}
+		data, err := fetchPages(ra, pages[first:last+1])
+		if err != nil {
+			return nil, err
+		}
+		for p, b := range data {
+			spans = append(spans, span{pages[first+p].Offset, b})
+		}
+		col := pagedColumn{FileColumnChunk: fc, r: &spanReader{spans: spans, next: ra}}
+		if shifted {
+			// Without an offset index the library reads a column chunk
+			// from its first data page on: it is shown the chunk's first
+			// page there, and rows counted from that page's first.
+			col.r = &shiftReader{r: col.r, from: md.DataPageOffset, delta: pages[first].Offset - md.DataPageOffset, end: end}
+			col.rowBase = pages[first].FirstRowIndex
+		}
+		columns[i] = col
+	}
+	return pagedGroup{RowGroup: rg, columns: columns}, nil
+}
+
+// fetchPages returns the bytes of a run of pages of a column chunk. Each
+// page is kept on its own, so that the next chunk finds the one at its
+// edge; the pages that are not kept, nor being fetched by another chunk,
+// are read in one range read for each run of them.
+func fetchPages(ra *rangeReaderAt, pages []format.PageLocation) ([][]byte, error) {
+	cache, source := ra.o.cache(), cacheSource(ra.uri, ra.want)
+	data := make([][]byte, len(pages))
+	waits := make([]<-chan struct{}, len(pages))
+	// The pages this read claims are released before it waits for the
+	// pages of others: no two reads wait for each other.
+	mine, claimed := make(chan struct{}), []int64(nil)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			cache.done(source, claimed, mine)
+		}
+	}
+	defer release()
+	var run []int // claimed pages in a row, not yet read
+	fetchRun := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		first, last := pages[run[0]], pages[run[len(run)-1]]
+		b := make([]byte, last.Offset+int64(last.CompressedPageSize)-first.Offset)
+		if _, err := ra.readRemote(b, first.Offset); err != nil {
+			return err
+		}
+		for _, p := range run {
+			data[p] = b[pages[p].Offset-first.Offset : pages[p].Offset-first.Offset+int64(pages[p].CompressedPageSize)]
+			cache.put(source, pages[p].Offset, data[p])
+		}
+		run = run[:0]
+		return nil
+	}
+	for p, loc := range pages {
+		if len(run) > 0 && run[len(run)-1] != p-1 {
+			if err := fetchRun(); err != nil {
+				return nil, err
+			}
+		}
+		b, wait := cache.claim(source, loc.Offset, int(loc.CompressedPageSize), mine)
+		switch {
+		case b != nil:
+			data[p] = b
+		case wait != nil:
+			waits[p] = wait
+		default:
+			claimed = append(claimed, loc.Offset)
+			run = append(run, p)
+		}
+	}
+	if err := fetchRun(); err != nil {
+		return nil, err
+	}
+	release()
+	for p, wait := range waits {
+		if wait == nil {
+			continue
+		}
+		select {
+		case <-wait:
+		case <-ra.ctx.Done():
+			return nil, ra.ctx.Err()
+		}
+		b, err := ra.fetch(pages[p].Offset, int64(pages[p].CompressedPageSize)) // kept, unless the other read failed
+		if err != nil {
+			return nil, err
+		}
+		data[p] = b
+	}
+	return data, nil
+}
+
+// keyColumns are the leaf columns of f that hold columns (dotted names),
+// if a scan can read them alone: each names exactly one leaf, not a
+// repeated one, of a type whose text is the same read as a value alone as
+// read in its row (keyText). ok is false otherwise, and the scan reads
+// whole rows.
+func keyColumns(f *parquet.File, columns []string) (leaves []int, ok bool) {
+	index := map[string]int{}
+	for i, path := range f.Schema().Columns() {
+		name := strings.Join(path, ".")
+		if _, dup := index[name]; dup {
+			index[name] = -1
+			continue
+		}
+		index[name] = i
+	}
+	for _, col := range columns {
+		i, found := index[col]
+		if !found || i < 0 {
+			return nil, false
+		}
+		leaf, found := f.Schema().Lookup(f.Schema().Columns()[i]...)
+		if !found || leaf.MaxRepetitionLevel > 0 || !plainScalar(leaf.Node.Type()) {
+			return nil, false
+		}
+		leaves = append(leaves, leaf.ColumnIndex)
+	}
+	return leaves, true
+}
+
+// plainScalar says whether a leaf type is one keyText renders as a whole
+// row's decoding does: booleans, plain or 32/64-bit signed integers,
+// floating point numbers, and strings or plain byte arrays.
+func plainScalar(t parquet.Type) bool {
+	var lt format.LogicalTypeValue
+	if l := t.LogicalType(); l != nil {
+		lt = l.Value
+	}
+	switch t.Kind() {
+	case parquet.Boolean, parquet.Float, parquet.Double:
+		return lt == nil
+	case parquet.Int32, parquet.Int64:
+		if it, isInt := lt.(*format.IntType); isInt {
+			return it.IsSigned && (it.BitWidth == 32 && t.Kind() == parquet.Int32 || it.BitWidth == 64 && t.Kind() == parquet.Int64)
+		}
+		return lt == nil
+	case parquet.ByteArray:
+		_, isString := lt.(*format.StringType)
+		return lt == nil || isString
+	}
+	return false
+}
+
+// keyText is a value's text as scalarText gives it for the value decoded
+// with its row: numbers as JSON writes them, "" for null.
+func keyText(v parquet.Value) string {
+	switch v.Kind() {
+	case parquet.Boolean:
+		return strconv.FormatBool(v.Boolean())
+	case parquet.Int32:
+		return strconv.FormatInt(int64(v.Int32()), 10)
+	case parquet.Int64:
+		return strconv.FormatInt(v.Int64(), 10)
+	case parquet.Float:
+		return strconv.FormatFloat(float64(v.Float()), 'f', -1, 32)
+	case parquet.Double:
+		return strconv.FormatFloat(v.Double(), 'f', -1, 64)
+	case parquet.ByteArray:
+		return string(v.ByteArray())
+	}
+	return "" // null
+}
+
+// columnValues reads one value after another of a column chunk, a page at
+// a time.
+type columnValues struct {
+	pages  parquet.Pages
+	page   parquet.Page
+	values parquet.ValueReader
+	buf    []parquet.Value
+	i, n   int
+}
+
+// next returns the next value; a byte array's bytes are valid until the
+// next call.
+func (c *columnValues) next() (parquet.Value, error) {
+	for c.i == c.n {
+		if c.values == nil {
+			c.release()
+			p, err := c.pages.ReadPage()
+			if err != nil {
+				return parquet.Value{}, err
+			}
+			c.page, c.values = p, p.Values()
+		}
+		n, err := c.values.ReadValues(c.buf)
+		c.i, c.n = 0, n
+		if errors.Is(err, io.EOF) {
+			c.values = nil
+		} else if err != nil {
+			return parquet.Value{}, err
+		}
+	}
+	c.i++
+	return c.buf[c.i-1], nil
+}
+
+func (c *columnValues) release() {
+	if c.page != nil {
+		parquet.Release(c.page)
+		c.page = nil
+	}
+}
+
+func (c *columnValues) Close() error {
+	c.release()
+	return c.pages.Close()
+}
+
+// readParquetKeys is readColumns for a Parquet file: it reads the column
+// chunks of the key columns alone, a window at a time, when keyColumns
+// allows, and whole rows otherwise.
+func readParquetKeys(ctx context.Context, o *Opener, uri string, version Version, c Chunk, columns []string, fn func(line int64, values []string, ok bool) error) error {
+	f, ra, err := o.openParquet(ctx, uri)
+	if err != nil {
+		return err
+	}
+	if !version.matches(ra.want) {
+		return changed(uri, version, ra.want)
+	}
+	values := make([]string, len(columns))
+	leaves, ok := keyColumns(f, columns)
+	if !ok {
+		return readParquet(ctx, o, uri, version, c, func(line int64, obj map[string]any, err error) error {
+			if err != nil {
+				return fn(line, nil, false)
+			}
+			clear(values)
+			for i, col := range columns {
+				if v, found := lookupPath(obj, col); found {
+					values[i] = scalarText(v)
+				}
+			}
+			return fn(line, values, true)
+		})
+	}
+	row, remaining := c.Offset, int64(c.Rows)
+	var start int64
+	for g, rg := range f.RowGroups() {
+		n := rg.NumRows()
+		if remaining == 0 {
+			break
+		}
+		if row >= start+n {
+			start += n
+			continue
+		}
+		from, count := row-start, min(remaining, start+n-row)
+		if err := readGroupKeys(ctx, f, ra, g, leaves, from, count, values, func(ok bool) error {
+			row++
+			remaining--
+			return fn(row, values, ok)
+		}); err != nil {
+			return fmt.Errorf("read chunk %d of %s: %w", c.Index, Redact(uri), err)
+		}
+		start += n
+	}
+	if remaining > 0 {
+		return permErr(ErrChanged, "source %s: %d rows short of the %d planned for chunk %d: %v", Redact(uri), remaining, c.Rows, c.Index, ErrChanged)
+	}
+	return nil
+}
+
+// readGroupKeys reads count rows of the leaves of row group g, from its
+// row from, into values, and calls fn for each row.
+func readGroupKeys(ctx context.Context, f *parquet.File, ra *rangeReaderAt, g int, leaves []int, from, count int64, values []string, fn func(ok bool) error) error {
+	meta := f.Metadata().RowGroups[g]
+	chunks := f.RowGroups()[g].ColumnChunks()
+	cols := make([]*columnValues, len(leaves))
+	for i, leaf := range leaves {
+		fc, ok := chunks[leaf].(*parquet.FileColumnChunk)
+		if !ok {
+			return fmt.Errorf("column %d of row group %d is not in the file", leaf, g)
+		}
+		md := meta.Columns[leaf].MetaData
+		start := md.DataPageOffset
+		if md.DictionaryPageOffset > 0 && md.DictionaryPageOffset < start {
+			start = md.DictionaryPageOffset
+		}
+		pages := fc.PagesFrom(&windowReader{r: ra, end: start + md.TotalCompressedSize, window: 4 << 20})
+		cols[i] = &columnValues{pages: pages, buf: make([]parquet.Value, 256)}
+		defer cols[i].Close()
+		if err := pages.SeekToRow(from); err != nil {
+			return err
+		}
+	}
+	for r := int64(0); r < count; r++ {
+		if r%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		for i, c := range cols {
+			v, err := c.next()
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("column %s ends at row %d of the %d of row group %d", strings.Join(f.Schema().Columns()[leaves[i]], "."), from+r, meta.NumRows, g)
+			}
+			if err != nil {
+				return err
+			}
+			values[i] = keyText(v)
+		}
+		if err := fn(true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
