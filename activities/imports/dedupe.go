@@ -147,7 +147,15 @@ func scanDuplicates(ctx context.Context, o *source.Opener, v vendorapi.Vendor, s
 		key  uint64
 		line int64
 	}
-	var rows []seen
+	// The rows' keys go into buckets by their hash's top byte: each bucket
+	// grows and is sorted on its own (a user's rows share one), so a 10M-row
+	// list never copies one 160 MB slice into a larger one.
+	var buckets [256][]seen
+	if rows := page.Chunks[0].Rows; rows > 0 { // known for Parquet
+		for i := range buckets {
+			buckets[i] = make([]seen, 0, rows/len(buckets)+rows/len(buckets)/8+16)
+		}
+	}
 	n := 0
 	each := func(line int64, values []string, ok bool) error {
 		if n++; n%100000 == 0 {
@@ -162,7 +170,8 @@ func scanDuplicates(ctx context.Context, o *source.Opener, v vendorapi.Vendor, s
 			}
 		}
 		if key := v.KeyOf(values); key != "" {
-			rows = append(rows, seen{key: state.KeyHash(key), line: line})
+			h := state.KeyHash(key)
+			buckets[h>>56] = append(buckets[h>>56], seen{key: h, line: line})
 		}
 		return nil
 	}
@@ -175,21 +184,25 @@ func scanDuplicates(ctx context.Context, o *source.Opener, v vendorapi.Vendor, s
 		return duplicateScan{}, err // the source's errors name it
 	}
 	out.rows = int64(n)
-	slices.SortFunc(rows, func(a, b seen) int {
-		if c := cmp.Compare(a.key, b.key); c != 0 {
-			return c
+	for b := range buckets {
+		rows := buckets[b]
+		buckets[b] = nil
+		slices.SortFunc(rows, func(a, b seen) int {
+			if c := cmp.Compare(a.key, b.key); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.line, b.line)
+		})
+		for i := 0; i < len(rows); {
+			j := i
+			for j+1 < len(rows) && rows[j+1].key == rows[i].key {
+				j++
+			}
+			for k := i; k < j; k++ {
+				out.lines = append(out.lines, supersededLine{line: rows[k].line, by: rows[j].line})
+			}
+			i = j + 1
 		}
-		return cmp.Compare(a.line, b.line)
-	})
-	for i := 0; i < len(rows); {
-		j := i
-		for j+1 < len(rows) && rows[j+1].key == rows[i].key {
-			j++
-		}
-		for k := i; k < j; k++ {
-			out.lines = append(out.lines, supersededLine{line: rows[k].line, by: rows[j].line})
-		}
-		i = j + 1
 	}
 	sort.Slice(out.lines, func(i, j int) bool { return out.lines[i].line < out.lines[j].line })
 	return out, nil

@@ -1,12 +1,18 @@
 package imports
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/parquet-go/parquet-go"
 
 	"importer/activities/mapping"
 	"importer/activities/source"
@@ -150,4 +156,68 @@ func BenchmarkScanDuplicates(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/200_000, "ns/row")
+}
+
+// Users whose rows are spread over the list, some in three rows, are each
+// kept once (the last row) whatever bucket their key falls in, in a CSV
+// list and in the same list as Parquet (whose row count sizes the buckets
+// ahead).
+func TestScanSupersedesEveryEarlierRowOfAUser(t *testing.T) {
+	v, _ := vendors.Import("nebuly")
+	dir := t.TempDir()
+	var csv strings.Builder
+	csv.WriteString("end_user,active_from\n")
+	type row struct {
+		EndUser    string `parquet:"end_user"`
+		ActiveFrom string `parquet:"active_from"`
+	}
+	var rows []row
+	last := map[string]int64{}
+	for i := 0; i < 6000; i++ {
+		user := fmt.Sprintf("u%d@x.io", i*7%4000) // 2,000 users in two rows, the others in one
+		if i%500 == 0 {
+			user = "thrice@x.io"
+		}
+		fmt.Fprintf(&csv, "%s,2025-01-01\n", user)
+		rows = append(rows, row{user, "2025-01-01"})
+	}
+	var want []supersededLine
+	for i := len(rows) - 1; i >= 0; i-- {
+		if by, ok := last[rows[i].EndUser]; ok {
+			want = append(want, supersededLine{line: int64(i + 2), by: by})
+		} else {
+			last[rows[i].EndUser] = int64(i + 2)
+		}
+	}
+	slices.SortFunc(want, func(a, b supersededLine) int { return cmp.Compare(a.line, b.line) })
+	csvPath := filepath.Join(dir, "u.csv")
+	if err := os.WriteFile(csvPath, []byte(csv.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	scan, err := scanDuplicates(context.Background(), &source.Opener{}, v, source.Ref{URI: csvPath, Format: source.CSV}, mapping.Mapping{}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) < 2000 || !slices.Equal(scan.lines, want) {
+		t.Fatalf("CSV: %d superseded rows, want %d", len(scan.lines), len(want))
+	}
+	// In Parquet a row is named by its number: line - 1.
+	var b bytes.Buffer
+	if err := parquet.Write(&b, rows, parquet.MaxRowsPerRowGroup(1000)); err != nil {
+		t.Fatal(err)
+	}
+	pqPath := filepath.Join(dir, "u.parquet")
+	if err := os.WriteFile(pqPath, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	scan, err = scanDuplicates(context.Background(), &source.Opener{}, v, source.Ref{URI: pqPath, Format: source.Parquet}, mapping.Mapping{}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		want[i].line, want[i].by = want[i].line-1, want[i].by-1
+	}
+	if !slices.Equal(scan.lines, want) {
+		t.Fatalf("Parquet: %d superseded rows, want %d", len(scan.lines), len(want))
+	}
 }
