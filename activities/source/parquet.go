@@ -147,32 +147,59 @@ func planParquet(ctx context.Context, o *Opener, req PlanRequest) (Page, error) 
 // objects: nested groups as nested maps, numbers as json.Number, byte
 // arrays as text. A row that cannot be decoded comes with an error.
 func readParquet(ctx context.Context, o *Opener, uri string, version Version, c Chunk, fn func(line int64, obj map[string]any, err error) error) error {
-	f, ra, err := o.openParquet(ctx, uri)
+	f, ra, err := o.openPlanned(ctx, uri, version)
 	if err != nil {
 		return err
 	}
-	if !version.matches(ra.want) {
-		return changed(uri, version, ra.want)
-	}
-	row, remaining := c.Offset, int64(c.Rows)
 	buf := make([]parquet.Row, 128)
+	return eachGroupRun(f, uri, c, func(g int, from, count int64) error {
+		line := groupStart(f, g) + from // the line before the run's first
+		return readRowGroup(ctx, f, ra, g, from, count, buf, func(obj map[string]any, err error) error {
+			line++
+			return fn(line, obj, err)
+		})
+	})
+}
+
+// openPlanned opens a Parquet source's footer, and fails with ErrChanged
+// if the source is not the planned version.
+func (o *Opener) openPlanned(ctx context.Context, uri string, version Version) (*parquet.File, *rangeReaderAt, error) {
+	f, ra, err := o.openParquet(ctx, uri)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !version.matches(ra.want) {
+		return nil, nil, changed(uri, version, ra.want)
+	}
+	return f, ra, nil
+}
+
+// groupStart is the first row of row group g, counted across the file.
+func groupStart(f *parquet.File, g int) int64 {
+	var start int64
+	for _, rg := range f.RowGroups()[:g] {
+		start += rg.NumRows()
+	}
+	return start
+}
+
+// eachGroupRun calls read for each run of a chunk's rows within one row
+// group, in order: the group, the run's first row in it, and its rows. A
+// file with fewer rows than the chunk planned has changed.
+func eachGroupRun(f *parquet.File, uri string, c Chunk, read func(g int, from, count int64) error) error {
+	row, remaining := c.Offset, int64(c.Rows)
 	var start int64
 	for g, rg := range f.RowGroups() {
 		n := rg.NumRows()
 		if remaining == 0 {
 			break
 		}
-		if row >= start+n {
-			start += n
-			continue
-		}
-		from, count := row-start, min(remaining, start+n-row)
-		if err := readRowGroup(ctx, f, ra, g, from, count, buf, func(obj map[string]any, err error) error {
-			row++
-			remaining--
-			return fn(row, obj, err)
-		}); err != nil {
-			return fmt.Errorf("read chunk %d of %s: %w", c.Index, Redact(uri), err)
+		if row < start+n {
+			from, count := row-start, min(remaining, start+n-row)
+			if err := read(g, from, count); err != nil {
+				return fmt.Errorf("read chunk %d of %s: %w", c.Index, Redact(uri), err)
+			}
+			row, remaining = row+count, remaining-count
 		}
 		start += n
 	}

@@ -708,12 +708,9 @@ func (c *columnValues) Close() error {
 // chunks of the key columns alone, a window at a time, when keyColumns
 // allows, and whole rows otherwise.
 func readParquetKeys(ctx context.Context, o *Opener, uri string, version Version, c Chunk, columns []string, fn func(line int64, values []string, ok bool) error) error {
-	f, ra, err := o.openParquet(ctx, uri)
+	f, ra, err := o.openPlanned(ctx, uri, version)
 	if err != nil {
 		return err
-	}
-	if !version.matches(ra.want) {
-		return changed(uri, version, ra.want)
 	}
 	values := make([]string, len(columns))
 	leaves, ok := keyColumns(f, columns)
@@ -731,31 +728,13 @@ func readParquetKeys(ctx context.Context, o *Opener, uri string, version Version
 			return fn(line, values, true)
 		})
 	}
-	row, remaining := c.Offset, int64(c.Rows)
-	var start int64
-	for g, rg := range f.RowGroups() {
-		n := rg.NumRows()
-		if remaining == 0 {
-			break
-		}
-		if row >= start+n {
-			start += n
-			continue
-		}
-		from, count := row-start, min(remaining, start+n-row)
-		if err := readGroupKeys(ctx, f, ra, g, leaves, from, count, values, func(ok bool) error {
-			row++
-			remaining--
-			return fn(row, values, ok)
-		}); err != nil {
-			return fmt.Errorf("read chunk %d of %s: %w", c.Index, Redact(uri), err)
-		}
-		start += n
-	}
-	if remaining > 0 {
-		return permErr(ErrChanged, "source %s: %d rows short of the %d planned for chunk %d: %v", Redact(uri), remaining, c.Rows, c.Index, ErrChanged)
-	}
-	return nil
+	return eachGroupRun(f, uri, c, func(g int, from, count int64) error {
+		line := groupStart(f, g) + from // the line before the run's first
+		return readGroupKeys(ctx, f, ra, g, leaves, from, count, values, func(ok bool) error {
+			line++
+			return fn(line, values, ok)
+		})
+	})
 }
 
 // readGroupKeys reads count rows of the leaves of row group g, from its
