@@ -3,10 +3,12 @@ package source
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +20,8 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 type parquetUser struct {
@@ -396,4 +400,154 @@ func TestAParquetFileWithoutOffsetIndexReadsTheSameRows(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withoutPageIndex rewrites a Parquet file's footer without its page index,
+// as writers that leave it out (pyarrow's default) write it.
+func withoutPageIndex(t testing.TB, data []byte) []byte {
+	t.Helper()
+	n := int(binary.LittleEndian.Uint32(data[len(data)-8:]))
+	footer := data[len(data)-8-n : len(data)-8]
+	var md format.FileMetaData
+	if err := thrift.Unmarshal(&thrift.CompactProtocol{}, footer, &md); err != nil {
+		t.Fatal(err)
+	}
+	for i := range md.RowGroups {
+		for j := range md.RowGroups[i].Columns {
+			c := &md.RowGroups[i].Columns[j]
+			c.OffsetIndexOffset, c.OffsetIndexLength, c.ColumnIndexOffset, c.ColumnIndexLength = 0, 0, 0, 0
+		}
+	}
+	b, err := thrift.Marshal(&thrift.CompactProtocol{}, &md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := append(slices.Clip(data[:len(data)-8-n]), b...)
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(b)))
+	return append(out, "PAR1"...)
+}
+
+type parquetRandom struct {
+	Name  string   `parquet:"name"`
+	Count *int64   `parquet:"count,optional"`
+	Plan  string   `parquet:"plan,dict"`
+	List  []string `parquet:"list"`
+	Tags  struct {
+		A string  `parquet:"a"`
+		B *string `parquet:"b,optional"`
+	} `parquet:"tags"`
+}
+
+// Whatever the row groups, pages (version 1 or 2) and chunks, with the
+// offset index or without it, on one worker or one worker a chunk, chunks read in any
+// order and eight at a time give every row once, as the library itself
+// reads the file.
+func TestParquetChunksReadEveryRowAsTheLibraryDoes(t *testing.T) {
+	for seed := int64(1); seed <= 12; seed++ {
+		r := rand.New(rand.NewPCG(uint64(seed), 7))
+		n := 1 + r.IntN(4000)
+		rows := make([]parquetRandom, n)
+		for i := range rows {
+			x := &rows[i]
+			x.Name, x.Plan = fmt.Sprintf("user%05d-%s", i, strings.Repeat("x", r.IntN(40))), []string{"Free", "Pro", "Team"}[r.IntN(3)]
+			if r.IntN(4) > 0 {
+				c := int64(r.IntN(1000))
+				x.Count = &c
+			}
+			for range r.IntN(3) {
+				x.List = append(x.List, fmt.Sprint(r.IntN(100)))
+			}
+			x.Tags.A = fmt.Sprint("a", i%17)
+			if r.IntN(3) == 0 {
+				b := fmt.Sprint("b", i)
+				x.Tags.B = &b
+			}
+		}
+		var b bytes.Buffer
+		if err := parquet.Write(&b, rows, parquet.MaxRowsPerRowGroup(int64(1+r.IntN(1500))), parquet.PageBufferSize(256+r.IntN(8192)), parquet.DataPageVersion(1+r.IntN(2))); err != nil {
+			t.Fatal(err)
+		}
+		want, err := parquet.Read[parquetRandom](bytes.NewReader(b.Bytes()), int64(b.Len()))
+		if err != nil || len(want) != n {
+			t.Fatalf("the library read %d rows of %d: %v", len(want), n, err)
+		}
+		chunkRows := 1 + r.IntN(700)
+		for _, bare := range []bool{false, true} {
+			data := b.Bytes()
+			if bare {
+				data = withoutPageIndex(t, data)
+			}
+			path := writeFile(t, fmt.Sprintf("random-%d-%v.parquet", seed, bare), string(data))
+			shared := &Opener{}
+			first, chunks := planAll(t, shared, path, Parquet, chunkRows, 50)
+			if f, _, err := shared.openParquet(context.Background(), path); err != nil || (len(f.OffsetIndexes()) == 0) != bare {
+				t.Fatalf("seed %d: without the index %v, %d offset indexes (%v)", seed, bare, len(f.OffsetIndexes()), err)
+			}
+			r.Shuffle(len(chunks), func(i, j int) { chunks[i], chunks[j] = chunks[j], chunks[i] })
+			perChunk := r.IntN(2) == 0
+			got := make([]map[string]any, n)
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			slots, errs := make(chan struct{}, 8), make(chan error, len(chunks))
+			for _, c := range chunks {
+				slots <- struct{}{}
+				wg.Go(func() {
+					defer func() { <-slots }()
+					o := shared
+					if perChunk {
+						o = &Opener{}
+					}
+					errs <- ReadChunk(context.Background(), o, path, Parquet, first.Header, first.Version, c, func(rec Record) error {
+						if rec.Err != nil {
+							return rec.Err
+						}
+						mu.Lock()
+						defer mu.Unlock()
+						if got[rec.Line-1] != nil {
+							return fmt.Errorf("line %d read twice", rec.Line)
+						}
+						got[rec.Line-1] = rec.Fields
+						return nil
+					})
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatalf("seed %d, without the index %v, chunks of %d: %v", seed, bare, chunkRows, err)
+				}
+			}
+			for i, w := range want {
+				if !rowMatches(got[i], w) {
+					t.Fatalf("seed %d, without the index %v, chunks of %d, line %d: read %s, the library %+v", seed, bare, chunkRows, i+1, got[i], w)
+				}
+			}
+		}
+	}
+}
+
+// rowMatches says whether a row read as an object holds the values of
+// the library's row.
+func rowMatches(got map[string]any, w parquetRandom) bool {
+	tags, _ := got["tags"].(map[string]any)
+	if got["name"] != w.Name || got["plan"] != w.Plan || tags["a"] != w.Tags.A {
+		return false
+	}
+	if (w.Count == nil) != (got["count"] == nil) || w.Count != nil && got["count"] != json.Number(fmt.Sprint(*w.Count)) {
+		return false
+	}
+	if (w.Tags.B == nil) != (tags["b"] == nil) || w.Tags.B != nil && tags["b"] != *w.Tags.B {
+		return false
+	}
+	list, _ := got["list"].([]any)
+	if len(list) != len(w.List) {
+		return false
+	}
+	for i, v := range list {
+		if v != w.List[i] {
+			return false
+		}
+	}
+	return true
 }
