@@ -36,10 +36,10 @@ type parquetUser struct {
 }
 
 // parquetList writes n users in row groups of at most perGroup rows.
-func parquetList(t testing.TB, n, perGroup int) []byte {
+func parquetList(t testing.TB, n, perGroup int, opts ...parquet.WriterOption) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	w := parquet.NewGenericWriter[parquetUser](&b, parquet.MaxRowsPerRowGroup(int64(perGroup)))
+	w := parquet.NewGenericWriter[parquetUser](&b, append(opts, parquet.MaxRowsPerRowGroup(int64(perGroup)))...)
 	for i := 0; i < n; i++ {
 		u := parquetUser{EndUser: fmt.Sprintf("user%05d@example.com", i), ActiveFrom: "2025-01-02", Seats: int64(i % 50), Trial: i%2 == 0}
 		u.Tags.Plan, u.Tags.Country = []string{"Free", "Pro"}[i%2], "DE"
@@ -224,19 +224,7 @@ func firstDiff(got, want []string) string {
 // one worker, read each page once, although their pages (64 KiB, thousands of rows
 // each) straddle the chunks' edges and some hold more rows than a chunk.
 func TestAParquetListIsReadAboutOnce(t *testing.T) {
-	var b bytes.Buffer
-	w := parquet.NewGenericWriter[parquetUser](&b, parquet.MaxRowsPerRowGroup(50000), parquet.PageBufferSize(64<<10))
-	for i := 0; i < 120000; i++ {
-		u := parquetUser{EndUser: fmt.Sprintf("user%07d@example.com", i), ActiveFrom: "2025-01-02", Seats: int64(i % 50), Trial: i%2 == 0}
-		u.Tags.Plan, u.Tags.Country = []string{"Free", "Pro"}[i%2], "DE"
-		if _, err := w.Write([]parquetUser{u}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	body := b.Bytes()
+	body := parquetList(t, 120000, 50000, parquet.PageBufferSize(64<<10))
 	f, _ := parquet.OpenFile(bytes.NewReader(body), int64(len(body)))
 	var keyBytes int64
 	for _, rg := range f.Metadata().RowGroups {
@@ -257,7 +245,7 @@ func TestAParquetListIsReadAboutOnce(t *testing.T) {
 	keys := 0
 	chunks, err := ReadColumnsAndPlan(ctx, o, uri, Parquet, whole.Header, whole.Version, whole.Chunks[0], []string{"end_user"}, 5000,
 		func(_ int64, v []string, ok bool) error {
-			if ok && v[0] == fmt.Sprintf("user%07d@example.com", keys) {
+			if ok && v[0] == fmt.Sprintf("user%05d@example.com", keys) {
 				keys++
 			}
 			return nil
@@ -268,25 +256,15 @@ func TestAParquetListIsReadAboutOnce(t *testing.T) {
 	scan := sent.Swap(0)
 	// Eight chunks in flight, as an import runs them.
 	var rows atomic.Int64
-	var wg sync.WaitGroup
-	slots, errs := make(chan struct{}, 8), make(chan error, len(chunks))
-	for _, c := range chunks {
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			errs <- ReadChunk(ctx, o, uri, Parquet, whole.Header, whole.Version, c, func(r Record) error {
-				if r.Err == nil && r.Fields["end_user"] == fmt.Sprintf("user%07d@example.com", r.Line-1) {
-					rows.Add(1)
-				}
-				return nil
-			})
+	if err := eightAtATime(chunks, func(c Chunk) error {
+		return ReadChunk(ctx, o, uri, Parquet, whole.Header, whole.Version, c, func(r Record) error {
+			if r.Err == nil && r.Fields["end_user"] == fmt.Sprintf("user%05d@example.com", r.Line-1) {
+				rows.Add(1)
+			}
+			return nil
 		})
-	}
-	wg.Wait()
-	for range chunks {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
+	}); err != nil {
+		t.Fatal(err)
 	}
 	read := sent.Swap(0)
 	size := int64(len(body))
@@ -487,36 +465,26 @@ func TestParquetChunksReadEveryRowAsTheLibraryDoes(t *testing.T) {
 			perChunk := r.IntN(2) == 0
 			got := make([]map[string]any, n)
 			var mu sync.Mutex
-			var wg sync.WaitGroup
-			slots, errs := make(chan struct{}, 8), make(chan error, len(chunks))
-			for _, c := range chunks {
-				slots <- struct{}{}
-				wg.Go(func() {
-					defer func() { <-slots }()
-					o := shared
-					if perChunk {
-						o = &Opener{}
-					}
-					errs <- ReadChunk(context.Background(), o, path, Parquet, first.Header, first.Version, c, func(rec Record) error {
-						if rec.Err != nil {
-							return rec.Err
-						}
-						mu.Lock()
-						defer mu.Unlock()
-						if got[rec.Line-1] != nil {
-							return fmt.Errorf("line %d read twice", rec.Line)
-						}
-						got[rec.Line-1] = rec.Fields
-						return nil
-					})
-				})
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					t.Fatalf("seed %d, without the index %v, chunks of %d: %v", seed, bare, chunkRows, err)
+			err := eightAtATime(chunks, func(c Chunk) error {
+				o := shared
+				if perChunk {
+					o = &Opener{}
 				}
+				return ReadChunk(context.Background(), o, path, Parquet, first.Header, first.Version, c, func(rec Record) error {
+					if rec.Err != nil {
+						return rec.Err
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					if got[rec.Line-1] != nil {
+						return fmt.Errorf("line %d read twice", rec.Line)
+					}
+					got[rec.Line-1] = rec.Fields
+					return nil
+				})
+			})
+			if err != nil {
+				t.Fatalf("seed %d, without the index %v, chunks of %d: %v", seed, bare, chunkRows, err)
 			}
 			for i, w := range want {
 				if !rowMatches(got[i], w) {
@@ -550,4 +518,26 @@ func rowMatches(got map[string]any, w parquetRandom) bool {
 		}
 	}
 	return true
+}
+
+// eightAtATime reads chunks eight at a time, as an import runs them, and
+// returns the first error.
+func eightAtATime(chunks []Chunk, read func(Chunk) error) error {
+	var wg sync.WaitGroup
+	slots, errs := make(chan struct{}, 8), make(chan error, len(chunks))
+	for _, c := range chunks {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			errs <- read(c)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
