@@ -13,6 +13,7 @@
 //	go run ./testsuite/bench -rows 100000,1000000 -latency 0,50ms
 //	go run ./testsuite/bench -rows 10000000 -latency 0 -plain=false
 //	go run ./testsuite/bench -rows 1000000 -dev   # worker --dev: server and worker in one process
+//	go run ./testsuite/bench -rows 10000000 -latency 0 -format parquet
 //	go run ./testsuite/bench -incremental -rows 1000000 -store sqlite,postgres
 package main
 
@@ -29,6 +30,7 @@ import (
 	"time"
 
 	"importer/activities/imports"
+	"importer/activities/source"
 	"importer/internal/gen"
 	"importer/workflows"
 )
@@ -47,6 +49,7 @@ type config struct {
 	plain       bool // also run the plain loop
 	dev         bool // one `worker --dev` process instead of a server and a worker
 	timeline    bool // print where each import's time went, from its history
+	format      source.Format
 	self        string
 	workerBin   string
 }
@@ -60,6 +63,7 @@ func main() {
 	chunk := flag.Int("chunk-rows", 0, "rows per chunk (default 5 batches)")
 	plain := flag.Bool("plain", true, "also run the plain loop, for the ratio")
 	dev := flag.Bool("dev", false, "run the import on `worker --dev` (embedded server and worker in one process) instead of a server process and a worker process")
+	format := flag.String("format", "csv", "the list's format: csv, or parquet (the same list converted: Snappy, row groups of 1Mi rows)")
 	timeline := flag.Bool("timeline", false, "print, for each import, where its time went: each activity type's first schedule, start and last completion, from its history")
 	incr := flag.Bool("incremental", false, "measure incremental imports instead, on each -store backend: a first run that writes the state, and a re-run of the unchanged list")
 	backends := flag.String("store", "sqlite,postgres", "with -incremental: the store backends, comma-separated")
@@ -82,7 +86,10 @@ func main() {
 		fatal(fmt.Errorf("unknown -role %q", *role))
 	}
 
-	cfg := config{concurrency: *conc, batch: *batch, chunkRows: *chunk, incremental: *incr, plain: *plain, dev: *dev, timeline: *timeline}
+	cfg := config{concurrency: *conc, batch: *batch, chunkRows: *chunk, incremental: *incr, plain: *plain, dev: *dev, timeline: *timeline, format: source.Format(*format)}
+	if cfg.format != source.CSV && cfg.format != source.Parquet || cfg.incremental && cfg.format != source.CSV {
+		fatal(fmt.Errorf("bad -format %q: csv or parquet (-incremental measures csv)", *format))
+	}
 	for _, b := range strings.Split(*backends, ",") {
 		cfg.backends = append(cfg.backends, strings.TrimSpace(b))
 	}
@@ -143,6 +150,20 @@ func run(cfg config) error {
 		if _, err := gen.VendorFile("nebuly", path, gen.Options{Rows: n, InvalidEvery: 1000, QuotedNewlineEvery: 100}); err != nil {
 			return err
 		}
+		if cfg.format == source.Parquet {
+			fmt.Fprintf(os.Stderr, "converting it to Parquet...\n")
+			csvPath := path
+			path = strings.TrimSuffix(path, ".csv") + ".parquet"
+			if err := toParquet(csvPath, path); err != nil {
+				return err
+			}
+			os.Remove(csvPath)
+			share, size, err := columnShare(path, "end_user")
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%d rows as Parquet: %.1f MB, the key column (end_user) %.2f of it\n", n, float64(size)/1e6, share)
+		}
 		for _, lat := range cfg.latencies {
 			fmt.Fprintf(os.Stderr, "%d rows, %s vendor latency...\n", n, lat)
 			r, err := measure(ctx, cfg, path, n, lat)
@@ -188,5 +209,9 @@ func printResults(cfg config, results []result) {
 	if cfg.dev {
 		how = "`worker --dev` (embedded Temporal server on SQLite and the worker in one process) and the fake Nebuly in another"
 	}
-	fmt.Printf("\nconcurrency %d, batch %d users, chunk %d rows; %s; %d CPUs\n", cfg.concurrency, cfg.batch, cfg.chunkRows, how, runtime.NumCPU())
+	list := "CSV"
+	if cfg.format == source.Parquet {
+		list = fmt.Sprintf("Parquet (Snappy, row groups of %d rows)", parquetRowGroup)
+	}
+	fmt.Printf("\n%s list; concurrency %d, batch %d users, chunk %d rows; %s; %d CPUs\n", list, cfg.concurrency, cfg.batch, cfg.chunkRows, how, runtime.NumCPU())
 }

@@ -133,7 +133,7 @@ func measure(ctx context.Context, cfg config, path string, n int, lat time.Durat
 	}
 	begin := time.Now()
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, workflows.ImportWorkflowName, workflows.ImportInput{
-		Vendor: "nebuly", Source: source.Ref{URI: uri, Format: source.CSV},
+		Vendor: "nebuly", Source: source.Ref{URI: uri, Format: cfg.format},
 		BatchSize: cfg.batch, ChunkRows: cfg.chunkRows, Concurrency: cfg.concurrency,
 	})
 	if err != nil {
@@ -215,7 +215,7 @@ func plainLoop(ctx context.Context, cfg config, uri, baseURL string) error {
 	var page source.Page
 	var err error
 	for !page.Done {
-		page, err = source.Plan(ctx, opener, source.PlanRequest{URI: uri, Format: source.CSV, From: page.Next, FromLine: page.NextLine,
+		page, err = source.Plan(ctx, opener, source.PlanRequest{URI: uri, Format: cfg.format, From: page.Next, FromLine: page.NextLine,
 			NextIndex: page.NextIndex, ChunkRows: cfg.chunkRows, MaxChunks: 1000}, nil)
 		if err != nil {
 			return err
@@ -232,7 +232,7 @@ func plainLoop(ctx context.Context, cfg config, uri, baseURL string) error {
 			defer wg.Done()
 			for ch := range work {
 				var users []nebuly.User
-				err := source.ReadChunk(ctx, opener, uri, source.CSV, page.Header, page.Version, ch, func(rec source.Record) error {
+				err := source.ReadChunk(ctx, opener, uri, cfg.format, page.Header, page.Version, ch, func(rec source.Record) error {
 					if rec.Err != nil {
 						return nil
 					}
