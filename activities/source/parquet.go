@@ -151,6 +151,11 @@ func readParquet(ctx context.Context, o *Opener, uri string, version Version, c 
 	if err != nil {
 		return err
 	}
+	return readParquetRows(ctx, f, ra, uri, c, fn)
+}
+
+// readParquetRows is readParquet on a file already opened.
+func readParquetRows(ctx context.Context, f *parquet.File, ra *rangeReaderAt, uri string, c Chunk, fn func(line int64, obj map[string]any, err error) error) error {
 	buf := make([]parquet.Row, 128)
 	return eachGroupRun(f, uri, c, func(g int, from, count int64) error {
 		line := groupStart(f, g) + from // the line before the run's first

@@ -141,7 +141,7 @@ func readParquetKeys(ctx context.Context, o *Opener, uri string, version Version
 	values := make([]string, len(columns))
 	leaves, ok := keyColumns(f, columns)
 	if !ok {
-		return readParquet(ctx, o, uri, version, c, func(line int64, obj map[string]any, err error) error {
+		return readParquetRows(ctx, f, ra, uri, c, func(line int64, obj map[string]any, err error) error {
 			if err != nil {
 				return fn(line, nil, false)
 			}
