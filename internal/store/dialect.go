@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -157,7 +156,17 @@ func (postgresDialect) load(ctx context.Context, db *sql.DB, pre []stmt, table s
 func openPostgres(u string, maxConns int) (*Store, error) {
 	cfg, err := pgx.ParseConfig(u)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a PostgreSQL URL (%s): %w", EnvVar, redactURL(u), errors.Unwrap(err))
+		// pgx's own message quotes the setting with only the user info's
+		// password masked; what it found wrong may quote part of it.
+		why := err
+		if inner := errors.Unwrap(err); inner != nil {
+			why = inner
+		}
+		shown := ""
+		if r := redactURL(u); r != "" {
+			shown = " (" + r + ")"
+		}
+		return nil, fmt.Errorf("%s: not a PostgreSQL URL%s: %s", EnvVar, shown, scrub(why.Error(), u))
 	}
 	db := stdlib.OpenDB(*cfg)
 	if maxConns <= 0 {
@@ -167,18 +176,6 @@ func openPostgres(u string, maxConns int) (*Store, error) {
 	db.SetMaxIdleConns(maxConns)
 	where := fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
 	return &Store{db: db, backend: Postgres, where: where, dialect: postgresDialect{}}, nil
-}
-
-// redactURL drops the password from a URL, for messages.
-func redactURL(u string) string {
-	p, err := url.Parse(u)
-	if err != nil || p.User == nil {
-		if err != nil {
-			return "(unparsable)"
-		}
-		return u
-	}
-	return p.Redacted()
 }
 
 // inTx runs fn in a transaction and commits it, or rolls it back when fn

@@ -65,8 +65,8 @@ type Store struct {
 type Options struct {
 	// URL selects the backend: "" or "sqlite" for DataDir/importer.db,
 	// "sqlite:PATH" (or "file:PATH") for another SQLite file, and
-	// "postgres://user[:password]@host:port/db?sslmode=..." (or
-	// postgresql://) for PostgreSQL.
+	// "postgres://user[:password]@host:port/db?sslmode=verify-full&sslrootcert=..."
+	// (or postgresql://) for PostgreSQL. No message shows the password.
 	URL string
 	// DataDir is where the default SQLite file goes; "" means ".importer".
 	DataDir string
@@ -75,8 +75,9 @@ type Options struct {
 }
 
 // Open connects to the store, and applies the schema migrations it lacks.
-// Two workers opening one PostgreSQL store at once are safe: migrations
-// run under an advisory lock.
+// Workers opening one store at once are safe: migrations run under an
+// advisory lock on PostgreSQL, and under a lock on the file PATH.lock beside
+// the database on SQLite.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	s, err := open(o)
 	if err != nil {
@@ -107,10 +108,40 @@ func open(o Options) (*Store, error) {
 		return openSQLite(path)
 	case strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://"):
 		return openPostgres(u, o.MaxConns)
+	case keywordSetting.MatchString(u):
+		// The setting is not shown, only its keywords: it may hold a
+		// password under any of them.
+		return nil, fmt.Errorf("%s holds keyword/value settings (%s), which the importer does not read: write them as a URL, %s",
+			EnvVar, settingKeys(u), exampleURL)
 	default:
-		return nil, fmt.Errorf("%s=%q is not a store: use postgres://user@host:5432/db?sslmode=disable, or sqlite:PATH, or leave it empty for %s under the data directory",
-			EnvVar, redactURL(u), DefaultFile)
+		what := "is not a store"
+		if scheme, _, ok := strings.Cut(u, "://"); ok && validScheme(scheme) {
+			what = "is a " + scheme + ":// URL, which is not a store"
+		}
+		return nil, fmt.Errorf("%s %s: use %s, or sqlite:PATH, or leave it empty for %s under the data directory",
+			EnvVar, what, exampleURL, DefaultFile)
 	}
+}
+
+// exampleURL is how messages show a PostgreSQL setting: one that verifies
+// the server's certificate.
+const exampleURL = "postgres://user@host:5432/db?sslmode=verify-full&sslrootcert=/path/ca.pem"
+
+// validScheme says whether s can be a URL's scheme (RFC 3986), and so can
+// be named in a message without showing anything else of the setting.
+func validScheme(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.'):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func openSQLite(path string) (*Store, error) {
@@ -188,6 +219,17 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
+	if s.backend == SQLite {
+		// SQLite has no advisory lock: workers starting together on one
+		// fresh file would each create the version table and run the
+		// first migration. A lock file beside the database lets one
+		// migrate (and switch the file to WAL) while the others wait.
+		unlock, err := lockFile(ctx, s.where+".lock")
+		if err != nil {
+			return fmt.Errorf("migrate the store (%s): %w", s.Describe(), err)
+		}
+		defer unlock()
+	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate the store (%s): %w", s.Describe(), err)
 	}

@@ -360,6 +360,13 @@ func writer(id int, url string) error {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(openerEnv) != "" {
+		if err := opener(os.Getenv(store.EnvVar)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if w := os.Getenv(helperEnv); w != "" {
 		id, _ := strconv.Atoi(w)
 		if err := writer(id, os.Getenv(store.EnvVar)); err != nil {
@@ -379,6 +386,40 @@ func TestOpenExplainsABadStoreSetting(t *testing.T) {
 		}
 		if msg := err.Error(); !contains(msg, store.EnvVar) || contains(msg, "secret") {
 			t.Fatalf("%q: %v (want the variable named and no password)", u, err)
+		}
+	}
+}
+
+// Whatever form a store setting takes, and however it is wrong, the error
+// says what is wrong without the password: in the URL's user info or
+// query, in keyword/value settings, or in a setting that is no store.
+func TestNoStoreErrorShowsThePassword(t *testing.T) {
+	const pw = "Hunter2pw"
+	for _, tc := range []struct{ setting, want string }{
+		{"host=db user=importer password=" + pw, "keyword/value settings (host, user, password)"},
+		{"host=db sslpassword='" + pw + " x' sslmode=verify-full", "(host, sslpassword, sslmode)"},
+		{"mysql://importer:" + pw + "@db/importer", "a mysql:// URL, which is not a store"},
+		{"importer:" + pw + "@db:5432/importer", "is not a store"},
+		{pw, "is not a store"},
+		{"postgres://importer:" + pw + "@[::1", "missing ']'"},
+		{"postgres://importer:ab%zz" + pw + "@db/importer", "invalid URL escape"},
+		{"postgres://importer@db/importer?password=" + pw + "&sslmode=bogus", "sslmode is invalid"},
+		{"postgres://importer@db/importer?sslpassword=" + pw + "&sslmode=verify-full&sslrootcert=/nonexistent/ca.pem", "unable to read CA file"},
+		{"postgres://importer:" + pw + "@db/importer?target_session_attrs=" + pw, "not a PostgreSQL URL"},
+		// Parsed, then refused by a server that is not there.
+		{"postgres://importer:" + pw + "@127.0.0.1:1/importer?sslmode=disable&connect_timeout=5", "importer@127.0.0.1:1/importer"},
+		{"postgres://importer@127.0.0.1:1/importer?sslmode=disable&password=" + pw, "failed to connect"},
+	} {
+		_, err := store.Open(context.Background(), store.Options{URL: tc.setting})
+		if err == nil {
+			t.Fatalf("%s opened", tc.want)
+		}
+		msg := err.Error()
+		if contains(msg, pw) || contains(msg, "Hunter") || contains(msg, "2pw") || contains(msg, "%zz") {
+			t.Errorf("the error shows the password: %s", msg)
+		}
+		if !contains(msg, tc.want) {
+			t.Errorf("error %q lacks %q", msg, tc.want)
 		}
 	}
 }

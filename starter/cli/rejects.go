@@ -57,6 +57,13 @@ its list since the last successful run.`,
 				return errors.New("--limit must not be negative (0 shows all)")
 			}
 			ctx := cmd.Context()
+			// The store first: a setting it refuses is this machine's
+			// mistake, reported before anything is asked of Temporal.
+			st, err := store.Open(ctx, store.Options{URL: f.store, DataDir: f.dataDir})
+			if err != nil {
+				return err
+			}
+			defer st.Close()
 			c, err := g.dial(ctx)
 			if err != nil {
 				return err
@@ -67,11 +74,6 @@ its list since the last successful run.`,
 			if err != nil {
 				return err
 			}
-			st, err := store.Open(ctx, store.Options{URL: f.store, DataDir: f.dataDir})
-			if err != nil {
-				return err
-			}
-			defer st.Close()
 			if f.disappeared {
 				return showDisappeared(ctx, g, st, run, f)
 			}
@@ -83,7 +85,7 @@ its list since the last successful run.`,
 	fl.IntVar(&f.limit, "limit", 0, "print at most N rejects (0: all)")
 	fl.StringVar(&f.reason, "reason", "", "only rejects whose reason contains TEXT (any case)")
 	fl.BoolVar(&f.disappeared, "disappeared", false, "list the users an incremental import found gone from the list instead")
-	fl.StringVar(&f.store, "store", envOr(store.EnvVar, ""), "the workers' store: postgres://user@host:5432/db?sslmode=..., or empty for the SQLite file under --data-dir ["+store.EnvVar+"]")
+	fl.StringVar(&f.store, "store", envOr(store.EnvVar, ""), "the workers' store: postgres://user@host:5432/db?sslmode=verify-full&sslrootcert=/path/ca.pem, or empty for the SQLite file under --data-dir ["+store.EnvVar+"]")
 	fl.StringVar(&f.dataDir, "data-dir", envOr("IMPORTER_DATA_DIR", ".importer"), "the data directory of a single-host worker, where its embedded store is [IMPORTER_DATA_DIR]")
 	return cmd
 }
