@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Store kinds.
@@ -30,7 +32,10 @@ type Config struct {
 	Dir        string // where files are kept
 	Listen     string // address the server binds
 	PublicURL  string // base of the URLs handed to vendors; "" means the server's own address
-	SecretFile string // URL-signing secret (see LoadOrCreateSecret)
+	SecretFile string // URL-signing keys, first signs (see LoadOrCreateKeys)
+	// URLTTL is the longest a local store's URL stays valid (see
+	// LocalOptions.MaxURLTTL); 0 means DefaultURLTTL.
+	URLTTL time.Duration
 
 	S3 S3Config
 }
@@ -44,6 +49,7 @@ type Config struct {
 //	IMPORTER_ARTIFACTS_LISTEN       default 127.0.0.1:8235
 //	IMPORTER_ARTIFACTS_PUBLIC_URL   default http://<listen>
 //	IMPORTER_ARTIFACTS_SECRET_FILE  default <dataDir>/artifacts.key
+//	IMPORTER_ARTIFACTS_URL_TTL      longest URL lifetime, default 24h
 //	IMPORTER_S3_BUCKET              required for s3
 //	IMPORTER_S3_PREFIX, IMPORTER_S3_REGION, IMPORTER_S3_ENDPOINT
 //	IMPORTER_S3_PATH_STYLE          true or false
@@ -84,6 +90,14 @@ func localFromEnv(get func(string) string, dataDir string) (Config, error) {
 	}
 	if c.Listen == "" {
 		c.Listen = DefaultListen
+	}
+	c.URLTTL = DefaultURLTTL
+	if v := get("IMPORTER_ARTIFACTS_URL_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute {
+			return Config{}, fmt.Errorf("IMPORTER_ARTIFACTS_URL_TTL=%q: want a duration of a minute or more, e.g. 24h", v)
+		}
+		c.URLTTL = d
 	}
 	host, port, err := net.SplitHostPort(c.Listen)
 	if err != nil {
@@ -143,11 +157,11 @@ func s3FromEnv(get func(string) string) (Config, error) {
 func Open(ctx context.Context, cfg Config) (Store, *Server, error) {
 	switch cfg.Kind {
 	case KindLocal:
-		secret, err := LoadOrCreateSecret(cfg.SecretFile)
+		keys, err := LoadOrCreateKeys(cfg.SecretFile)
 		if err != nil {
 			return nil, nil, err
 		}
-		l, err := NewLocal(cfg.Dir, cfg.PublicURL, secret)
+		l, err := NewLocalWith(cfg.Dir, cfg.PublicURL, LocalOptions{Keys: keys, MaxURLTTL: cfg.URLTTL})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -169,4 +183,18 @@ func Open(ctx context.Context, cfg Config) (Store, *Server, error) {
 	default:
 		return nil, nil, fmt.Errorf("artifact store: unknown kind %q: want %q or %q", cfg.Kind, KindLocal, KindS3)
 	}
+}
+
+// Places are where the store keeps what it holds: the local store's
+// directory and key file, or the S3 store's bucket and prefix as an
+// s3:// URL. They are the worker's own, and no import may name them as
+// its source.
+func (c Config) Places() []string {
+	switch c.Kind {
+	case KindLocal:
+		return []string{c.Dir, c.SecretFile}
+	case KindS3:
+		return []string{"s3://" + path.Join(c.S3.Bucket, strings.Trim(c.S3.Prefix, "/"))}
+	}
+	return nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +31,7 @@ func TestConfigFromEnv(t *testing.T) {
 				Listen:     "127.0.0.1:8235",
 				PublicURL:  "http://127.0.0.1:8235",
 				SecretFile: "/var/lib/importer/artifacts.key",
+				URLTTL:     DefaultURLTTL,
 			},
 		},
 		{
@@ -39,6 +42,7 @@ func TestConfigFromEnv(t *testing.T) {
 				"IMPORTER_ARTIFACTS_LISTEN":      "0.0.0.0:9000",
 				"IMPORTER_ARTIFACTS_PUBLIC_URL":  "https://files.example.com/",
 				"IMPORTER_ARTIFACTS_SECRET_FILE": "/etc/importer/url.key",
+				"IMPORTER_ARTIFACTS_URL_TTL":     "2h30m",
 			},
 			want: Config{
 				Kind:       KindLocal,
@@ -46,6 +50,7 @@ func TestConfigFromEnv(t *testing.T) {
 				Listen:     "0.0.0.0:9000",
 				PublicURL:  "https://files.example.com",
 				SecretFile: "/etc/importer/url.key",
+				URLTTL:     150 * time.Minute,
 			},
 		},
 		{
@@ -53,21 +58,21 @@ func TestConfigFromEnv(t *testing.T) {
 			env:     map[string]string{"IMPORTER_ARTIFACTS_LISTEN": ":8235"},
 			dataDir: "/d",
 			want: Config{Kind: KindLocal, Dir: "/d/artifacts", Listen: ":8235",
-				PublicURL: "http://127.0.0.1:8235", SecretFile: "/d/artifacts.key"},
+				PublicURL: "http://127.0.0.1:8235", SecretFile: "/d/artifacts.key", URLTTL: DefaultURLTTL},
 		},
 		{
 			name:    "IPv6 listen",
 			env:     map[string]string{"IMPORTER_ARTIFACTS_LISTEN": "[::1]:8235"},
 			dataDir: "/d",
 			want: Config{Kind: KindLocal, Dir: "/d/artifacts", Listen: "[::1]:8235",
-				PublicURL: "http://[::1]:8235", SecretFile: "/d/artifacts.key"},
+				PublicURL: "http://[::1]:8235", SecretFile: "/d/artifacts.key", URLTTL: DefaultURLTTL},
 		},
 		{
 			name:    "port 0 leaves the public URL to the server",
 			env:     map[string]string{"IMPORTER_ARTIFACTS_LISTEN": "127.0.0.1:0"},
 			dataDir: "/d",
 			want: Config{Kind: KindLocal, Dir: "/d/artifacts", Listen: "127.0.0.1:0",
-				SecretFile: "/d/artifacts.key"},
+				SecretFile: "/d/artifacts.key", URLTTL: DefaultURLTTL},
 		},
 		{
 			name: "s3",
@@ -129,6 +134,8 @@ func TestConfigFromEnv(t *testing.T) {
 			wantErr: "IMPORTER_S3_PREFIX",
 		},
 		{name: "local without a data directory", wantErr: "IMPORTER_ARTIFACTS_DIR"},
+		{name: "URL lifetime not a duration", env: map[string]string{"IMPORTER_ARTIFACTS_URL_TTL": "a day"}, dataDir: "/d", wantErr: "IMPORTER_ARTIFACTS_URL_TTL"},
+		{name: "URL lifetime too short", env: map[string]string{"IMPORTER_ARTIFACTS_URL_TTL": "5s"}, dataDir: "/d", wantErr: "IMPORTER_ARTIFACTS_URL_TTL"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -231,5 +238,38 @@ func TestOpenRefusesBadConfig(t *testing.T) {
 	}
 	if _, _, err := Open(ctx, Config{Kind: KindLocal, Dir: t.TempDir(), Listen: "127.0.0.1:0", SecretFile: secret}); err == nil {
 		t.Error("Open accepted a world-readable secret file")
+	}
+}
+
+// IMPORTER_ARTIFACTS_URL_TTL reaches the store Open builds: a URL asked
+// for longer runs out when the setting says.
+func TestOpenLocalCutsURLsToTheConfiguredLifetime(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := ConfigFromEnv(func(k string) string {
+		return map[string]string{"IMPORTER_ARTIFACTS_LISTEN": "127.0.0.1:0", "IMPORTER_ARTIFACTS_URL_TTL": "1h"}[k]
+	}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, srv, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	put(t, store, "l.csv", "x\n")
+	u, err := store.URL(ctx, "l.csv", 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := strconv.ParseInt(pu.Query().Get("expires"), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(time.Unix(exp, 0)); left > time.Hour+time.Second || left < 59*time.Minute {
+		t.Fatalf("a URL asked for 24h is valid for %s; the store allows 1h", left)
 	}
 }

@@ -24,30 +24,88 @@ import (
 // MinSecretLen is the shortest URL-signing secret NewLocal accepts, in bytes.
 const MinSecretLen = 16
 
+// DefaultURLTTL is the longest a local store's URL stays valid when nothing
+// else is configured: the day the Fynd audience sync asks for, since its
+// jobs may queue that long before they fetch the file.
+const DefaultURLTTL = 24 * time.Hour
+
+// ClockSkew is how far beyond now+MaxURLTTL a URL's expiry may lie and still
+// be served: the worker that minted it may run on a clock a little ahead.
+const ClockSkew = time.Minute
+
 // Local keeps artifacts as files under a directory and publishes them through
 // its own HTTP handler (see Handler and Listen) at URLs signed with an HMAC
 // and an expiry time.
 type Local struct {
 	dir    string
-	secret []byte
+	keys   []urlKey // keys[0] signs; every one verifies
+	maxTTL time.Duration
 	now    func() time.Time // tests move it to expire URLs
 
 	mu        sync.RWMutex
 	publicURL string // base of URLs, no trailing slash; "" until Listen when not configured
 }
 
-// NewLocal returns a store that keeps files under dir (created 0700 if
+// urlKey is one URL-signing key and the id URLs name it by.
+type urlKey struct {
+	id     string
+	secret []byte
+}
+
+// KeyID is the id a URL names its signing key by (the kid parameter): the
+// first 8 bytes of the key's SHA-256, hex-encoded. It says which key to
+// verify with and nothing about the key itself.
+func KeyID(secret []byte) string {
+	sum := sha256.Sum256(secret)
+	return hex.EncodeToString(sum[:8])
+}
+
+// LocalOptions are the local store's settings beyond its directory and
+// public URL.
+type LocalOptions struct {
+	// Keys sign and verify URLs. The first signs every new URL; each one
+	// verifies the URLs that name it (kid), so a new key put first leaves
+	// the URLs signed with the old one valid until they expire, and a key
+	// removed revokes its URLs. At least one, each at least MinSecretLen
+	// bytes.
+	Keys [][]byte
+	// MaxURLTTL is the longest a URL stays valid: URL cuts a longer ttl to
+	// it, and the server refuses a URL whose expiry lies further ahead than
+	// this plus ClockSkew (one minted elsewhere with the key, say). 0 means
+	// DefaultURLTTL.
+	MaxURLTTL time.Duration
+}
+
+// NewLocal is NewLocalWith one URL-signing secret and DefaultURLTTL.
+func NewLocal(dir, publicURL string, secret []byte) (*Local, error) {
+	return NewLocalWith(dir, publicURL, LocalOptions{Keys: [][]byte{secret}})
+}
+
+// NewLocalWith returns a store that keeps files under dir (created 0700 if
 // missing) and mints URLs under publicURL, the address at which vendors reach
 // the handler (e.g. "http://127.0.0.1:8235" or "https://files.example.com").
 // An empty publicURL means "wherever Listen binds", which suits tests that
-// listen on port 0. secret signs URLs; keep it stable (LoadOrCreateSecret) so
+// listen on port 0. o.Keys sign URLs; keep them stable (LoadOrCreateKeys) so
 // URLs outlive a worker restart.
-func NewLocal(dir, publicURL string, secret []byte) (*Local, error) {
+func NewLocalWith(dir, publicURL string, o LocalOptions) (*Local, error) {
 	if dir == "" {
 		return nil, errors.New("local artifact store: no directory given")
 	}
-	if len(secret) < MinSecretLen {
-		return nil, fmt.Errorf("local artifact store: URL-signing secret is %d bytes; at least %d are needed", len(secret), MinSecretLen)
+	if len(o.Keys) == 0 {
+		return nil, errors.New("local artifact store: no URL-signing secret given")
+	}
+	keys := make([]urlKey, len(o.Keys))
+	for i, k := range o.Keys {
+		if len(k) < MinSecretLen {
+			return nil, fmt.Errorf("local artifact store: URL-signing secret %d is %d bytes; at least %d are needed", i+1, len(k), MinSecretLen)
+		}
+		keys[i] = urlKey{id: KeyID(k), secret: append([]byte(nil), k...)}
+	}
+	switch {
+	case o.MaxURLTTL == 0:
+		o.MaxURLTTL = DefaultURLTTL
+	case o.MaxURLTTL < time.Second:
+		return nil, fmt.Errorf("local artifact store: the longest URL lifetime must be a second or more, got %s", o.MaxURLTTL)
 	}
 	base, err := normalizePublicURL(publicURL)
 	if err != nil {
@@ -62,7 +120,8 @@ func NewLocal(dir, publicURL string, secret []byte) (*Local, error) {
 	}
 	return &Local{
 		dir:       abs,
-		secret:    append([]byte(nil), secret...),
+		keys:      keys,
+		maxTTL:    o.MaxURLTTL,
 		now:       time.Now,
 		publicURL: base,
 	}, nil
@@ -184,8 +243,9 @@ func absent(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
 }
 
-// URL returns {publicURL}/artifacts/{key}?expires=<unix>&sig=<hex>, valid
-// until now+ttl.
+// URL returns {publicURL}/artifacts/{key}?expires=<unix>&kid=<id>&sig=<hex>,
+// valid until now+ttl, signed with the first key. A ttl longer than the
+// store's MaxURLTTL is cut to it: the server would refuse the URL.
 func (l *Local) URL(ctx context.Context, key string, ttl time.Duration) (string, error) {
 	if err := ValidKey(key); err != nil {
 		return "", err
@@ -205,16 +265,19 @@ func (l *Local) URL(ctx context.Context, key string, ttl time.Duration) (string,
 		return "", fmt.Errorf("artifact URL for %s: %w", key, err)
 	}
 	_ = f.Close()
+	ttl = min(ttl, l.maxTTL)
 	expires := strconv.FormatInt(l.now().Add(ttl).Unix(), 10)
-	q := url.Values{"expires": {expires}, "sig": {hex.EncodeToString(l.sign(key, expires))}}
+	signer := l.keys[0]
+	q := url.Values{"expires": {expires}, "kid": {signer.id}, "sig": {hex.EncodeToString(sign(signer.secret, key, expires))}}
 	return base + urlPrefix + key + "?" + q.Encode(), nil
 }
 
 // sign is HMAC-SHA256(secret, key "\n" expires); the newline keeps key and
 // expiry from running into each other (key "a1" expires "2" differs from key
-// "a" expires "12").
-func (l *Local) sign(key, expires string) []byte {
-	m := hmac.New(sha256.New, l.secret)
+// "a" expires "12"). The kid is not signed: it only picks the key the
+// signature must verify with.
+func sign(secret []byte, key, expires string) []byte {
+	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(key))
 	m.Write([]byte{'\n'})
 	m.Write([]byte(expires))

@@ -426,11 +426,11 @@ func TestLocalURLSurvivesRestartWithSameSecret(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	secretFile := filepath.Join(t.TempDir(), "artifacts.key")
-	secret, err := LoadOrCreateSecret(secretFile)
+	keys, err := LoadOrCreateKeys(secretFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := NewLocal(dir, "", secret)
+	first, err := NewLocalWith(dir, "", LocalOptions{Keys: keys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,11 +446,11 @@ func TestLocalURLSurvivesRestartWithSameSecret(t *testing.T) {
 
 	// The restarted worker reads the same secret and serves on its own
 	// port; the URL's path and query still verify there.
-	again, err := LoadOrCreateSecret(secretFile)
+	again, err := LoadOrCreateKeys(secretFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := NewLocal(dir, "", again)
+	second, err := NewLocalWith(dir, "", LocalOptions{Keys: again})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,5 +523,156 @@ func TestLocalDirectoryCreatedPrivate(t *testing.T) {
 	}
 	if !st.IsDir() || st.Mode().Perm()&0o077 != 0 {
 		t.Fatalf("store directory mode = %v", st.Mode())
+	}
+}
+
+// mint builds a URL the way a holder of secret could, with any expiry and
+// kid ("" leaves the kid out, as URLs minted before kids did).
+func mint(l *Local, secret []byte, key string, expires int64, kid string) string {
+	exp := fmt.Sprint(expires)
+	q := url.Values{"expires": {exp}, "sig": {fmt.Sprintf("%x", sign(secret, key, exp))}}
+	if kid != "" {
+		q.Set("kid", kid)
+	}
+	return l.base() + urlPrefix + key + "?" + q.Encode()
+}
+
+// newKeyedLocal is a store over dir with keys and a longest URL lifetime,
+// on clock.
+func newKeyedLocal(t *testing.T, dir string, clock *fakeClock, ttl time.Duration, keys ...[]byte) *Local {
+	t.Helper()
+	l, err := NewLocalWith(dir, "", LocalOptions{Keys: keys, MaxURLTTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.now = clock.now
+	serve(t, l)
+	return l
+}
+
+// Someone holding the key can sign any expiry; the server still refuses a
+// URL that would outlive the store's longest URL lifetime, and the store's
+// own URLs never ask for more.
+func TestLocalServerRefusesAURLThatOutlivesTheTTL(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	l := newKeyedLocal(t, t.TempDir(), clock, time.Hour, testSecret)
+	put(t, l, "a/members.csv", "secret users\n")
+	now, kid := clock.now(), KeyID(testSecret)
+
+	for name, c := range map[string]struct {
+		expires time.Time
+		status  int
+	}{
+		"ten years ahead":                 {now.AddDate(10, 0, 0), http.StatusForbidden},
+		"a day ahead":                     {now.Add(24 * time.Hour), http.StatusForbidden},
+		"past the TTL and the skew":       {now.Add(time.Hour + ClockSkew + time.Second), http.StatusForbidden},
+		"within the TTL and a clock skew": {now.Add(time.Hour + ClockSkew), http.StatusOK},
+		"within the TTL":                  {now.Add(time.Hour), http.StatusOK},
+	} {
+		u := mint(l, testSecret, "a/members.csv", c.expires.Unix(), kid)
+		if status, _, body := get(t, u, nil); status != c.status || (status != http.StatusOK && strings.Contains(body, "users")) {
+			t.Errorf("%s: GET = %d %q, want %d", name, status, body, c.status)
+		}
+	}
+
+	// Asking for more than the store allows yields a URL the server serves,
+	// which runs out at the store's limit.
+	u, err := l.URL(ctx, "a/members.csv", 7*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _, _ := get(t, u, nil); status != http.StatusOK {
+		t.Fatalf("a URL asked for a week: GET = %d, want 200", status)
+	}
+	clock.advance(time.Hour)
+	if status, _, _ := get(t, u, nil); status != http.StatusForbidden {
+		t.Fatalf("a URL asked for a week, an hour later: GET = %d, want 403 (cut to the hour the store allows)", status)
+	}
+}
+
+// A new key put first signs new URLs while the old key, second, still
+// verifies the URLs it signed; once the old key is removed they are
+// refused. A kid that names no key of the store is refused.
+func TestLocalKeyRotationKeepsOldURLsUntilTheKeyIsRemoved(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	clock := newFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	oldKey := []byte("the-old-key-of-at-least-32-bytes")
+	newKey := []byte("the-new-key-of-at-least-32-bytes")
+
+	before := newKeyedLocal(t, dir, clock, time.Hour, oldKey)
+	put(t, before, "m.csv", "rows\n")
+	oldURL, err := before.URL(ctx, "m.csv", 30*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	po, err := url.Parse(oldURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if po.Query().Get("kid") != KeyID(oldKey) {
+		t.Fatalf("URL %s does not name its key %s", oldURL, KeyID(oldKey))
+	}
+
+	rotating := newKeyedLocal(t, dir, clock, time.Hour, newKey, oldKey)
+	if status, _, body := get(t, rotating.base()+po.RequestURI(), nil); status != http.StatusOK || body != "rows\n" {
+		t.Fatalf("a URL signed with the old key, second now: GET = %d %q, want 200", status, body)
+	}
+	newURL, err := rotating.URL(ctx, "m.csv", 30*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pn, err := url.Parse(newURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pn.Query().Get("kid") != KeyID(newKey) {
+		t.Fatalf("new URL %s is not signed with the first key", newURL)
+	}
+
+	rotated := newKeyedLocal(t, dir, clock, time.Hour, newKey)
+	if status, _, body := get(t, rotated.base()+po.RequestURI(), nil); status != http.StatusForbidden || body == "rows\n" {
+		t.Fatalf("a URL signed with a removed key: GET = %d %q, want 403", status, body)
+	}
+	if status, _, _ := get(t, rotated.base()+pn.RequestURI(), nil); status != http.StatusOK {
+		t.Fatalf("a URL signed with the new key: GET = %d, want 200", status)
+	}
+
+	// A kid no key has, even on a signature the first key makes, and two
+	// kids at once.
+	exp := clock.now().Add(time.Minute).Unix()
+	for name, u := range map[string]string{
+		"unknown kid": mint(rotated, newKey, "m.csv", exp, "00112233445566ff"),
+		"empty kid":   mint(rotated, newKey, "m.csv", exp, "") + "&kid=",
+		"two kids":    mint(rotated, newKey, "m.csv", exp, KeyID(newKey)) + "&kid=" + KeyID(newKey),
+	} {
+		if status, _, _ := get(t, u, nil); status != http.StatusForbidden {
+			t.Errorf("%s: GET = %d, want 403", name, status)
+		}
+	}
+}
+
+// URLs minted before they named their key carry no kid: they are served
+// only when the first key verifies them and they expire within the TTL.
+func TestLocalURLWithoutKidVerifiesOnlyWithTheFirstKeyWithinTheTTL(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	first := []byte("the-first-key-of-at-least-32-byt")
+	second := []byte("the-second-key-of-at-least-32-by")
+	l := newKeyedLocal(t, t.TempDir(), clock, time.Hour, first, second)
+	put(t, l, "m.csv", "rows\n")
+	now := clock.now()
+	for name, c := range map[string]struct {
+		secret  []byte
+		expires time.Time
+		status  int
+	}{
+		"first key, within the TTL":  {first, now.Add(30 * time.Minute), http.StatusOK},
+		"first key, beyond the TTL":  {first, now.Add(48 * time.Hour), http.StatusForbidden},
+		"second key, within the TTL": {second, now.Add(30 * time.Minute), http.StatusForbidden},
+	} {
+		if status, _, _ := get(t, mint(l, c.secret, "m.csv", c.expires.Unix(), ""), nil); status != c.status {
+			t.Errorf("%s: GET = %d, want %d", name, status, c.status)
+		}
 	}
 }

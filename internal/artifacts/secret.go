@@ -15,35 +15,39 @@ import (
 // secretLen is the size of a generated URL-signing secret, in bytes.
 const secretLen = 32
 
-// maxSecretFile bounds what LoadOrCreateSecret reads, so a wrong path (a log
+// maxSecretFile bounds what LoadOrCreateKeys reads, so a wrong path (a log
 // file, a device) fails fast instead of filling memory.
 const maxSecretFile = 4 << 10
 
-// LoadOrCreateSecret returns the URL-signing secret kept in the file at path,
-// creating the file (0600, its directory 0700) with 32 random bytes when it
-// does not exist. Keeping the secret on disk lets URLs handed to a vendor stay
-// valid across a worker restart.
+// LoadOrCreateKeys returns the URL-signing keys kept in the file at path,
+// creating the file (0600, its directory 0700) with one key of 32 random
+// bytes when it does not exist. Keeping the keys on disk lets URLs handed to
+// a vendor stay valid across a worker restart.
 //
-// The file holds the secret hex-encoded on one line, so an operator can supply
-// their own (at least 32 bytes). A file that group or others may read or
+// The file holds one hex-encoded key a line (at least 32 bytes each; blank
+// lines and lines starting with # are skipped), so an operator can supply
+// their own. The first key signs new URLs and every key verifies the URLs
+// that name it: to rotate, put a new key first, and remove the old one once
+// the URLs it signed have expired (IMPORTER_ARTIFACTS_URL_TTL); removing a
+// key at once revokes its URLs. A file that group or others may read or
 // write is refused: anyone who can read it can mint URLs to every artifact.
-func LoadOrCreateSecret(path string) ([]byte, error) {
+func LoadOrCreateKeys(path string) ([][]byte, error) {
 	if path == "" {
 		return nil, errors.New("artifact URL secret: no file given")
 	}
-	secret, err := readSecret(path)
+	keys, err := readKeys(path)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return secret, err
+		return keys, err
 	}
 	if err := createSecret(path); err != nil {
 		return nil, err
 	}
 	// Read back what is on disk: when two workers share the directory and
 	// start together, only one file wins, and both must use it.
-	return readSecret(path)
+	return readKeys(path)
 }
 
-func readSecret(path string) ([]byte, error) {
+func readKeys(path string) ([][]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("artifact URL secret: %w", err)
@@ -64,18 +68,29 @@ func readSecret(path string) ([]byte, error) {
 		return nil, fmt.Errorf("artifact URL secret: read %s: %w", path, err)
 	}
 	if len(raw) > maxSecretFile {
-		return nil, fmt.Errorf("artifact URL secret: %s is larger than %d bytes; it should hold one line of hex", path, maxSecretFile)
+		return nil, fmt.Errorf("artifact URL secret: %s is larger than %d bytes; it should hold a few lines of hex", path, maxSecretFile)
 	}
-	// The error does not quote the content: it may be a secret in the
-	// wrong format.
-	secret, err := hex.DecodeString(string(bytes.TrimSpace(raw)))
-	if err != nil {
-		return nil, fmt.Errorf("artifact URL secret: %s does not hold a hex-encoded secret", path)
+	var keys [][]byte
+	for i, line := range bytes.Split(raw, []byte{'\n'}) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		// The errors do not quote the content: it may be a secret in the
+		// wrong format.
+		key, err := hex.DecodeString(string(line))
+		if err != nil {
+			return nil, fmt.Errorf("artifact URL secret: line %d of %s does not hold a hex-encoded key", i+1, path)
+		}
+		if len(key) < secretLen {
+			return nil, fmt.Errorf("artifact URL secret: line %d of %s holds %d bytes; at least %d are needed", i+1, path, len(key), secretLen)
+		}
+		keys = append(keys, key)
 	}
-	if len(secret) < secretLen {
-		return nil, fmt.Errorf("artifact URL secret: %s holds %d bytes; at least %d are needed", path, len(secret), secretLen)
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("artifact URL secret: %s holds no key; write one hex-encoded key of at least %d bytes a line", path, secretLen)
 	}
-	return secret, nil
+	return keys, nil
 }
 
 // createSecret writes a fresh secret to a temporary file and links it into

@@ -9,12 +9,16 @@ import (
 	"testing"
 )
 
-func TestLoadOrCreateSecretCreatesPrivateFileAndReusesIt(t *testing.T) {
+func TestLoadOrCreateKeysCreatesPrivateFileAndReusesIt(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state", "artifacts.key")
-	first, err := LoadOrCreateSecret(path)
+	firstKeys, err := LoadOrCreateKeys(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(firstKeys) != 1 {
+		t.Fatalf("a new file holds %d keys, want 1", len(firstKeys))
+	}
+	first := firstKeys[0]
 	if len(first) != 32 {
 		t.Fatalf("secret is %d bytes, want 32", len(first))
 	}
@@ -35,11 +39,11 @@ func TestLoadOrCreateSecretCreatesPrivateFileAndReusesIt(t *testing.T) {
 	if perm := dst.Mode().Perm(); perm&0o077 != 0 {
 		t.Fatalf("secret directory mode = %04o, want no group/other access", perm)
 	}
-	again, err := LoadOrCreateSecret(path)
+	again, err := LoadOrCreateKeys(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(first, again) {
+	if len(again) != 1 || !bytes.Equal(first, again[0]) {
 		t.Fatal("a second load returned a different secret; URLs would not survive a restart")
 	}
 	entries, err := os.ReadDir(filepath.Dir(path))
@@ -50,31 +54,49 @@ func TestLoadOrCreateSecretCreatesPrivateFileAndReusesIt(t *testing.T) {
 		t.Fatalf("secret directory holds %d entries, want only the key file", len(entries))
 	}
 
-	other, err := LoadOrCreateSecret(filepath.Join(t.TempDir(), "artifacts.key"))
+	other, err := LoadOrCreateKeys(filepath.Join(t.TempDir(), "artifacts.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Equal(first, other) {
+	if bytes.Equal(first, other[0]) {
 		t.Fatal("two new secret files got the same secret")
 	}
 }
 
-func TestLoadOrCreateSecretAcceptsOperatorSecret(t *testing.T) {
+func TestLoadOrCreateKeysAcceptsOperatorSecret(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "artifacts.key")
 	want := bytes.Repeat([]byte{0xab}, 48)
 	if err := os.WriteFile(path, []byte(hex.EncodeToString(want)+"\n"), 0o400); err != nil {
 		t.Fatal(err)
 	}
-	got, err := LoadOrCreateSecret(path)
+	got, err := LoadOrCreateKeys(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, want) {
+	if len(got) != 1 || !bytes.Equal(got[0], want) {
 		t.Fatal("operator's secret not used as written")
 	}
 }
 
-func TestLoadOrCreateSecretRefusals(t *testing.T) {
+// A file of several keys (a rotation under way) yields them in order, the
+// signing one first, skipping blank lines and comments.
+func TestLoadOrCreateKeysReadsOneKeyALineInOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "artifacts.key")
+	newKey, oldKey := bytes.Repeat([]byte{0x01}, 32), bytes.Repeat([]byte{0x02}, 40)
+	content := "# new, signs\n" + hex.EncodeToString(newKey) + "\n\n  " + hex.EncodeToString(oldKey) + "  \n"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadOrCreateKeys(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !bytes.Equal(got[0], newKey) || !bytes.Equal(got[1], oldKey) {
+		t.Fatalf("keys %x, want the new key then the old one", got)
+	}
+}
+
+func TestLoadOrCreateKeysRefusals(t *testing.T) {
 	valid := hex.EncodeToString(bytes.Repeat([]byte{7}, 32))
 	cases := []struct {
 		name    string
@@ -88,6 +110,8 @@ func TestLoadOrCreateSecretRefusals(t *testing.T) {
 		{"not hex", "this is not hex but is long enough to be a secret......", 0o600, "hex"},
 		{"too short", hex.EncodeToString([]byte("sixteen bytes...")), 0o600, "at least 32"},
 		{"empty", "", 0o600, "at least 32"},
+		{"a bad second line", valid + "\nnot hex at all, and long enough to be a secret....", 0o600, "line 2"},
+		{"a short second line", valid + "\n" + hex.EncodeToString([]byte("sixteen bytes...")), 0o600, "at least 32"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -99,7 +123,7 @@ func TestLoadOrCreateSecretRefusals(t *testing.T) {
 			if err := os.Chmod(path, c.mode); err != nil {
 				t.Fatal(err)
 			}
-			_, err := LoadOrCreateSecret(path)
+			_, err := LoadOrCreateKeys(path)
 			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 				t.Fatalf("err = %v, want one mentioning %q", err, c.wantErr)
 			}
@@ -113,10 +137,10 @@ func TestLoadOrCreateSecretRefusals(t *testing.T) {
 			}
 		})
 	}
-	if _, err := LoadOrCreateSecret(t.TempDir()); err == nil {
+	if _, err := LoadOrCreateKeys(t.TempDir()); err == nil {
 		t.Error("a directory was accepted as the secret file")
 	}
-	if _, err := LoadOrCreateSecret(""); err == nil {
+	if _, err := LoadOrCreateKeys(""); err == nil {
 		t.Error("an empty path was accepted")
 	}
 }

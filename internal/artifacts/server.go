@@ -20,8 +20,9 @@ const urlPrefix = "/artifacts/"
 
 // Handler serves GET and HEAD /artifacts/{key} to holders of a valid,
 // unexpired URL from the store's URL method, with Range support. Anything
-// else is refused: 403 for a missing, wrong or expired signature (checked
-// before the file, so an outsider learns nothing about which keys exist), 404
+// else is refused: 403 for a missing, wrong or expired signature, an
+// unknown key id, or an expiry beyond the store's MaxURLTTL (checked before
+// the file, so an outsider learns nothing about which keys exist), 404
 // for an absent artifact, 405 for other methods.
 func (l *Local) Handler() http.Handler {
 	return http.HandlerFunc(l.serve)
@@ -60,21 +61,43 @@ func (l *Local) serve(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", st.ModTime(), f)
 }
 
-// authorized checks the signature in constant time, then the expiry.
+// authorized checks the signature in constant time, with the key the URL's
+// kid names, then the expiry: passed, or further ahead than the store's
+// MaxURLTTL (plus ClockSkew) allows, which no URL of this store's own
+// making can be. A kid the store does not know is refused.
+//
+// A URL without a kid was minted before URLs named their key. It is still
+// served if the first key (the one that signed it then, unless keys have
+// since rotated) verifies it and its expiry is within MaxURLTTL: a worker
+// upgraded while a vendor's fetch is pending should not break that fetch,
+// and serving it grants nothing a holder of the first key could not mint
+// with a kid anyway. Once the first key changes, such URLs stop verifying.
 func (l *Local) authorized(key string, q url.Values) bool {
 	expires := q.Get("expires")
 	sig, err := hex.DecodeString(q.Get("sig"))
 	if expires == "" || err != nil || len(sig) == 0 {
 		return false
 	}
-	if !hmac.Equal(l.sign(key, expires), sig) {
-		return false
-	}
 	exp, err := strconv.ParseInt(expires, 10, 64)
 	if err != nil {
 		return false
 	}
-	return l.now().Unix() < exp
+	verified := false
+	switch kids := q["kid"]; len(kids) {
+	case 0:
+		verified = hmac.Equal(sign(l.keys[0].secret, key, expires), sig)
+	case 1:
+		for _, k := range l.keys {
+			if k.id == kids[0] && hmac.Equal(sign(k.secret, key, expires), sig) {
+				verified = true
+			}
+		}
+	}
+	if !verified {
+		return false
+	}
+	now := l.now().Unix()
+	return now < exp && exp-now <= int64((l.maxTTL+ClockSkew)/time.Second)
 }
 
 // Server is the local store's HTTP server.
