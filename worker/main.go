@@ -20,11 +20,13 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"importer/activities/source"
 	"importer/activities/vendors"
 	"importer/internal/artifacts"
 	"importer/internal/codec"
 	"importer/internal/connections"
 	"importer/internal/devserver"
+	"importer/internal/limits"
 	"importer/internal/logging"
 	"importer/internal/metrics"
 	"importer/internal/sandbox"
@@ -124,11 +126,24 @@ expect, and the importer's own (importer_*: rows by outcome, vendor requests
 by status, gate and pacer waits, chunk durations, imports by result). With
 --dev they are served on a free loopback port, logged at start.
 
+Whoever can start an import names its source; the worker reads it only
+inside its source policy (SECURITY.md). IMPORTER_SOURCE_ROOTS lists the
+directories local files may be read from (separated like PATH; default:
+none, and with --dev the directory the worker was started in);
+IMPORTER_SOURCE_HOSTS lists the hosts (host or host:port, comma-separated)
+http(s) sources may reach on loopback, private or link-local addresses
+(default: public addresses only; with --dev, loopback too). The config file
+may give them as sources: {roots: [...], hosts: [...]}. The caps on what an
+import may ask are IMPORTER_MAX_CHUNK_ROWS (50000), IMPORTER_MAX_BATCH_SIZE
+(10000), IMPORTER_MAX_CONCURRENCY (16), IMPORTER_MAX_PLAN_PAGE (1000) and
+IMPORTER_MIN_POLL (1s).
+
 Sources in object storage (s3://, gs://, azblob://) are read with the cloud's
-standard credentials; IMPORTER_S3_PATH_STYLE=true addresses S3-compatible
-services by path. A compressed source (.gz, .zst) is decompressed once into
-IMPORTER_STAGING_URL, which workers on several hosts must share (for example
-s3://bucket/staging); by default <data-dir>/staging, for one host.
+standard credentials, and take no option in their URL but ?region=;
+IMPORTER_S3_PATH_STYLE=true addresses S3-compatible services by path. A
+compressed source (.gz, .zst) is decompressed once into IMPORTER_STAGING_URL,
+which workers on several hosts must share (for example s3://bucket/staging);
+by default <data-dir>/staging, for one host.
 
 Imports and syncs started with --notify NAME notify a webhook when they
 end: IMPORTER_WEBHOOK_URL defines the one named "default",
@@ -136,7 +151,11 @@ IMPORTER_WEBHOOK_<NAME>_URL others, and the config file may name more:
 
   webhooks:
     oncall: {url: "${SLACK_ONCALL_URL}"}
+    audit: {url: "https://audit.example.com/hooks", secret: "${AUDIT_SECRET}"}
 
+A webhook with a secret (IMPORTER_WEBHOOK_[<NAME>_]SECRET or secret:, a
+Standard Webhooks whsec_<base64 key>) gets signed posts (webhook-id,
+webhook-timestamp, webhook-signature); without one, posts are unsigned.
 The worker logs the names it knows, never a URL. IMPORTER_UI_URL (with
 --dev, the embedded UI) is the base of the run's link in notifications.
 
@@ -210,6 +229,14 @@ func run(parent context.Context, f flags) error {
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
+	caps, err := limits.FromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	sealed, err := codec.KeyringFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
 	// Before any server starts: a bad file should stop the worker at once.
 	conns, err := connections.Load(f.config, os.Environ(), vendors.ConnectionSchema())
 	if err != nil {
@@ -217,6 +244,10 @@ func run(parent context.Context, f flags) error {
 	}
 	if f.config != "" {
 		log.Info().Str("file", f.config).Msg("vendor connections read from the config file")
+	}
+	sources, err := sourcePolicy(f.dev, os.Getenv, conns.Sources())
+	if err != nil {
+		return err
 	}
 	var roots *x509.CertPool
 	if f.vendorCA != "" {
@@ -303,10 +334,11 @@ func run(parent context.Context, f flags) error {
 			log.Info().Strs("search_attributes", added).Msg("registered search attributes")
 		}
 	}
-	store, err := openArtifacts(ctx, f, log)
+	store, places, err := openArtifacts(ctx, f, log)
 	if err != nil {
 		return err
 	}
+	sources.AddPrivate(places...)
 	if closer, ok := store.(interface{ Close() error }); ok {
 		defer closer.Close()
 	}
@@ -323,7 +355,41 @@ func run(parent context.Context, f flags) error {
 		Logger:                  log,
 		VendorRoots:             roots,
 		UI:                      uiURL,
+		Sources:                 sources,
+		Limits:                  caps,
+		Sealed:                  sealed != nil,
 	})
+}
+
+// sourcePolicy reads the operator's source policy: the directories local
+// sources may be read from (IMPORTER_SOURCE_ROOTS, or the config file's
+// sources.roots) and the hosts http(s) sources may reach on non-public
+// addresses (IMPORTER_SOURCE_HOSTS, or sources.hosts). With --dev, the
+// roots default to the directory the worker was started in and loopback
+// is allowed, so the quick start's examples and sandbox work; in
+// production nothing local is read unless the operator names it.
+func sourcePolicy(dev bool, getenv func(string) string, file connections.Sources) (*source.Policy, error) {
+	roots := source.SplitRoots(getenv(source.EnvRoots))
+	if len(roots) == 0 {
+		roots = file.Roots
+	}
+	hosts := source.SplitHosts(getenv(source.EnvHosts))
+	if len(hosts) == 0 {
+		hosts = file.Hosts
+	}
+	if dev && len(roots) == 0 {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, fmt.Errorf("--dev reads sources from the directory it was started in: %w", err)
+		}
+		roots = []string{wd}
+	}
+	p, err := source.NewPolicy(roots, hosts)
+	if err != nil {
+		return nil, err
+	}
+	p.AllowLoopback = dev
+	return p, nil
 }
 
 // startCodec serves the codec endpoint with the worker's keyring. With --dev
@@ -370,11 +436,14 @@ func startCodec(f *flags, log zerolog.Logger) (*codec.Server, error) {
 // syncs) when IMPORTER_ARTIFACTS asks for one, or with --dev, where a local
 // store on a free loopback port serves the sandbox. Otherwise the worker
 // opens no listener and audience syncs fail with a clear error.
-func openArtifacts(ctx context.Context, f flags, log zerolog.Logger) (artifacts.Store, error) {
+//
+// It returns the store's places too (artifacts.Config.Places), which no
+// import may read as its source.
+func openArtifacts(ctx context.Context, f flags, log zerolog.Logger) (artifacts.Store, []string, error) {
 	getenv := os.Getenv
 	if os.Getenv("IMPORTER_ARTIFACTS") == "" {
 		if !f.dev {
-			return nil, nil
+			return nil, nil, nil
 		}
 		getenv = func(k string) string {
 			if k == "IMPORTER_ARTIFACTS_LISTEN" && os.Getenv(k) == "" {
@@ -385,17 +454,17 @@ func openArtifacts(ctx context.Context, f flags, log zerolog.Logger) (artifacts.
 	}
 	cfg, err := artifacts.ConfigFromEnv(getenv, f.dataDir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	store, srv, err := artifacts.Open(ctx, cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	log.Info().Str("store", store.Describe()).Msg("artifact store ready")
 	if srv == nil {
-		return store, nil
+		return store, cfg.Places(), nil
 	}
-	return serverStore{Store: store, srv: srv}, nil
+	return serverStore{Store: store, srv: srv}, cfg.Places(), nil
 }
 
 // serverStore is a store whose HTTP server closes with it.

@@ -124,8 +124,16 @@ type audienceRun struct {
 // job and group ids are in history before any wait, so a worker that dies
 // mid-wait is replaced by one that resumes the same wait. When it ends, it
 // notifies the webhook its input names, if any (see Notify).
-func AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceResult, error) {
+//
+// Its input is checked first and held within the worker's caps, as an
+// import's is; syncs started before the check replay without it.
+func (f *flows) AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceResult, error) {
 	in.applyDefaults()
+	if workflow.GetVersion(ctx, "admit-input", workflow.DefaultVersion, 1) == 1 {
+		if err := in.admit(ctx, f.settings.recorded(ctx)); err != nil {
+			return AudienceResult{}, err
+		}
+	}
 	var end runEnd
 	res, err := audienceSync(ctx, in, &end)
 	return notifyAudience(ctx, in, &end, res, err)
@@ -137,7 +145,7 @@ func audienceSync(ctx workflow.Context, in AudienceInput, end *runEnd) (Audience
 	info := workflow.GetInfo(ctx)
 	r := &audienceRun{in: in, spec: audience.AudienceSpec{
 		Connection: in.Connection, Group: in.Group, Description: in.Description, Category: in.Category,
-		SyncKey:     info.WorkflowExecution.ID + "-" + shortID(info.FirstRunID),
+		SyncKey:     importKeyOf(info),
 		KeepMissing: in.KeepMissing,
 	}}
 	end.aud = r
@@ -151,7 +159,7 @@ func audienceSync(ctx workflow.Context, in AudienceInput, end *runEnd) (Audience
 	r.describe(ctx)
 
 	res := AudienceResult{WorkflowID: info.WorkflowExecution.ID, Connection: in.Connection, Group: in.Group,
-		Source: in.Source.URI, StartedAt: r.prog.StartedAt}
+		Source: source.Redact(in.Source.URI), StartedAt: r.prog.StartedAt}
 	prep, err := r.sync(ctx, &res)
 
 	// The rejects are joined and the artifacts (user data) deleted whatever

@@ -24,8 +24,17 @@ import (
 // history grows large, carrying its cursor and totals. Rows never pass
 // through it: only chunk descriptors and counts do. When it ends, it
 // notifies the webhook its input names, if any (see Notify).
-func Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
+//
+// Its input comes from whoever may start a workflow in the namespace, so
+// it is checked first (ImportInput.admit) and held within the worker's
+// caps; imports started before the check existed replay without it.
+func (f *flows) Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
 	in.applyDefaults()
+	if workflow.GetVersion(ctx, "admit-input", workflow.DefaultVersion, 1) == 1 {
+		if err := in.admit(ctx, f.settings.recorded(ctx)); err != nil {
+			return ImportResult{}, err
+		}
+	}
 	var end runEnd
 	res, err := importRun(ctx, in, &end)
 	return notifyImport(ctx, in, &end, res, err)
@@ -45,9 +54,7 @@ func importRun(ctx workflow.Context, in ImportInput, end *runEnd) (ImportResult,
 	st := in.State
 	if st == nil {
 		st = &ImportState{
-			// The first run's ID tells apart two imports that reuse one
-			// workflow ID, so their rejects never mix.
-			ImportKey: info.WorkflowExecution.ID + "-" + shortID(info.FirstRunID),
+			ImportKey: importKeyOf(info),
 			StartedAt: workflow.Now(ctx),
 			Source:    in.Source,
 		}
@@ -104,7 +111,9 @@ func importRun(ctx workflow.Context, in ImportInput, end *runEnd) (ImportResult,
 	ferr := workflow.ExecuteActivity(fctx, imports.FinalizeRejectsName, finIn).Get(fctx, &fin)
 	if st.Staged != nil {
 		// The plain copy of a compressed source is the import's own.
-		if derr := workflow.ExecuteActivity(fctx, imports.DropStagedName, *st.Staged).Get(fctx, nil); derr != nil {
+		// The activity derives the copy's name from the import's key.
+		drop := imports.DropStagedInput{ImportKey: st.ImportKey, Format: st.Staged.Format}
+		if derr := workflow.ExecuteActivity(fctx, imports.DropStagedName, drop).Get(fctx, nil); derr != nil {
 			workflow.GetLogger(ctx).Warn("could not delete the staged copy of the source", "error", derr)
 		}
 	}
@@ -146,7 +155,7 @@ func importRun(ctx workflow.Context, in ImportInput, end *runEnd) (ImportResult,
 		WorkflowID:     info.WorkflowExecution.ID,
 		Vendor:         in.Vendor,
 		Connection:     in.Connection,
-		Source:         in.Source.URI,
+		Source:         source.Redact(in.Source.URI),
 		RowsRead:       st.Totals.Rows,
 		Accepted:       st.Totals.Accepted,
 		Rejected:       st.Totals.Rejected,

@@ -19,6 +19,7 @@ import (
 	"importer/activities/failure"
 	"importer/activities/imports"
 	"importer/activities/source"
+	"importer/internal/limits"
 )
 
 // fakeActs stands in for the real activities: a source of n chunks of
@@ -48,6 +49,13 @@ type fakeActs struct {
 	// many rejects the store lacks (a deployment that does not share one).
 	expected   atomic.Int64
 	storeLacks int64
+	// sealed registers the import as a worker that encrypts payloads;
+	// caps, when set, are its operator's caps.
+	sealed bool
+	caps   limits.Limits
+	// What planning and the chunks were asked (under mu).
+	planIns  []imports.PlanInput
+	chunkIns []imports.ChunkInput
 }
 
 func newFakeActs(chunks, rowsPer int) *fakeActs {
@@ -56,6 +64,9 @@ func newFakeActs(chunks, rowsPer int) *fakeActs {
 
 func (f *fakeActs) plan(_ context.Context, in imports.PlanInput) (source.Page, error) {
 	f.plans.Add(1)
+	f.mu.Lock()
+	f.planIns = append(f.planIns, in)
+	f.mu.Unlock()
 	p := source.Page{Header: []string{"end_user", "active_from"}, DataStart: 20, Version: source.Version{Size: int64(20 + f.chunks*100)}}
 	for i := in.NextIndex; i < f.chunks && len(p.Chunks) < in.MaxChunks; i++ {
 		p.Chunks = append(p.Chunks, source.Chunk{Index: i, Offset: int64(20 + i*100), Length: 100, Rows: f.rowsPer, FirstLine: int64(2 + i*f.rowsPer)})
@@ -113,6 +124,7 @@ func (f *fakeActs) chunk(ctx context.Context, in imports.ChunkInput) (imports.Ch
 	}
 	f.mu.Lock()
 	f.sent[in.Chunk.Index]++
+	f.chunkIns = append(f.chunkIns, in)
 	f.mu.Unlock()
 	if f.block {
 		for ctx.Err() == nil {
@@ -150,7 +162,12 @@ func (f *fakeActs) finalize(_ context.Context, in imports.FinalizeInput) (import
 }
 
 func (f *fakeActs) register(env *testsuite.TestWorkflowEnvironment) {
-	env.RegisterWorkflowWithOptions(Import, workflow.RegisterOptions{Name: ImportWorkflowName})
+	settings := testSettings
+	settings.Sealed = f.sealed
+	if f.caps != (limits.Limits{}) {
+		settings.Limits = f.caps
+	}
+	env.RegisterWorkflowWithOptions((&flows{settings: settings}).Import, workflow.RegisterOptions{Name: ImportWorkflowName})
 	env.RegisterActivityWithOptions(f.plan, activity.RegisterOptions{Name: imports.PlanChunksName})
 	env.RegisterActivityWithOptions(f.chunk, activity.RegisterOptions{Name: imports.ImportChunkName})
 	env.RegisterActivityWithOptions(f.finalize, activity.RegisterOptions{Name: imports.FinalizeRejectsName})
@@ -159,6 +176,19 @@ func (f *fakeActs) register(env *testsuite.TestWorkflowEnvironment) {
 	env.RegisterActivityWithOptions(f.deactivate, activity.RegisterOptions{Name: imports.DeactivateMissingName})
 	env.RegisterActivityWithOptions(f.commitState, activity.RegisterOptions{Name: imports.CommitStateName})
 	env.RegisterActivityWithOptions(f.discardState, activity.RegisterOptions{Name: imports.DiscardStateName})
+}
+
+// testSettings are a worker's settings in these tests: the default caps,
+// with polls as short as the tests' fakes answer.
+var testSettings = Settings{Limits: limits.Limits{MinPoll: time.Millisecond}}
+
+// execImport starts an import in env; one that carries state runs as the
+// continuation of an earlier run, as continue-as-new makes it.
+func execImport(env *testsuite.TestWorkflowEnvironment, in ImportInput) {
+	if in.State != nil {
+		env.SetContinuedExecutionRunID("the-previous-run")
+	}
+	env.ExecuteWorkflow(ImportWorkflowName, in)
 }
 
 func (f *fakeActs) expectedRejected() int64 {
@@ -182,7 +212,7 @@ func TestImportDispatchesEveryChunkOnceAcrossPlanPages(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	f := newFakeActs(11, 10)
 	f.register(env)
-	env.ExecuteWorkflow(ImportWorkflowName, baseInput())
+	execImport(env, baseInput())
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("workflow failed: %v", err)
 	}
@@ -218,7 +248,7 @@ func TestImportKeepsAtMostConcurrencyChunksInFlight(t *testing.T) {
 	in := baseInput()
 	in.Concurrency = 3
 	in.PlanPage = 50
-	env.ExecuteWorkflow(ImportWorkflowName, in)
+	execImport(env, in)
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatalf("workflow failed: %v", err)
 	}
@@ -246,7 +276,7 @@ func TestImportContinuesAsNewCarryingCursorAndTotals(t *testing.T) {
 		}
 		env := s.NewTestWorkflowEnvironment()
 		f.register(env)
-		env.ExecuteWorkflow(ImportWorkflowName, in)
+		execImport(env, in)
 		err := env.GetWorkflowError()
 		var can *workflow.ContinueAsNewError
 		if errors.As(err, &can) {
@@ -293,7 +323,7 @@ func TestImportFailsOnNonRetryableChunkErrorAndKeepsRejects(t *testing.T) {
 	// so the window cannot refill with later chunks first.
 	f.delay = 20 * time.Millisecond
 	f.register(env)
-	env.ExecuteWorkflow(ImportWorkflowName, baseInput())
+	execImport(env, baseInput())
 	err := env.GetWorkflowError()
 	if err == nil {
 		t.Fatal("workflow succeeded; chunk 4 failed for good")
@@ -322,7 +352,7 @@ func TestAStoreThatLacksRejectsFailsTheImportWithTheFix(t *testing.T) {
 	f := newFakeActs(6, 10)
 	f.storeLacks = 2
 	f.register(env)
-	env.ExecuteWorkflow(ImportWorkflowName, baseInput())
+	execImport(env, baseInput())
 	err := env.GetWorkflowError()
 	if err == nil {
 		t.Fatal("the import succeeded although the store lacks rejects its chunks counted")
@@ -346,7 +376,7 @@ func TestImportCancellationStopsChunksAndKeepsRejects(t *testing.T) {
 	in := baseInput()
 	in.HeartbeatTimeout = time.Second
 	env.RegisterDelayedCallback(env.CancelWorkflow, 50*time.Millisecond)
-	env.ExecuteWorkflow(ImportWorkflowName, in)
+	execImport(env, in)
 	err := env.GetWorkflowError()
 	var canceled *temporal.CanceledError
 	if !errors.As(err, &canceled) {
@@ -374,7 +404,7 @@ func TestImportRejectsUnknownVendor(t *testing.T) {
 	f.register(env)
 	in := baseInput()
 	in.Vendor = "nosuch"
-	env.ExecuteWorkflow(ImportWorkflowName, in)
+	execImport(env, in)
 	err := env.GetWorkflowError()
 	if err == nil || !strings.Contains(err.Error(), "unknown vendor") {
 		t.Fatalf("want unknown vendor error, got %v", err)
@@ -397,7 +427,7 @@ func TestProgressQueryReportsCountsWithoutUserData(t *testing.T) {
 			t.Error(err)
 		}
 	}, time.Millisecond)
-	env.ExecuteWorkflow(ImportWorkflowName, baseInput())
+	execImport(env, baseInput())
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +472,7 @@ func TestASourceThatChangesBetweenScanAndPlanningFails(t *testing.T) {
 	f := newFakeActs(3, 10)
 	f.scanSize = 99
 	f.register(env)
-	env.ExecuteWorkflow(ImportWorkflowName, baseInput())
+	execImport(env, baseInput())
 	err := env.GetWorkflowError()
 	if err == nil || !strings.Contains(err.Error(), "changed between the duplicate scan and planning") {
 		t.Fatalf("want a changed-source failure, got %v", err)
@@ -471,7 +501,7 @@ func TestIncrementalStateIsCommittedOnlyAfterSuccess(t *testing.T) {
 	g := newFakeActs(5, 10)
 	g.failAt = 2
 	g.register(env)
-	env.ExecuteWorkflow(ImportWorkflowName, in)
+	execImport(env, in)
 	if env.GetWorkflowError() == nil {
 		t.Fatal("the import should have failed")
 	}
@@ -487,7 +517,7 @@ func runToEnd(t *testing.T, s *testsuite.WorkflowTestSuite, f *fakeActs, in Impo
 	for runs := 1; runs <= 20; runs++ {
 		env := s.NewTestWorkflowEnvironment()
 		f.register(env)
-		env.ExecuteWorkflow(ImportWorkflowName, in)
+		execImport(env, in)
 		err := env.GetWorkflowError()
 		var can *workflow.ContinueAsNewError
 		if errors.As(err, &can) {

@@ -29,7 +29,18 @@ const NotifyDeadline = 24 * time.Hour
 // for it to start: a webhook that stays down holds up nothing but this
 // workflow, and a run's result never waits for, or fails with, its
 // notification.
+//
+// It runs only as the child of the run it reports on: one started by hand,
+// or naming another run, fails at once (and its delivery checks again with
+// Temporal, and posts what the run recorded; see notify.Activities).
 func Notify(ctx workflow.Context, n notify.Notification) error {
+	if workflow.GetVersion(ctx, "notify-child-only", workflow.DefaultVersion, 1) == 1 {
+		p := workflow.GetInfo(ctx).ParentWorkflowExecution
+		if p == nil || p.ID != n.WorkflowID || p.RunID != n.RunID {
+			return temporal.NewNonRetryableApplicationError(
+				"a notification is sent only by the import or audience sync it reports on, as its child workflow", notify.NotFromItsRun, nil)
+		}
+	}
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		// One POST is bounded by the worker's HTTP timeout (30s).
 		StartToCloseTimeout:    2 * notify.DefaultTimeout,

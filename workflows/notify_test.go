@@ -54,13 +54,14 @@ func TestAFailedImportNotifiesOnceWithItsErrorAndRejects(t *testing.T) {
 	env := s.NewTestWorkflowEnvironment()
 	f := newFakeActs(10, 10)
 	f.failAt, f.delay = 4, 20*time.Millisecond
+	f.sealed = true // a presigned URL travels only sealed
 	f.register(env)
 	var got notified
 	got.register(env)
 	in := baseInput()
 	in.Source.URI = "https://exports.example.com/users.csv?X-Amz-Signature=presigned-secret"
 	in.Notify = spec("failure,rejects>1%")
-	env.ExecuteWorkflow(ImportWorkflowName, in)
+	execImport(env, in)
 	err := env.GetWorkflowError()
 	var app *temporal.ApplicationError
 	if !errors.As(err, &app) || app.Type() != ImportFailed {
@@ -93,7 +94,7 @@ func TestACompletedImportOverTheThresholdNotifiesRejectsWithItsResultsCounts(t *
 	got.register(env)
 	in := baseInput()
 	in.Notify = spec("completion,rejects>5%")
-	env.ExecuteWorkflow(ImportWorkflowName, in)
+	execImport(env, in)
 	var res ImportResult
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
@@ -137,7 +138,7 @@ func TestAnImportNotifiesOnlyOnTheEndsItsSpecNames(t *testing.T) {
 			got.register(env)
 			in := baseInput()
 			in.Notify = tc.spec
-			env.ExecuteWorkflow(ImportWorkflowName, in)
+			execImport(env, in)
 			if err := env.GetWorkflowError(); (err != nil) != tc.fail {
 				t.Fatalf("workflow error %v", err)
 			}
@@ -164,7 +165,7 @@ func TestACanceledImportNotifiesAsAFailure(t *testing.T) {
 	in.HeartbeatTimeout = time.Second
 	in.Notify = spec("failure")
 	env.RegisterDelayedCallback(env.CancelWorkflow, 50*time.Millisecond)
-	env.ExecuteWorkflow(ImportWorkflowName, in)
+	execImport(env, in)
 	var canceled *temporal.CanceledError
 	if err := env.GetWorkflowError(); !errors.As(err, &canceled) {
 		t.Fatalf("want the import canceled, got %v", err)
@@ -185,7 +186,7 @@ func TestAContinuedImportNotifiesOnlyWhenItEnds(t *testing.T) {
 	in := baseInput()
 	in.ChunksPerRun = 4
 	in.Notify = spec("completion")
-	env.ExecuteWorkflow(ImportWorkflowName, in)
+	execImport(env, in)
 	var can *workflow.ContinueAsNewError
 	if err := env.GetWorkflowError(); !errors.As(err, &can) {
 		t.Fatalf("want continue-as-new, got %v", err)
@@ -212,7 +213,7 @@ func TestTheImportsResultDoesNotWaitForItsNotification(t *testing.T) {
 	in := baseInput()
 	in.Notify = spec("completion")
 	env.SetTestTimeout(30 * time.Second)
-	env.ExecuteWorkflow(ImportWorkflowName, in)
+	execImport(env, in)
 	var res ImportResult
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatalf("the import must complete while its notification hangs: %v", err)

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -431,5 +432,31 @@ func TestAnEchoedTokenStaysOutOfTheError(t *testing.T) {
 				t.Fatalf("the error must show the vendor's message without the token: %v", err)
 			}
 		})
+	}
+}
+
+// A base URL that redirects (a moved host, a proxy, someone in the middle)
+// must not get the S2S token sent on: Go's client would keep the
+// X-S2S-Token header on a redirect to another host. The import fails for
+// good, naming the base URL.
+func TestARedirectIsRefusedAndTheTokenNeverLeavesTheVendor(t *testing.T) {
+	var tokens atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-S2S-Token") != "" {
+			tokens.Add(1)
+		}
+	}))
+	t.Cleanup(elsewhere.Close)
+	moved := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusPermanentRedirect)
+	}))
+	t.Cleanup(moved.Close)
+	_, err := bitlabs.New(moved.URL, token, &http.Client{Timeout: 10 * time.Second}).Import(context.Background(), users("a", "b"))
+	ve, ok := vendorapi.As(err)
+	if !ok || ve.Status != http.StatusPermanentRedirect || ve.Retryable() || !strings.Contains(err.Error(), "check the base URL") {
+		t.Fatalf("error %v: want a final error that names the base URL", err)
+	}
+	if n := tokens.Load(); n != 0 {
+		t.Fatalf("the S2S token went to the redirect's target %d times", n)
 	}
 }

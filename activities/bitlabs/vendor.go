@@ -21,6 +21,7 @@ func (Vendor) Spec() vendorapi.Spec {
 		KeyFields:   []string{FieldUID},
 		Credentials: []string{"S2S_TOKEN"},
 		Settings:    []string{"BASE_URL"},
+		Endpoints:   []string{"BASE_URL"},
 		Traits:      vendorapi.Traits{Gated: true, SingleBypass: true},
 	}
 }

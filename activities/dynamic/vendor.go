@@ -29,8 +29,9 @@ func (Vendor) Spec() vendorapi.Spec {
 		KeyFields:   []string{FieldID, FieldEmail},
 		Credentials: []string{"API_TOKEN", "ENVIRONMENT_ID"},
 		// Pacing reads REQUESTS_PER_MINUTE and RATE_GROUP.
-		Settings: []string{"BASE_URL", "REQUESTS_PER_MINUTE", "RATE_GROUP"},
-		Traits:   vendorapi.Traits{Paced: true},
+		Settings:  []string{"BASE_URL", "REQUESTS_PER_MINUTE", "RATE_GROUP"},
+		Endpoints: []string{"BASE_URL"},
+		Traits:    vendorapi.Traits{Paced: true},
 	}
 }
 

@@ -40,6 +40,11 @@ const (
 	// SourceError: the source cannot be read otherwise, and retrying will
 	// not help.
 	SourceError = "SourceError"
+	// SourceRefused: the worker's source policy does not allow the source
+	// (outside IMPORTER_SOURCE_ROOTS, a non-public address not in
+	// IMPORTER_SOURCE_HOSTS, an object-store option only the worker may
+	// set); nothing of it was read.
+	SourceRefused = "SourceRefused"
 	// AccountingError: the rows do not add up; a bug, never a vendor
 	// problem, so it fails loudly rather than lose a row.
 	AccountingError = "AccountingError"
@@ -110,6 +115,8 @@ func Classify(err error, hint string) error {
 		}
 	}
 	switch {
+	case errors.Is(err, source.ErrRefused):
+		return temporal.NewNonRetryableApplicationError(msg, SourceRefused, nil)
 	case errors.Is(err, source.ErrNotFound):
 		return temporal.NewNonRetryableApplicationError(msg, SourceNotFound, nil)
 	case errors.Is(err, source.ErrChanged):

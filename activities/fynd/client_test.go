@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -970,5 +971,31 @@ func TestFyndErrorBodyBecomesTheMessage(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "jane@") || strings.Contains(err.Error(), "files.example") || ve.Retryable() {
 		t.Fatalf("error: %v", err)
+	}
+}
+
+// The token call carries the client secret (HTTP Basic); a redirect from
+// it is refused, so the secret never reaches the redirect's target, and the
+// sync fails for good with a sentence that names the base URL.
+func TestARedirectFromTheTokenEndpointIsRefused(t *testing.T) {
+	var reached atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Add(1) }))
+	defer elsewhere.Close()
+	moved := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer moved.Close()
+	c, err := fynd.New(fynd.Config{BaseURL: moved.URL, ClientID: cid, ClientSecret: secret, CompanyID: company, ApplicationID: app},
+		&http.Client{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetGroup(context.Background(), "g")
+	ve := vendorErr(t, err)
+	if ve.Op != "get access token" || ve.Status != http.StatusTemporaryRedirect || ve.Retryable() || !strings.Contains(err.Error(), "check the base URL") {
+		t.Fatalf("error %v: want a final error from the token call naming the base URL", err)
+	}
+	if n := reached.Load(); n != 0 {
+		t.Fatalf("the redirect's target got %d requests", n)
 	}
 }

@@ -13,6 +13,9 @@ func Spec() vendorapi.Spec {
 		Name:        "fynd",
 		Credentials: Credentials,
 		Settings:    append([]string{"BASE_URL"}, PathSettings()...),
-		Traits:      vendorapi.Traits{Audiences: true},
+		// A path may be a full URL, and the token path gets the client
+		// secret.
+		Endpoints: append([]string{"BASE_URL"}, PathSettings()...),
+		Traits:    vendorapi.Traits{Audiences: true},
 	}
 }

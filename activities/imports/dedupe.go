@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"importer/activities/state"
 	"importer/activities/vendorapi"
 	"importer/activities/vendors"
+	"importer/internal/fsname"
 	"importer/internal/store"
 )
 
@@ -69,6 +71,13 @@ type Planned struct {
 // vendor's own row builder makes of those columns, so the scan and the
 // import always agree on who a row is.
 func (a *Activities) FindDuplicates(ctx context.Context, in DuplicatesInput) (Duplicates, error) {
+	if err := ownKey(ctx, in.ImportKey); err != nil {
+		return Duplicates{}, err
+	}
+	if l := a.Limits.WithDefaults(); in.ChunkRows > l.MaxChunkRows {
+		return Duplicates{}, overCap(fmt.Sprintf("the scan asks for chunks of %d rows", in.ChunkRows), fmt.Sprintf("IMPORTER_MAX_CHUNK_ROWS=%d", l.MaxChunkRows))
+	}
+	ctx = staged(ctx, in.Source)
 	v, err := vendors.Import(in.Vendor)
 	if err != nil {
 		return Duplicates{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, nil)
@@ -213,8 +222,13 @@ const maxDuplicateFiles = 32
 
 // supersededLines loads the duplicates file of an import scanned before
 // the scan went to the store: superseded line → the line that replaces it.
-// Each worker loads a file once; it never changes.
-func (a *Activities) supersededLines(path string) (map[int64]int64, error) {
+// Each worker loads a file once; it never changes. The file is the one the
+// worker wrote for that import (<data dir>/duplicates/<key>.txt); any
+// other path is refused.
+func (a *Activities) supersededLines(key, path string) (map[int64]int64, error) {
+	if filepath.Base(path) != fsname.Safe(key)+".txt" || filepath.Base(filepath.Dir(path)) != "duplicates" || !filepath.IsAbs(path) {
+		return nil, temporal.NewNonRetryableApplicationError("the duplicates file this chunk names is not its import's", failure.BadState, nil)
+	}
 	a.dupMu.Lock()
 	defer a.dupMu.Unlock()
 	if m, ok := a.dupFiles[path]; ok {

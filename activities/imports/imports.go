@@ -30,6 +30,7 @@ import (
 	"importer/activities/vendorapi"
 	"importer/activities/vendors"
 	"importer/internal/connections"
+	"importer/internal/limits"
 	"importer/internal/metrics"
 	"importer/internal/steps"
 	"importer/internal/store"
@@ -56,6 +57,11 @@ type Activities struct {
 	// s3://bucket/staging (IMPORTER_STAGING_URL); "" refuses compressed
 	// sources with a sentence that says how to set it.
 	Staging string
+	// Limits are the operator's caps on what an import's input may ask
+	// (rows per chunk and per request, chunk descriptors per planning
+	// call, job polls); zero fields are limits' defaults. The workflow
+	// holds its input within them; the activities check again.
+	Limits limits.Limits
 
 	// reserveMu keeps this worker to one pacer reservation at a time.
 	reserveMu sync.Mutex
@@ -86,7 +92,7 @@ func NewWithRoots(conns connections.Set, st *store.Store, roots *x509.CertPool) 
 		Opener:      &source.Opener{HTTP: &http.Client{Transport: transport}},
 		// Vendor calls are counted, by vendor and status, in the metrics of
 		// the activity that makes them.
-		HTTP: &http.Client{Transport: metrics.VendorTransport(transport), Timeout: DefaultHTTPTimeout},
+		HTTP: &http.Client{Transport: metrics.VendorTransport(transport), Timeout: DefaultHTTPTimeout, CheckRedirect: vendorapi.NoRedirects},
 	}
 }
 
@@ -127,9 +133,18 @@ func (a *Activities) PlanChunks(ctx context.Context, in PlanInput) (source.Page,
 	if in.ChunkRows <= 0 || in.MaxChunks <= 0 {
 		return source.Page{}, temporal.NewNonRetryableApplicationError("chunk rows and page size must be positive", failure.BadInput, nil)
 	}
+	l := a.Limits.WithDefaults()
+	if in.ChunkRows > l.MaxChunkRows || in.MaxChunks > l.MaxPlanPage {
+		return source.Page{}, overCap(fmt.Sprintf("planning asks for chunks of %d rows, %d a page", in.ChunkRows, in.MaxChunks),
+			fmt.Sprintf("IMPORTER_MAX_CHUNK_ROWS=%d, IMPORTER_MAX_PLAN_PAGE=%d", l.MaxChunkRows, l.MaxPlanPage))
+	}
 	if in.Stored {
+		if err := ownKey(ctx, in.ImportKey); err != nil {
+			return source.Page{}, err
+		}
 		return a.storedPage(ctx, v, in)
 	}
+	ctx = staged(ctx, in.Source)
 	var page source.Page
 	started := false
 	if activity.HasHeartbeatDetails(ctx) {
@@ -166,7 +181,7 @@ func (a *Activities) PlanChunks(ctx context.Context, in PlanInput) (source.Page,
 		activity.RecordHeartbeat(ctx, planProgress{Page: page})
 	}
 	if in.Source.Format != source.NDJSON && in.From == 0 {
-		msg, err := columnsProblem(v.Spec().Name, in.Mapping, page.Header)
+		msg, err := columnsProblem(v.Spec().Name, in.Mapping, page.Header, false)
 		if err != nil {
 			return source.Page{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, nil)
 		}
@@ -193,7 +208,7 @@ func (a *Activities) storedPage(ctx context.Context, v vendorapi.Vendor, in Plan
 		page.Next = last.Offset + last.Length
 	}
 	if in.Source.Format != source.NDJSON && in.NextIndex == 0 {
-		msg, err := columnsProblem(v.Spec().Name, in.Mapping, page.Header)
+		msg, err := columnsProblem(v.Spec().Name, in.Mapping, page.Header, false)
 		if err != nil {
 			return source.Page{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, nil)
 		}
@@ -205,17 +220,29 @@ func (a *Activities) storedPage(ctx context.Context, v vendorapi.Vendor, in Plan
 }
 
 // columnsProblem says, in a sentence, why a CSV with this header cannot
-// fill the vendor's required fields under m; "" when it can.
-func columnsProblem(vendorName string, m mapping.Mapping, header []string) (string, error) {
+// fill the vendor's required fields under m; "" when it can. The columns'
+// names are the file's content: only a dry run, on the machine of the
+// person who runs it, lists them (local); a worker's sentence, which goes
+// into history, counts them.
+func columnsProblem(vendorName string, m mapping.Mapping, header []string, local bool) (string, error) {
 	missing, err := vendors.MissingColumns(vendorName, m, header)
 	if err != nil || len(missing) == 0 {
 		return "", err
 	}
-	if hint := source.DelimiterHint(header); hint != "" {
+	if local {
+		if hint := source.DelimiterHint(header); hint != "" {
+			return hint, nil
+		}
+		return fmt.Sprintf("the source has no column for the %s fields %s (its columns: %s); add the columns or map them with --mapping",
+			vendorName, strings.Join(missing, ", "), strings.Join(header, ", ")), nil
+	}
+	if hint := source.DelimiterHintUnquoted(header); hint != "" {
 		return hint, nil
 	}
-	return fmt.Sprintf("the source has no column for the %s fields %s (its columns: %s); add the columns or map them with --mapping",
-		vendorName, strings.Join(missing, ", "), strings.Join(header, ", ")), nil
+	// The columns' names are the file's content, which stays out of
+	// history: the person's dry run lists them.
+	return fmt.Sprintf("the source has no column for the %s fields %s (it has %d columns; `starter import --dry-run` lists them); add the columns or map them with --mapping",
+		vendorName, strings.Join(missing, ", "), len(header)), nil
 }
 
 // vendorConn looks up a vendor and its connection, and checks that the
@@ -244,6 +271,9 @@ func (a *Activities) vendorConn(vendorName, connName string) (vendorapi.Vendor, 
 // (after a 429, a crash, a timeout) resumes at the first unfinished batch.
 // Resending a batch is safe because every vendor call is an upsert.
 func (a *Activities) ImportChunk(ctx context.Context, in ChunkInput) (ChunkResult, error) {
+	if err := a.checkChunk(ctx, in); err != nil {
+		return ChunkResult{}, err
+	}
 	v, conn, err := a.vendorConn(in.Vendor, in.Connection)
 	if err != nil {
 		return ChunkResult{}, err
@@ -301,6 +331,28 @@ func (a *Activities) ImportChunk(ctx context.Context, in ChunkInput) (ChunkResul
 	return ChunkResult{Chunk: in.Chunk.Index, Counts: prog.Counts}, nil
 }
 
+// checkChunk checks what a chunk's input asks against the worker: its
+// records key is the calling import's, its rows and batches are within
+// the operator's caps.
+func (a *Activities) checkChunk(ctx context.Context, in ChunkInput) error {
+	if err := ownKey(ctx, in.ImportKey); err != nil {
+		return err
+	}
+	l := a.Limits.WithDefaults()
+	if in.Chunk.Rows > l.MaxChunkRows || in.BatchSize > l.MaxBatchSize {
+		return overCap(fmt.Sprintf("chunk %d has %d rows in batches of %d", in.Chunk.Index, in.Chunk.Rows, in.BatchSize),
+			fmt.Sprintf("IMPORTER_MAX_CHUNK_ROWS=%d, IMPORTER_MAX_BATCH_SIZE=%d", l.MaxChunkRows, l.MaxBatchSize))
+	}
+	return nil
+}
+
+// overCap is the refusal of input beyond the worker's caps, which the
+// workflow should have held it within: a worker whose caps are lower than
+// those of the worker that ran the workflow.
+func overCap(what, caps string) error {
+	return temporal.NewNonRetryableApplicationError(what+", more than this worker allows ("+caps+"): give every worker the same caps", failure.BadInput, nil)
+}
+
 // readRows reads, maps and validates a chunk (chunkRows), with the rows the
 // duplicate scan found replaced by a later row of the same user rejected.
 func (a *Activities) readRows(ctx context.Context, v vendorapi.Vendor, in ChunkInput) ([]row, vendorapi.Rows, error) {
@@ -316,13 +368,13 @@ func (a *Activities) readRows(ctx context.Context, v vendorapi.Vendor, in ChunkI
 		}
 	case in.Duplicates != "":
 		// An import started before the scan went to the store.
-		m, err := a.supersededLines(in.Duplicates)
+		m, err := a.supersededLines(in.ImportKey, in.Duplicates)
 		if err != nil {
 			return nil, nil, err
 		}
 		superseded = func([]int64) (map[int64]int64, error) { return m, nil }
 	}
-	rows, payloads, err := chunkRows(ctx, a.Opener, v, in.Source, in.Mapping, in.Chunk, superseded)
+	rows, payloads, err := chunkRows(staged(ctx, in.Source), a.Opener, v, in.Source, in.Mapping, in.Chunk, superseded)
 	if err = notStaged(in.Source, err); err != nil {
 		return nil, nil, failure.Classify(fmt.Errorf("chunk %d: %w", in.Chunk.Index, err), "") // the source's errors name it
 	}
@@ -506,6 +558,9 @@ func (a *Activities) sendBatch(ctx context.Context, v vendorapi.Vendor, payloads
 // missing: fewer rows in the store than in history means the workers that
 // ran the chunks wrote to stores this worker does not see.
 func (a *Activities) FinalizeRejects(ctx context.Context, in FinalizeInput) (FinalizeResult, error) {
+	if err := ownKey(ctx, in.ImportKey); err != nil {
+		return FinalizeResult{}, err
+	}
 	n, err := a.Store.CountRejects(ctx, in.ImportKey)
 	if err != nil {
 		return FinalizeResult{}, err

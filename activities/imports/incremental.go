@@ -121,6 +121,9 @@ func (a *Activities) recordState(ctx context.Context, in ChunkInput, part string
 // PrepareState computes the run's next state and lists the users that
 // disappeared, without replacing the current state yet.
 func (a *Activities) PrepareState(ctx context.Context, in StateInput) (StatePrepared, error) {
+	if err := ownKey(ctx, in.RunKey); err != nil {
+		return StatePrepared{}, err
+	}
 	if in.Expected != nil {
 		n, err := a.Store.StagedCount(ctx, in.Incremental.StateKey, in.RunKey)
 		if err != nil {
@@ -145,6 +148,9 @@ func (a *Activities) PrepareState(ctx context.Context, in StateInput) (StatePrep
 // list, where the vendor has such a thing (Traits.Deactivates; Nebuly sets
 // active_to to today).
 func (a *Activities) DeactivateMissing(ctx context.Context, in StateInput) (Deactivated, error) {
+	if err := ownKey(ctx, in.RunKey); err != nil {
+		return Deactivated{}, err
+	}
 	v, conn, err := a.vendorConn(in.Vendor, in.Connection)
 	if err != nil {
 		return Deactivated{}, err
@@ -168,6 +174,9 @@ func (a *Activities) DeactivateMissing(ctx context.Context, in StateInput) (Deac
 
 // CommitState makes the run's state the one the next run compares with.
 func (a *Activities) CommitState(ctx context.Context, in StateInput) error {
+	if err := ownKey(ctx, in.RunKey); err != nil {
+		return err
+	}
 	defer steps.StartHeartbeat(ctx, "committing the state").Stop()
 	return a.Store.CommitState(ctx, in.Incremental.StateKey, in.RunKey)
 }
@@ -175,5 +184,8 @@ func (a *Activities) CommitState(ctx context.Context, in StateInput) error {
 // DiscardState drops a failed run's records: the next run compares with
 // the last success and sends again what this one did not finish.
 func (a *Activities) DiscardState(ctx context.Context, in StateInput) error {
+	if err := ownKey(ctx, in.RunKey); err != nil {
+		return err
+	}
 	return a.Store.DiscardState(ctx, in.Incremental.StateKey, in.RunKey)
 }

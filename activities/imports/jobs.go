@@ -58,6 +58,9 @@ type jobWaitProgress struct {
 // so an attempt retried after a crash between the answer and the activity's
 // completion returns that job instead of submitting again.
 func (a *Activities) SubmitJob(ctx context.Context, in ChunkInput) (JobSubmitResult, error) {
+	if err := a.checkChunk(ctx, in); err != nil {
+		return JobSubmitResult{}, err
+	}
 	v, conn, err := a.vendorConn(in.Vendor, in.Connection)
 	if err != nil {
 		return JobSubmitResult{}, err
@@ -131,6 +134,14 @@ func (a *Activities) SubmitJob(ctx context.Context, in ChunkInput) (JobSubmitRes
 // them into rejects with the vendor's reason. Counts cover only the job's
 // rows (Rows is 0: SubmitJob counted them).
 func (a *Activities) WaitJob(ctx context.Context, in WaitJobInput) (ChunkResult, error) {
+	if err := ownKey(ctx, in.Chunk.ImportKey); err != nil {
+		return ChunkResult{}, err
+	}
+	// However often the input asks, the vendor is polled no more often
+	// than the operator allows.
+	if minPoll := a.Limits.WithDefaults().MinPoll; in.PollInterval < minPoll {
+		in.PollInterval = minPoll
+	}
 	v, conn, err := a.vendorConn(in.Chunk.Vendor, in.Chunk.Connection)
 	if err != nil {
 		return ChunkResult{}, err

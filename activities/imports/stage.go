@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -36,6 +37,9 @@ type stageProgress struct {
 // rest of the import reads. It heartbeats the bytes read; a retried
 // attempt starts over and replaces the copy.
 func (a *Activities) StageSource(ctx context.Context, in StageInput) (source.Ref, error) {
+	if err := ownKey(ctx, in.ImportKey); err != nil {
+		return source.Ref{}, err
+	}
 	hb := activity.RecordHeartbeat
 	staged, err := source.Stage(ctx, a.Opener, in.Source, a.Staging, in.ImportKey, func(n int64) { hb(ctx, stageProgress{Read: n}) })
 	if err != nil {
@@ -56,7 +60,50 @@ func notStaged(src source.Ref, err error) error {
 		failure.StoreNotShared, nil)
 }
 
-// DropStaged deletes an import's staged copy; one already gone is fine.
-func (a *Activities) DropStaged(ctx context.Context, staged source.Ref) error {
-	return a.Opener.Unstage(ctx, staged.URI)
+// DropStagedInput names the import whose staged copy is deleted. Imports
+// started before it existed send the copy's Ref (URI, Format, Staged).
+type DropStagedInput struct {
+	ImportKey string        `json:"import_key,omitempty"`
+	Format    source.Format `json:"format"`
+	URI       string        `json:"uri,omitempty"`
+}
+
+// DropStaged deletes an import's staged copy from the staging area, by the
+// name the worker derives from the import's key (source.StagedName): what
+// is deleted is never a path a caller chose. One already gone is fine. An
+// import that predates the key names its copy's URI; that copy is deleted
+// only when it is where this import's own copy would be.
+func (a *Activities) DropStaged(ctx context.Context, in DropStagedInput) error {
+	key := in.ImportKey
+	if key == "" && activity.IsActivity(ctx) {
+		key = legacyStagedKey(activity.GetInfo(ctx).WorkflowExecution.ID, in)
+		if key == "" {
+			activity.GetLogger(ctx).Warn("not deleting a staged copy that is not this import's")
+			return nil
+		}
+	}
+	if err := ownKey(ctx, key); err != nil {
+		return err
+	}
+	return a.Opener.Unstage(ctx, a.Staging, key, in.Format)
+}
+
+// legacyStagedKey finds the key of an older import's staged copy from its
+// URI: the base name must be the copy's name for a key of this workflow's
+// ID ("" otherwise).
+func legacyStagedKey(workflowID string, in DropStagedInput) string {
+	base := in.URI
+	if i := strings.LastIndexAny(base, "/\\"); i >= 0 {
+		base = base[i+1:]
+	}
+	name, ok := strings.CutSuffix(base, "."+string(in.Format))
+	if !ok {
+		return ""
+	}
+	prefix := strings.TrimSuffix(source.StagedName(workflowID+"-", in.Format), "."+string(in.Format))
+	rest, ok := strings.CutPrefix(name, prefix)
+	if !ok || len(rest) == 0 || len(rest) > 8 {
+		return ""
+	}
+	return workflowID + "-" + rest
 }

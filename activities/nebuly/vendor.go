@@ -23,6 +23,7 @@ func (Vendor) Spec() vendorapi.Spec {
 		KeyFields:   []string{FieldEndUser},
 		Credentials: []string{"API_KEY"},
 		Settings:    []string{"BASE_URL"},
+		Endpoints:   []string{"BASE_URL"},
 		Traits:      vendorapi.Traits{Deactivates: true},
 	}
 }

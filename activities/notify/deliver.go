@@ -74,7 +74,8 @@ func (b Backoff) Delay(attempt int32) time.Duration {
 // Activities delivers notifications from the worker, which alone knows the
 // webhooks' URLs.
 type Activities struct {
-	// Webhooks maps webhook names to URLs (internal/connections).
+	// Webhooks maps webhook names to URLs and, for the webhooks whose
+	// posts are signed, secrets (internal/connections).
 	Webhooks connections.Set
 	// HTTP posts the notifications; nil is a client with the system's
 	// roots and DefaultTimeout. Redirects are never followed.
@@ -84,6 +85,12 @@ type Activities struct {
 	UI string
 	// Retry is the wait between attempts; see Backoff.
 	Retry Backoff
+	// Now is the clock of a signed post's webhook-timestamp; nil is
+	// time.Now.
+	Now func() time.Time
+	// Runs reads what Temporal recorded of the run a notification reports
+	// on (see verify); without it nothing is delivered.
+	Runs Runs
 }
 
 // Register registers the activity under its public name.
@@ -92,7 +99,10 @@ func (a *Activities) Register(w worker.ActivityRegistry) {
 }
 
 // Deliver posts a notification to its webhook, once: a 2xx answer ends it.
-// No answer, a 5xx, 408, 425 or 429 fail the attempt as retryable, after
+// First it checks, with Temporal, that the notification's workflow was
+// started by the run it reports on and that this run ended as it says, and
+// takes the run's recorded status, failure and counts (verify): a Notify
+// workflow started by hand posts nothing. No answer, a 5xx, 408, 425 or 429 fail the attempt as retryable, after
 // the Backoff (or the receiver's Retry-After); any other answer, and a
 // webhook the worker does not know, fail it for good. Every attempt sends
 // the same Idempotency-Key (the notification's ID), so a receiver can drop
@@ -100,6 +110,10 @@ func (a *Activities) Register(w worker.ActivityRegistry) {
 // died mid-answer) would make. Errors name the webhook, never its URL.
 func (a *Activities) Deliver(ctx context.Context, n Notification) error {
 	info := activity.GetInfo(ctx)
+	n, err := a.verify(ctx, n)
+	if err != nil {
+		return err
+	}
 	target, err := a.Webhooks.Webhook(n.Webhook)
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(err.Error(), UnknownWebhook, nil)
@@ -119,6 +133,9 @@ func (a *Activities) Deliver(ctx context.Context, n Notification) error {
 	req.Header.Set("User-Agent", "importer-notify")
 	req.Header.Set("Idempotency-Key", n.ID)
 	req.Header.Set("X-Importer-Event", n.Event)
+	if err := a.sign(req.Header, n, body.Bytes()); err != nil {
+		return temporal.NewNonRetryableApplicationError(err.Error(), UnknownWebhook, nil)
+	}
 	resp, err := a.client().Do(req)
 	if err != nil {
 		if ctx.Err() != nil {

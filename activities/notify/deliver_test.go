@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -52,7 +53,8 @@ func deliver(t *testing.T, url string, n Notification) error {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
-	a := &Activities{Webhooks: connections.FromEnv(nil, nil).WithWebhook("oncall", url), UI: "http://ui.example", Retry: Backoff{First: 3 * time.Second, Max: time.Minute}}
+	a := &Activities{Webhooks: connections.FromEnv(nil, nil).WithWebhook("oncall", url), UI: "http://ui.example", Retry: Backoff{First: 3 * time.Second, Max: time.Minute},
+		Runs: runsOf(n)}
 	env.RegisterActivityWithOptions(a.Deliver, activity.RegisterOptions{Name: DeliverName})
 	_, err := env.ExecuteActivity(DeliverName, n)
 	return err
@@ -165,4 +167,22 @@ func TestBackoffDoublesUpToItsCap(t *testing.T) {
 	if got := (Backoff{}).Delay(100); got != DefaultMaxRetry {
 		t.Errorf("default cap = %s", got)
 	}
+}
+
+// fakeRuns answers as Temporal would for a notification that its run
+// started: the Notify workflow's parent is that run, which ended as ended
+// says (by default, as the notification says).
+type fakeRuns struct {
+	parent Execution
+	ended  Ended
+}
+
+func (f fakeRuns) Parent(context.Context, string, string) (Execution, error) { return f.parent, nil }
+func (f fakeRuns) Ended(context.Context, string, string) (Ended, error)      { return f.ended, nil }
+
+// runsOf is the record of n's run as n itself describes it.
+func runsOf(n Notification) fakeRuns {
+	c := n.Counts
+	return fakeRuns{parent: Execution{WorkflowID: n.WorkflowID, RunID: n.RunID},
+		ended: Ended{Kind: n.Kind, Status: n.Status, Error: n.Error, RejectsCommand: n.RejectsCommand, Counts: &c}}
 }

@@ -54,6 +54,19 @@ type Spec struct {
 	RejectsOver *float64 `json:"rejects_over,omitempty"`
 }
 
+// Check says what is wrong with a Spec that arrived in a workflow's input,
+// which anyone who may start a workflow writes: a webhook that no webhook
+// could be named, or a threshold that is not a percentage.
+func (s Spec) Check() error {
+	if !validName(s.Webhook) {
+		return errors.New("the notification names no webhook by a name (1 to 64 letters, digits, '-' or '_')")
+	}
+	if s.RejectsOver != nil && (math.IsNaN(*s.RejectsOver) || *s.RejectsOver < 0 || *s.RejectsOver > 100) {
+		return errors.New("the notification's reject threshold is not a percentage from 0 to 100")
+	}
+	return nil
+}
+
 // ParseSpec reads --notify NAME and --notify-on LIST: a comma-separated
 // list of failure, completion and rejects>N% (N a percentage from 0 to
 // 100). A list left empty means failure. Without a webhook there is no

@@ -9,7 +9,7 @@ import (
 
 func sample() Notification {
 	return Notification{
-		ID: "notify/import-nebuly-users-20260101-030000/run-1", Webhook: "oncall", Kind: KindImport,
+		ID: "notify/import-nebuly-users-20260101-030000/run-1", Webhook: "oncall", Kind: KindImport, Event: OnCompletion, Status: Completed,
 		WorkflowID: "import-nebuly-users-20260101-030000", RunID: "run-1",
 		Vendor: "nebuly", Connection: "default", Source: "https://exports.example.com/users.csv?X-Amz-Signature=secret-signature",
 		Counts:         Counts{Rows: 10_000, Accepted: 9_950, Rejected: 50, Inserted: 9_000, Updated: 950},

@@ -35,9 +35,16 @@ func isBlob(uri string) bool {
 	return false
 }
 
-// object opens the bucket of an object URL (scheme://bucket/key?options),
-// once per bucket and options, and returns it with the object's key.
+// object opens the bucket of a source's object URL
+// (scheme://bucket/key?region=...), as the Policy allows, once per bucket
+// and options, and returns it with the object's key.
 func (o *Opener) object(ctx context.Context, uri string) (*blob.Bucket, string, error) {
+	return o.openObject(ctx, uri, false)
+}
+
+// openObject is object; trusted URLs are the worker's own (its staging
+// area, from its configuration), whose options the policy does not judge.
+func (o *Opener) openObject(ctx context.Context, uri string, trusted bool) (*blob.Bucket, string, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
 		return nil, "", permErr(nil, "source %s: %v", Redact(uri), err)
@@ -47,6 +54,11 @@ func (o *Opener) object(ctx context.Context, uri string) (*blob.Bucket, string, 
 		return nil, "", permErr(nil, "source %s names no bucket or no object: write %s://BUCKET/PATH/TO/FILE", Redact(uri), u.Scheme)
 	}
 	q := u.Query()
+	if o.Policy != nil && !trusted {
+		if err := o.Policy.checkObject(ctx, uri, q); err != nil {
+			return nil, "", err
+		}
+	}
 	if u.Scheme == "s3" && o.S3PathStyle && q.Get("use_path_style") == "" {
 		q.Set("use_path_style", "true")
 	}

@@ -114,10 +114,10 @@ func Stage(ctx context.Context, o *Opener, src Ref, area, key string, progress f
 		return Ref{}, permErr(nil, "%s is not %s-compressed as its name says: %v", Redact(src.URI), src.Compression, err)
 	}
 	defer plain.Close()
-	name := strings.ReplaceAll(key, "/", "_") + "." + string(src.Format)
+	name := StagedName(key, src.Format)
 	staged := Ref{URI: joinArea(area, name), Format: src.Format, Staged: true}
 	if err := o.writeStaged(ctx, area, name, plain); err != nil {
-		_ = o.Unstage(context.WithoutCancel(ctx), staged.URI)
+		_ = o.Unstage(context.WithoutCancel(ctx), area, key, src.Format)
 		if errors.Is(err, errCorrupt) {
 			return Ref{}, permErr(nil, "%s: %v", Redact(src.URI), err)
 		}
@@ -125,6 +125,27 @@ func Stage(ctx context.Context, o *Opener, src Ref, area, key string, progress f
 	}
 	return staged, nil
 }
+
+// StagedName is the name of the staged copy of the import with key: the
+// worker derives it, so neither a copy's name nor what is deleted when the
+// import ends is chosen by a caller. Only letters, digits, '-', '_' and '.'
+// are kept.
+func StagedName(key string, f Format) string {
+	clean := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
+			return r
+		}
+		return '_'
+	}, key)
+	clean = strings.TrimLeft(clean, ".")
+	if clean == "" {
+		clean = "_"
+	}
+	return clean + "." + string(f)
+}
+
+// StagedURI is where the staged copy of the import with key is, in area.
+func StagedURI(area, key string, f Format) string { return joinArea(area, StagedName(key, f)) }
 
 // errCorrupt marks a compressed stream that cannot be read to its end.
 var errCorrupt = errors.New("the compressed stream is corrupt or cut short")
@@ -197,24 +218,35 @@ func (o *Opener) area(ctx context.Context, area string) (*blob.Bucket, string, e
 	if err != nil || u.Host == "" {
 		return nil, "", permErr(nil, "staging area %s is no bucket URL: write s3://BUCKET/PREFIX", Redact(area))
 	}
-	b, _, err := o.object(ctx, u.Scheme+"://"+u.Host+"/x?"+u.RawQuery)
+	b, _, err := o.openObject(ctx, u.Scheme+"://"+u.Host+"/x?"+u.RawQuery, true)
 	return b, strings.TrimPrefix(u.Path, "/"), err
 }
 
-// Unstage deletes a staged copy; one already gone is no error.
-func (o *Opener) Unstage(ctx context.Context, uri string) error {
-	if isBlob(uri) {
-		b, key, err := o.object(ctx, uri)
+// Unstage deletes the staged copy of the import with key from area, by the
+// name Stage gave it; one already gone is no error. Nothing outside the
+// area is ever deleted.
+func (o *Opener) Unstage(ctx context.Context, area, key string, f Format) error {
+	name := StagedName(key, f)
+	if isBlob(area) {
+		b, prefix, err := o.area(ctx, area)
 		if err != nil {
 			return err
 		}
-		if err := b.Delete(ctx, key); err != nil && !isNotFound(err) {
-			return fmt.Errorf("delete the staged copy %s: %w", Redact(uri), err)
+		if err := b.Delete(ctx, path.Join(prefix, name)); err != nil && !isNotFound(err) {
+			return fmt.Errorf("delete the staged copy %s: %w", name, err)
 		}
 		return nil
 	}
-	if err := os.Remove(localPath(uri)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("delete the staged copy: %w", err)
+	r, err := os.OpenRoot(localPath(area))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete the staged copy %s: %w", name, err)
+	}
+	defer r.Close()
+	if err := r.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("delete the staged copy %s: %w", name, err)
 	}
 	return nil
 }

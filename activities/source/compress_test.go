@@ -85,7 +85,7 @@ func TestACompressedListIsStagedOnceAndReadsLikeAPlainOne(t *testing.T) {
 			if recs := readAll(t, o, staged.URI, CSV, first, chunks); len(recs) != len(want) || first.Version.Size != int64(len(content)) {
 				t.Fatalf("%d records of %d bytes from the staged copy; want %d of %d", len(recs), first.Version.Size, len(want), len(content))
 			}
-			if err := o.Unstage(context.Background(), staged.URI); err != nil {
+			if err := o.Unstage(context.Background(), filepath.Join(dir, "staging"), "import-1/abc", CSV); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := os.Stat(staged.URI); !errors.Is(err, os.ErrNotExist) {
@@ -139,7 +139,7 @@ func TestACompressedObjectIsStagedToObjectStorage(t *testing.T) {
 	if recs := readAll(t, o, staged.URI, CSV, first, chunks); len(recs) != len(want) {
 		t.Fatalf("%d records, want %d", len(recs), len(want))
 	}
-	if err := o.Unstage(context.Background(), staged.URI); err != nil {
+	if err := o.Unstage(context.Background(), "s3://exports/staging", "imp", CSV); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := o.Stat(context.Background(), staged.URI); !errors.Is(err, ErrNotFound) {

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,9 +59,13 @@ func (want Version) matches(v Version) bool {
 
 // Opener opens sources: local paths, file:// URLs, http(s) URLs and
 // objects in object storage (s3://, gs://, azblob://). Its zero value
-// reads with the default HTTP client and each cloud's standard settings.
+// reads with the default HTTP client and each cloud's standard settings,
+// whatever its process can read; a worker's Opener has a Policy.
 type Opener struct {
 	HTTP *http.Client // nil means http.DefaultClient
+	// Policy is what sources the worker may read (see Policy); nil reads
+	// anything, for the starter's dry run on a person's own machine.
+	Policy *Policy
 	// S3PathStyle addresses S3 buckets by path (endpoint/bucket/key), as
 	// S3-compatible services such as MinIO or SeaweedFS want; false is
 	// AWS's virtual-hosted style (IMPORTER_S3_PATH_STYLE).
@@ -70,12 +73,24 @@ type Opener struct {
 
 	mu      sync.Mutex
 	buckets map[string]*blob.Bucket // opened once per bucket URL
+	guarded *http.Client            // HTTP under Policy, made once
 
 	ranges rangeCache // Parquet bytes kept for the next chunks
 }
 
 func (o *Opener) client() *http.Client {
-	if o == nil || o.HTTP == nil {
+	if o == nil {
+		return http.DefaultClient
+	}
+	if o.Policy != nil {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if o.guarded == nil {
+			o.guarded = o.Policy.guardedClient(o.HTTP)
+		}
+		return o.guarded
+	}
+	if o.HTTP == nil {
 		return http.DefaultClient
 	}
 	return o.HTTP
@@ -101,10 +116,11 @@ func (o *Opener) Stat(ctx context.Context, uri string) (Version, error) {
 		return v, err
 	}
 	if !isHTTP(uri) {
-		fi, err := os.Stat(localPath(uri))
+		f, fi, err := o.localFile(ctx, uri)
 		if err != nil {
-			return Version{}, fileErr(uri, err)
+			return Version{}, err
 		}
+		f.Close()
 		return fileVersion(fi), nil
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, uri, nil)
@@ -113,7 +129,7 @@ func (o *Opener) Stat(ctx context.Context, uri string) (Version, error) {
 	}
 	resp, err := o.client().Do(req)
 	if err != nil {
-		return Version{}, fmt.Errorf("source %s: %w", Redact(uri), scrub(err, uri))
+		return Version{}, transportErr(uri, err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusMethodNotAllowed {
@@ -145,14 +161,9 @@ func (o *Opener) openRange(ctx context.Context, uri string, offset, length int64
 		return o.openObjectRange(ctx, uri, offset, length)
 	}
 	if !isHTTP(uri) {
-		f, err := os.Open(localPath(uri))
+		f, fi, err := o.localFile(ctx, uri)
 		if err != nil {
-			return nil, Version{}, fileErr(uri, err)
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return nil, Version{}, fileErr(uri, err)
+			return nil, Version{}, err
 		}
 		if fi.IsDir() {
 			f.Close()
@@ -178,7 +189,7 @@ func (o *Opener) openRange(ctx context.Context, uri string, offset, length int64
 	}
 	resp, err := o.client().Do(req)
 	if err != nil {
-		return nil, Version{}, fmt.Errorf("source %s: %w", Redact(uri), scrub(err, uri))
+		return nil, Version{}, transportErr(uri, err)
 	}
 	if resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
 		resp.Body.Close()
@@ -250,6 +261,15 @@ func fileErr(uri string, err error) error {
 		return permErr(nil, "%s", msg)
 	}
 	return fmt.Errorf("%s", msg)
+}
+
+// transportErr is the error of a request that got no answer: a refusal of
+// the source policy (final), or the transport's error without the URL.
+func transportErr(uri string, err error) error {
+	if r, ok := dialRefused(err); ok {
+		return refused("source %s: %s", Redact(uri), r.Error())
+	}
+	return fmt.Errorf("source %s: %w", Redact(uri), scrub(err, uri))
 }
 
 // scrub removes the URL (and its query) from a transport error, which

@@ -101,15 +101,66 @@ func Redact(uri string) string {
 	return u.String()
 }
 
+// CredentialIn says what in a source URL may be a credential: user info,
+// or a query (a presigned signature, a token) other than an object-store
+// URL's region; "" when there is none. Such a URL is a secret: it may
+// travel in workflow history only when payloads are encrypted.
+func CredentialIn(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	if u.User != nil {
+		return "user info"
+	}
+	if u.RawQuery == "" {
+		return ""
+	}
+	if isBlob(uri) {
+		// An object-store URL's options are refused on their own
+		// (ObjectOptionProblem); the worker's credentials read it.
+		return ""
+	}
+	return "a query (a presigned signature or token)"
+}
+
+// CredentialRefusal is the sentence that refuses a source URL carrying a
+// credential (what, from CredentialIn) when payloads are not encrypted.
+func CredentialRefusal(uri, what string) string {
+	return fmt.Sprintf("the source URL %s carries %s, which would be kept in the workflow's history in plain text: "+
+		"read the list from an s3://, gs:// or azblob:// URL with the workers' own credentials, "+
+		"or turn payload encryption on (IMPORTER_CODEC_KEYS on the workers and the starter)", Redact(uri), what)
+}
+
 // DelimiterHint explains a CSV header that came out as one column because
-// the file is separated by something other than commas; "" otherwise.
+// the file is separated by something other than commas; "" otherwise. It
+// quotes the header, for the person who runs the starter on their own
+// file; a worker's message uses DelimiterHintUnquoted.
 func DelimiterHint(header []string) string {
+	kind := delimiterKind(header)
+	if kind == "" {
+		return ""
+	}
+	return fmt.Sprintf("the header is one column holding %q: the file looks %s-separated, and only comma-separated CSV (or NDJSON) is read; convert it, e.g. with a spreadsheet's CSV export", clip(header[0]), kind)
+}
+
+// DelimiterHintUnquoted is DelimiterHint without the header's text, which
+// is the file's content: what a worker says goes into workflow history.
+func DelimiterHintUnquoted(header []string) string {
+	kind := delimiterKind(header)
+	if kind == "" {
+		return ""
+	}
+	return fmt.Sprintf("the header is one column: the file looks %s-separated, and only comma-separated CSV (or NDJSON) is read; convert it, e.g. with a spreadsheet's CSV export", kind)
+}
+
+func delimiterKind(header []string) string {
 	if len(header) != 1 {
 		return ""
 	}
 	for _, d := range []struct{ sep, name string }{{";", "semicolon"}, {"\t", "tab"}, {"|", "pipe"}} {
 		if strings.Contains(header[0], d.sep) {
-			return fmt.Sprintf("the header is one column holding %q: the file looks %s-separated, and only comma-separated CSV (or NDJSON) is read; convert it, e.g. with a spreadsheet's CSV export", clip(header[0]), d.name)
+			return d.name
 		}
 	}
 	return ""

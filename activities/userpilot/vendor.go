@@ -20,6 +20,7 @@ func (Vendor) Spec() vendorapi.Spec {
 		KeyFields:   []string{FieldUserID},
 		Credentials: []string{"API_KEY"},
 		Settings:    []string{"BASE_URL"},
+		Endpoints:   []string{"BASE_URL"},
 		Traits:      vendorapi.Traits{Gated: true, Jobs: true, MaxChunkRows: MaxBulk},
 	}
 }

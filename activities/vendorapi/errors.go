@@ -53,9 +53,13 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Retryable says whether sending the same request again later can succeed:
 // no answer at all, 408, 429, 5xx, and a "job already running" conflict.
-// Validation (400, 404, 413, 422) and auth (401, 403) failures are final.
+// Validation (400, 404, 413, 422) and auth (401, 403) failures are final,
+// and so is a redirect (3xx), which Do never follows: sending again would
+// meet the same redirect.
 func (e *Error) Retryable() bool {
 	switch {
+	case e.Status >= 300 && e.Status <= 399:
+		return false
 	case e.Conflict:
 		return true
 	case e.Status == 0:

@@ -10,7 +10,7 @@ import (
 )
 
 func TestRetryableFollowsTheVendorRules(t *testing.T) {
-	cases := map[int]bool{0: true, 408: true, 429: true, 500: true, 503: true, 400: false, 401: false, 403: false, 404: false, 413: false, 422: false}
+	cases := map[int]bool{0: true, 408: true, 429: true, 500: true, 503: true, 301: false, 302: false, 307: false, 308: false, 400: false, 401: false, 403: false, 404: false, 413: false, 422: false}
 	for status, want := range cases {
 		e := &Error{Vendor: "v", Op: "op", Status: status}
 		if e.Retryable() != want {

@@ -46,14 +46,30 @@ type Call struct {
 	Now func() time.Time
 }
 
+// RedirectRefused is the message of the *Error a redirect becomes.
+const RedirectRefused = "the vendor answered with a redirect, which is not followed; check the base URL"
+
+// NoRedirects is an http.Client's CheckRedirect that hands a redirect back
+// as the answer instead of following it. Go's client drops only
+// Authorization when a redirect leaves the host: any other credential
+// header (BitLabs' X-S2S-Token) would go wherever the redirect points.
+func NoRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
 // Do sends c and returns the status and body of a 2xx answer. Any other
 // outcome is a *Error: Status 0 when no answer arrived (retryable), the
 // status and the vendor's explanation otherwise, with Retry-After read.
+// A redirect (3xx) is never followed, whatever hc's CheckRedirect says: it
+// comes back as a final *Error whose Message is RedirectRefused.
 // A cancelled ctx comes back as ctx.Err(), wrapped, not as a vendor error.
 func Do(ctx context.Context, hc *http.Client, c Call) (int, []byte, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
+	// A shallow copy shares the transport (its connections and metrics)
+	// and changes only how redirects are handled.
+	refusing := *hc
+	refusing.CheckRedirect = NoRedirects
+	hc = &refusing
 	var rd io.Reader
 	contentType := c.ContentType
 	switch {
@@ -104,6 +120,10 @@ func Do(ctx context.Context, hc *http.Client, c Call) (int, []byte, error) {
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		return resp.StatusCode, data, nil
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
+		// Where it points is not quoted: the Location may carry a token.
+		return resp.StatusCode, nil, &Error{Vendor: c.Vendor, Op: c.Op, Status: resp.StatusCode, Message: RedirectRefused}
 	}
 	now := time.Now
 	if c.Now != nil {

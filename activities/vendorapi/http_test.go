@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -148,5 +149,37 @@ func TestJoinDistinctDropsBlanksAndRepeats(t *testing.T) {
 	}
 	if got := JoinDistinct(": ", "", "  "); got != "" {
 		t.Fatalf("blank parts only: got %q", got)
+	}
+}
+
+// A vendor (or whoever sits between) that answers with a redirect gets
+// nothing more: the credential headers never reach the redirect's target,
+// whichever client the caller passed, and the error is final and says to
+// check the base URL.
+func TestDoRefusesARedirectSoCredentialsStayWithTheVendor(t *testing.T) {
+	var reached atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Add(1) }))
+	defer elsewhere.Close()
+	for _, status := range []int{http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, elsewhere.URL+"/steal?token=abc", status)
+		}))
+		for name, hc := range map[string]*http.Client{"nil": nil, "plain": {}, "following": {CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}} {
+			_, _, err := Do(context.Background(), hc, Call{
+				Vendor: "bitlabs", Op: "import users", Method: http.MethodPost, URL: vendor.URL,
+				Header: http.Header{"X-S2S-Token": {"s2s-secret"}, "Authorization": {"Bearer k"}}, JSON: []int{1},
+			})
+			ve, ok := As(err)
+			if !ok || ve.Status != status || ve.Retryable() || ve.Auth() || ve.Message != RedirectRefused {
+				t.Fatalf("%d, %s client: %v (%+v); want a final vendor error saying the redirect is refused", status, name, err, ve)
+			}
+			if msg := err.Error(); !strings.Contains(msg, "check the base URL") || strings.Contains(msg, "steal") || strings.Contains(msg, elsewhere.URL) {
+				t.Fatalf("message %q: want the base URL named as the thing to check, and the redirect's target left out", msg)
+			}
+		}
+		vendor.Close()
+	}
+	if n := reached.Load(); n != 0 {
+		t.Fatalf("the redirect's target got %d requests", n)
 	}
 }

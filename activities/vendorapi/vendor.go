@@ -30,7 +30,12 @@ type Spec struct {
 	// config files are checked against.
 	Credentials []string
 	Settings    []string
-	Traits      Traits
+	// Endpoints are those Settings that say where calls, with the
+	// credentials, go: the base URL and any path that may be a full URL.
+	// The worker refuses one that is not https:// (except to a loopback
+	// host) when it loads its connections.
+	Endpoints []string
+	Traits    Traits
 }
 
 // Traits are what the workflows must know to orchestrate a vendor. They

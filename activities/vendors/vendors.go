@@ -126,12 +126,13 @@ func Traits(name string) (vendorapi.Traits, error) {
 }
 
 // ConnectionSchema lists, for every vendor, the connection settings its
-// code reads: the required ones and the optional ones. The worker checks
-// its config file against it.
+// code reads: the required ones, the optional ones, and the endpoints among
+// them. The worker checks its config file and environment against it.
 func ConnectionSchema() connections.Schema {
 	s := connections.Schema{}
 	for _, e := range registry {
-		s[e.Spec.Name] = connections.VendorSchema{Required: slices.Clone(e.Spec.Credentials), Optional: slices.Clone(e.Spec.Settings)}
+		s[e.Spec.Name] = connections.VendorSchema{Required: slices.Clone(e.Spec.Credentials),
+			Optional: slices.Clone(e.Spec.Settings), Endpoints: slices.Clone(e.Spec.Endpoints)}
 	}
 	return s
 }

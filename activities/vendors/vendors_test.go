@@ -30,6 +30,14 @@ func TestConnectionSchemaIsEachVendorsOwnTable(t *testing.T) {
 		if !slices.Contains(vs.Optional, "BASE_URL") {
 			t.Errorf("%s: every vendor's base URL is configurable, but BASE_URL is not in %v", name, vs.Optional)
 		}
+		// Every setting that says where credentials go is checked as an
+		// endpoint (https://, or loopback) when the worker loads it.
+		for _, setting := range vs.Optional {
+			where := strings.HasSuffix(setting, "_URL") || strings.HasPrefix(setting, "PATH_")
+			if where != slices.Contains(vs.Endpoints, setting) {
+				t.Errorf("%s: %s is an endpoint: %v, want %v (endpoints %v)", name, setting, !where, where, vs.Endpoints)
+			}
+		}
 	}
 	if len(s) != len(Names()) {
 		t.Errorf("schema has %d vendors, ConnectionVendors %d", len(s), len(Names()))

@@ -1,13 +1,15 @@
 // Package connections holds vendor credentials and endpoints, and the URLs
-// of the webhooks notifications go to, as the worker knows them. Workflows
-// name a connection ("default") or a webhook; only the worker reads their
-// settings, so secrets never enter workflow history, logs or the UI.
+// of the webhooks notifications go to with the secrets that sign them, as
+// the worker knows them. Workflows name a connection ("default") or a
+// webhook; only the worker reads their settings, so secrets never enter
+// workflow history, logs or the UI.
 //
 // The default connection of each vendor reads IMPORTER_<VENDOR>_<SETTING>
 // environment variables, e.g. IMPORTER_NEBULY_API_KEY, and webhooks read
-// IMPORTER_WEBHOOK_[<NAME>_]URL. Those names are a contract that scripts
-// and tests rely on. A config file (Load) adds named connections, several
-// accounts per vendor, and named webhooks, and may hold default ones too.
+// IMPORTER_WEBHOOK_[<NAME>_]URL and IMPORTER_WEBHOOK_[<NAME>_]SECRET. Those
+// names are a contract that scripts and tests rely on. A config file (Load)
+// adds named connections, several accounts per vendor, and named webhooks,
+// and may hold default ones too.
 package connections
 
 import (
@@ -62,7 +64,8 @@ func EnvName(vendor, setting string) string {
 // Set is every connection and webhook the worker knows.
 type Set struct {
 	conns    map[string]Connection // key vendor/name
-	webhooks map[string]string     // URL by webhookKey(name)
+	webhooks map[string]webhook    // by webhookKey(name)
+	sources  Sources               // the config file's sources block
 }
 
 // FromEnv builds the default connection of each vendor, and the webhooks,
@@ -101,7 +104,7 @@ func (s Set) With(vendor, name string, settings map[string]string) Set {
 
 // copy is a copy of s whose maps may be changed.
 func (s Set) copy() Set {
-	out := Set{conns: make(map[string]Connection, len(s.conns)+1), webhooks: make(map[string]string, len(s.webhooks)+1)}
+	out := Set{conns: make(map[string]Connection, len(s.conns)+1), webhooks: make(map[string]webhook, len(s.webhooks)+1), sources: s.sources}
 	for k, c := range s.conns {
 		out.conns[k] = c
 	}
@@ -151,3 +154,9 @@ func (s Set) Describe() []string {
 	sort.Strings(out)
 	return out
 }
+
+// ValidName says whether s can name a connection: 1 to 64 letters, digits,
+// '-', '_' or '.', starting with a letter or digit. Workflow input names a
+// connection; a name that no connection could have is refused before it
+// reaches a log or a metric's label.
+func ValidName(s string) bool { return validConnName(s) }

@@ -23,6 +23,11 @@ type VendorSchema struct {
 	Required []string
 	// Optional are read when set: base URL, limits, paths.
 	Optional []string
+	// Endpoints are those settings that say where calls, and the
+	// credentials with them, go (the base URL, and paths that may be full
+	// URLs). Load refuses one that is not https://, except to a loopback
+	// host; a value starting with "/" is a path under the base URL.
+	Endpoints []string
 }
 
 func (s Schema) vendors() []string {
@@ -74,20 +79,32 @@ const maxConfigSize = 1 << 20
 // IMPORTER_<VENDOR>_<SETTING> variable that is set and not empty overrides
 // that one setting.
 //
-// A webhooks block names the webhooks notifications go to (see Webhook):
+// A webhooks block names the webhooks notifications go to (see Webhook),
+// each with the secret that signs its posts if it has one (see
+// WebhookSecret):
 //
 //	webhooks:
 //	  oncall: {url: "${SLACK_ONCALL_URL}"}
+//	  audit: {url: "https://audit.example.com/hooks", secret: "${AUDIT_HOOK_SECRET}"}
 //
-// An IMPORTER_WEBHOOK_[<NAME>_]URL variable overrides the file's webhook of
-// the same name. Every webhook's URL must be an http(s) URL.
+// An IMPORTER_WEBHOOK_[<NAME>_]URL or IMPORTER_WEBHOOK_[<NAME>_]SECRET
+// variable overrides that one setting of the file's webhook of the same
+// name. Every webhook's URL must be an http(s) URL, every secret a Standard
+// Webhooks one (whsec_ and a key of 24 to 64 bytes in standard base64), and
+// a secret needs its webhook's URL.
 //
 // The file must not be open to group or others (mode & 0o077 == 0). Unknown
 // vendors and settings, and a file's connection without its vendor's
-// required settings, are errors. Errors name the file, the line, the vendor,
-// the connection and the setting, never a value.
+// required settings, are errors, and so is an endpoint setting
+// (VendorSchema.Endpoints, in the file or in an IMPORTER_<VENDOR>_<SETTING>
+// variable) that is not an https:// URL, unless its host is loopback.
+// Errors name the file, the line, the vendor, the connection and the
+// setting, never a value.
 func Load(path string, environ []string, schema Schema) (Set, error) {
 	s := FromEnv(environ, schema.vendors())
+	if err := schema.checkEnvEndpoints(s); err != nil {
+		return Set{}, err
+	}
 	if path == "" {
 		return s, s.validWebhooks(s.webhooks, "")
 	}
@@ -104,20 +121,27 @@ func Load(path string, environ []string, schema Schema) (Set, error) {
 		}
 	}
 	lookup := func(name string) (string, bool) { v, ok := env[name]; return v, ok }
-	file, hooks, err := parseConfig(data, lookup, schema)
+	file, hooks, sources, err := parseConfig(data, lookup, schema)
 	if err != nil {
 		return Set{}, fmt.Errorf("config file %s: %w", path, err)
 	}
-	// A variable overrides the file's webhook of the same name.
+	// A variable overrides that setting of the file's webhook of the same
+	// name; s.webhooks holds the variables' settings already.
 	fromEnv := webhooksFromEnv(environ)
-	for k, u := range hooks {
-		if _, set := fromEnv[k]; !set {
-			s.webhooks[k] = u
+	for k, fw := range hooks {
+		w := s.webhooks[k]
+		if w.url == "" {
+			w.url = fw.url
 		}
+		if w.secret == "" {
+			w.secret = fw.secret
+		}
+		s.webhooks[k] = w
 	}
 	if err := s.validWebhooks(fromEnv, path); err != nil {
 		return Set{}, err
 	}
+	s.sources = sources
 	for _, c := range file {
 		key := c.Vendor + "/" + c.Name
 		if c.Name == Default {
@@ -173,50 +197,57 @@ func readPrivate(path string) ([]byte, error) {
 	return data, nil
 }
 
-// parseConfig reads the connections and the webhooks (URL by key) of a
+// parseConfig reads the connections and the webhooks (settings by key) of a
 // config file. It walks the YAML node tree itself rather than decoding into
 // Go types: the decoder's type errors quote the offending value, which may
 // be a secret.
-func parseConfig(data []byte, lookup func(string) (string, bool), schema Schema) ([]Connection, map[string]string, error) {
+func parseConfig(data []byte, lookup func(string) (string, bool), schema Schema) ([]Connection, map[string]webhook, Sources, error) {
 	var doc yaml.Node
+	var sources Sources
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		// The parser's messages name a line and a problem, not the text.
-		return nil, nil, fmt.Errorf("not valid YAML: %w", err)
+		return nil, nil, sources, fmt.Errorf("not valid YAML: %w", err)
 	}
 	if len(doc.Content) == 0 {
-		return nil, nil, nil // an empty file defines nothing
+		return nil, nil, sources, nil // an empty file defines nothing
 	}
 	root := resolve(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
-		return nil, nil, at(root, "the file must be a mapping with a connections key")
+		return nil, nil, sources, at(root, "the file must be a mapping with a connections key")
 	}
 	var out []Connection
-	var hooks map[string]string
+	var hooks map[string]webhook
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], resolve(root.Content[i+1])
-		if k.Value != "connections" && k.Value != "webhooks" {
-			return nil, nil, at(k, "unknown key %s: the file has connections and webhooks keys only", quoteName(k.Value))
-		}
-		if k.Value == "webhooks" {
-			var err error
+		var err error
+		switch k.Value {
+		case "webhooks":
 			if hooks, err = parseWebhooks(v, lookup); err != nil {
-				return nil, nil, err
+				return nil, nil, sources, err
 			}
 			continue
+		case "sources":
+			if sources, err = parseSources(v, lookup); err != nil {
+				return nil, nil, sources, err
+			}
+			continue
+		case "connections":
+		default:
+			return nil, nil, sources, at(k, "unknown key %s: the file has connections, webhooks and sources keys only", quoteName(k.Value))
 		}
 		if isNull(v) {
 			continue
 		}
 		if v.Kind != yaml.MappingNode {
-			return nil, nil, at(v, "connections must map vendor names to their connections")
+			return nil, nil, sources, at(v, "connections must map vendor names to their connections")
 		}
 		conns, err := parseVendors(v, lookup, schema)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, sources, err
 		}
 		out = append(out, conns...)
 	}
-	return out, hooks, nil
+	return out, hooks, sources, nil
 }
 
 func parseVendors(n *yaml.Node, lookup func(string) (string, bool), schema Schema) ([]Connection, error) {
@@ -293,6 +324,11 @@ func parseSettings(vendor, name string, vs VendorSchema, n *yaml.Node, lookup fu
 		}
 		if val == "" {
 			return c, at(v, "%s connection %q: %s is empty", vendor, name, label)
+		}
+		if vs.isEndpoint(setting) {
+			if err := checkEndpoint(val); err != nil {
+				return c, at(v, "%s connection %q: %s %v", vendor, name, label, err)
+			}
 		}
 		c.settings[setting] = val
 	}

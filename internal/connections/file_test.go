@@ -9,8 +9,8 @@ import (
 
 // testSchema mirrors the shape of the vendors' real tables.
 var testSchema = Schema{
-	"nebuly":  {Required: []string{"API_KEY"}, Optional: []string{"BASE_URL"}},
-	"dynamic": {Required: []string{"API_TOKEN", "ENVIRONMENT_ID"}, Optional: []string{"BASE_URL", "REQUESTS_PER_MINUTE", "RATE_GROUP"}},
+	"nebuly":  {Required: []string{"API_KEY"}, Optional: []string{"BASE_URL"}, Endpoints: []string{"BASE_URL"}},
+	"dynamic": {Required: []string{"API_TOKEN", "ENVIRONMENT_ID"}, Optional: []string{"BASE_URL", "REQUESTS_PER_MINUTE", "RATE_GROUP"}, Endpoints: []string{"BASE_URL"}},
 }
 
 func writeConfig(t *testing.T, body string, mode os.FileMode) string {
@@ -103,7 +103,7 @@ func TestEnvironmentOverridesTheFilesDefaultPerSetting(t *testing.T) {
 	path := writeConfig(t, `
 connections:
   nebuly:
-    default: {api_key: file-key, base_url: "http://file.example"}
+    default: {api_key: file-key, base_url: "https://file.example"}
   dynamic:
     default: {api_token: file-token, environment_id: file-env}
 `, 0o600)
@@ -115,7 +115,7 @@ connections:
 		t.Fatal(err)
 	}
 	n, _ := s.Get("nebuly", "")
-	if n.Get("API_KEY") != "env-key" || n.Get("BASE_URL") != "http://file.example" {
+	if n.Get("API_KEY") != "env-key" || n.Get("BASE_URL") != "https://file.example" {
 		t.Fatalf("nebuly default: api_key %q base_url %q; want the variable's key and the file's URL", n.Get("API_KEY"), n.Get("BASE_URL"))
 	}
 	d, _ := s.Get("dynamic", Default)
@@ -124,7 +124,7 @@ connections:
 	}
 
 	// A file default may leave a credential to the environment.
-	path = writeConfig(t, "connections:\n  nebuly:\n    default: {base_url: \"http://file.example\"}\n", 0o600)
+	path = writeConfig(t, "connections:\n  nebuly:\n    default: {base_url: \"https://file.example\"}\n", 0o600)
 	if _, err := Load(path, nil, testSchema); err == nil || !strings.Contains(err.Error(), "IMPORTER_NEBULY_API_KEY") {
 		t.Fatalf("a default without its key anywhere: %v", err)
 	}
@@ -132,7 +132,7 @@ connections:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := s.Get("nebuly", ""); n.Get("API_KEY") != "from-env" || n.Get("BASE_URL") != "http://file.example" {
+	if n, _ := s.Get("nebuly", ""); n.Get("API_KEY") != "from-env" || n.Get("BASE_URL") != "https://file.example" {
 		t.Fatalf("merged default: %+v", n)
 	}
 }
@@ -242,5 +242,33 @@ func TestRequireSaysWhereToSetAMissingSetting(t *testing.T) {
 	def, _ := s.Get("dynamic", "")
 	if _, err := def.Require("API_TOKEN"); err == nil || !strings.Contains(err.Error(), "IMPORTER_DYNAMIC_API_TOKEN") {
 		t.Fatalf("default connection: %v", err)
+	}
+}
+
+// The config file may name where sources come from; a variable of the
+// same kind wins (the worker reads the variable first).
+func TestTheConfigFileNamesSourceRootsAndHosts(t *testing.T) {
+	path := writeConfig(t, `
+sources:
+  roots: [/exports, "${EXTRA_ROOT}"]
+  hosts: [exports.internal, "10.0.0.5:8443"]
+`, 0o600)
+	s, err := Load(path, []string{"EXTRA_ROOT=/mnt/warehouse"}, testSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.Sources()
+	if strings.Join(got.Roots, "|") != "/exports|/mnt/warehouse" || strings.Join(got.Hosts, "|") != "exports.internal|10.0.0.5:8443" {
+		t.Fatalf("sources %+v", got)
+	}
+	for bad, says := range map[string]string{
+		"sources: {roots: /exports}":         "roots must be a list",
+		"sources: {paths: [/x]}":             "unknown key",
+		"sources: {roots: [{a: b}]}":         "must be one value",
+		"sources: {roots: [\"${UNSET_X}\"]}": "UNSET_X",
+	} {
+		if _, err := Load(writeConfig(t, bad, 0o600), nil, testSchema); err == nil || !strings.Contains(err.Error(), says) {
+			t.Errorf("%s: %v; want it refused saying %q", bad, err, says)
+		}
 	}
 }

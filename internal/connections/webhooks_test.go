@@ -75,7 +75,7 @@ func TestBadWebhooksStopTheWorkerWithoutShowingTheURL(t *testing.T) {
 		want       string
 	}{
 		{"not a URL", "webhooks:\n  oncall: {url: \"ftp://x/" + secret + "\"}\n", nil, `webhook "oncall": url is not an http(s) URL with a host`},
-		{"unknown setting", "webhooks:\n  oncall: {url: \"${SECRET_HOOK}\", token: " + secret + "}\n", nil, `webhook "oncall": unknown setting "token" (a webhook has a url only)`},
+		{"unknown setting", "webhooks:\n  oncall: {url: \"${SECRET_HOOK}\", token: " + secret + "}\n", nil, `webhook "oncall": unknown setting "token" (a webhook has a url and, to sign its posts, a secret)`},
 		{"no url", "webhooks:\n  oncall: {}\n", nil, `webhook "oncall" has no url`},
 		{"a bare value", "webhooks:\n  oncall: " + hookSecret + "\n", nil, `webhook "oncall" must map setting names to values: {url: ...}`},
 		{"unset variable", "webhooks:\n  oncall: {url: \"${NOPE}\"}\n", nil, "url refers to ${NOPE}, which is not set"},

@@ -83,6 +83,9 @@ that Fynd did not take (a user it does not know) go to the rejects file.`,
 			if err != nil {
 				return err
 			}
+			if err := checkSealed(in.Source.URI); err != nil {
+				return err
+			}
 			c, err := g.dial(cmd.Context())
 			if err != nil {
 				return err

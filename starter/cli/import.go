@@ -19,6 +19,7 @@ import (
 	"importer/activities/mapping"
 	"importer/activities/source"
 	"importer/activities/vendors"
+	"importer/internal/codec"
 	"importer/workflows"
 )
 
@@ -91,6 +92,9 @@ even with rejected rows.`,
 			}
 			if dryRun {
 				return runDryRun(cmd.Context(), g, in, dryRunRejects)
+			}
+			if err := checkSealed(in.Source.URI); err != nil {
+				return err
 			}
 			c, err := g.dial(cmd.Context())
 			if err != nil {
@@ -230,6 +234,9 @@ func sourceURI(s string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("source %s: %w", s, err)
 	}
+	if sys := source.SystemDir(abs); sys != "" {
+		return "", fmt.Errorf("source %s is inside %s, which no worker reads sources from", s, sys)
+	}
 	fi, err := os.Stat(abs)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -238,6 +245,8 @@ func sourceURI(s string) (string, error) {
 		return "", fmt.Errorf("cannot read source %s: %w", s, err)
 	case fi.IsDir():
 		return "", fmt.Errorf("cannot read source %s: it is a directory", s)
+	case !fi.Mode().IsRegular():
+		return "", fmt.Errorf("source %s is not a regular file (a device, FIFO or socket), which no worker reads", s)
 	}
 	fh, err := os.Open(abs)
 	if err != nil {
@@ -363,6 +372,25 @@ func checkMissing(missing, vendor string) error {
 		return fmt.Errorf("--missing deactivate works for %s only (%s has no way to end a user's access); use report", strings.Join(deactivating(), ", "), vendor)
 	}
 	return nil
+}
+
+// checkSealed refuses, before anything starts, a source URL that carries
+// a credential (a presigned query, user info) when payloads are not
+// encrypted: the workflow's input, and its history, would keep it in plain
+// text; and an object-store URL that sets what only the workers'
+// configuration may (an endpoint, a profile). The workers refuse both too.
+func checkSealed(uri string) error {
+	if msg := source.ObjectOptionProblem(uri); msg != "" {
+		return errors.New(msg)
+	}
+	what := source.CredentialIn(uri)
+	if what == "" {
+		return nil
+	}
+	if ring, err := codec.KeyringFromEnv(os.Getenv); err == nil && ring != nil {
+		return nil
+	}
+	return errors.New(source.CredentialRefusal(uri, what))
 }
 
 // s3PathStyle is IMPORTER_S3_PATH_STYLE for the sources the starter reads

@@ -124,6 +124,9 @@ func newScheduleCreateCmd(g *Globals) *cobra.Command {
 			} else if cmd.Flags().Changed("missing") {
 				return errors.New("--missing goes with --incremental")
 			}
+			if err := checkSealed(in.Source.URI); err != nil {
+				return err
+			}
 			spec := client.ScheduleSpec{CronExpressions: f.cron, TimeZoneName: f.timeZone, Jitter: f.jitter}
 			if f.interval > 0 {
 				spec.Intervals = []client.ScheduleIntervalSpec{{Every: f.interval, Offset: f.offset}}

@@ -20,6 +20,7 @@ import (
 
 	"importer/activities/imports"
 	"importer/activities/rejects"
+	"importer/activities/source"
 	"importer/activities/vendors"
 	"importer/internal/connections"
 	"importer/internal/devserver"
@@ -109,10 +110,21 @@ func runDemo(cmd *cobra.Command, g *cli.Globals, f demoFlags) error {
 	defer sb.Close()
 	fmt.Fprintf(g.Stderr(), "Temporal UI:       %s\nTemporal frontend: %s\nSandbox vendors:   %s\n\n", srv.UIAddress(), srv.FrontendAddress(), sb.URL)
 
-	path, err := filepath.Abs(filepath.Join(f.dataDir, "demo-"+f.vendor+"-users.csv"))
+	// The list goes where the demo's worker may read it, and nowhere
+	// else: its own files (the store, staging) stay out of its reach.
+	lists := filepath.Join(f.dataDir, "lists")
+	if err := os.MkdirAll(lists, 0o700); err != nil {
+		return fmt.Errorf("create the list directory: %w", err)
+	}
+	path, err := filepath.Abs(filepath.Join(lists, "demo-"+f.vendor+"-users.csv"))
 	if err != nil {
 		return err
 	}
+	sources, err := source.NewPolicy([]string{lists}, nil)
+	if err != nil {
+		return err
+	}
+	sources.AllowLoopback = true // the sandbox vendors
 	genOpts := gen.Options{Rows: f.rows, InvalidEvery: 200, QuotedNewlineEvery: 50}
 	st, err := gen.VendorFile(f.vendor, path, genOpts)
 	if err != nil {
@@ -135,8 +147,9 @@ func runDemo(cmd *cobra.Command, g *cli.Globals, f demoFlags) error {
 		TaskQueue:   g.TaskQueue(),
 		Connections: sb.Connections(connections.FromOS(vendors.ImportNames())),
 		Store:       records,
-		DataDir:     f.dataDir,
+		DataDir:     filepath.Join(f.dataDir, "worker"),
 		Logger:      log,
+		Sources:     sources,
 	})
 	if err != nil {
 		return err

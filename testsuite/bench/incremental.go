@@ -115,7 +115,8 @@ func measureIncremental(ctx context.Context, cfg config, c client.Client, srv *d
 	queue := fmt.Sprintf("bench-incr-%d-%s", n, backend)
 	w := exec.Command(cfg.workerBin, "--address", srv.FrontendAddress(), "--namespace", srv.Namespace(),
 		"--task-queue", queue, "--data-dir", filepath.Join(cfg.dir, "data-"+backend), "--log-level", "error")
-	w.Env = append(os.Environ(), "IMPORTER_NEBULY_BASE_URL="+hs.URL, "IMPORTER_NEBULY_API_KEY="+key, store.EnvVar+"="+storeURL)
+	w.Env = append(os.Environ(), "IMPORTER_NEBULY_BASE_URL="+hs.URL, "IMPORTER_NEBULY_API_KEY="+key, store.EnvVar+"="+storeURL,
+		source.EnvRoots+"="+cfg.dir, source.EnvHosts+"=127.0.0.1")
 	w.Stderr = os.Stderr
 	if err := w.Start(); err != nil {
 		return r, fmt.Errorf("start worker: %w", err)

@@ -62,7 +62,9 @@ func measure(ctx context.Context, cfg config, path string, n int, lat time.Durat
 	defer fake.stop()
 	data := filepath.Join(cfg.dir, fmt.Sprintf("run-%d-%d", n, lat.Milliseconds()))
 	queue := fmt.Sprintf("bench-%d-%d", n, lat.Milliseconds())
-	env := append(os.Environ(), "IMPORTER_NEBULY_BASE_URL="+fakeURL, "IMPORTER_NEBULY_API_KEY="+key)
+	env := append(os.Environ(), "IMPORTER_NEBULY_BASE_URL="+fakeURL, "IMPORTER_NEBULY_API_KEY="+key,
+		// The bench's lists, and its file server on loopback.
+		source.EnvRoots+"="+cfg.dir, source.EnvHosts+"=127.0.0.1")
 
 	var server, worker *child
 	var address, namespace string

@@ -283,7 +283,7 @@ func TestAudienceSyncFailsWithTheVendorsReasonWhenTheGroupFails(t *testing.T) {
 		t.Fatalf("want a failure with Fynd's reason, got %v", err)
 	}
 	// The sync's files (user data) are gone even though it failed.
-	left, _ := filepath.Glob(filepath.Join(a.dir, "artifacts", "audiences", "*", "*.csv"))
+	left, _ := filepath.Glob(filepath.Join(a.data, "artifacts", "audiences", "*", "*.csv"))
 	if len(left) != 0 {
 		t.Fatalf("a failed sync left its files: %v", left)
 	}

@@ -344,7 +344,7 @@ func TestCLIRejectsPrintsFiltersAndSaves(t *testing.T) {
 	if err := h.c.GetWorkflow(wctx, "rj-canceled", "").Get(wctx, nil); err == nil || !strings.Contains(strings.ToLower(err.Error()), "cancel") {
 		t.Fatalf("want a canceled import, got %v", err)
 	}
-	out, errOut, code = h.runCLI(ctx, "rejects", "rj-canceled", "--data-dir", h.dir, "--reason", "not a date")
+	out, errOut, code = h.runCLI(ctx, "rejects", "rj-canceled", "--data-dir", h.data, "--reason", "not a date")
 	if code != 0 || !strings.Contains(out, "is not a date") {
 		t.Errorf("rejects of a canceled import: exit %d\n%s\n%s", code, out, errOut)
 	}

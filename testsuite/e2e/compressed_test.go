@@ -92,7 +92,7 @@ func TestCompressedListsImportExactlyThroughOneStagedCopy(t *testing.T) {
 			t.Errorf("the summary names %s, want the compressed source %s", res.Source, path)
 		}
 	}
-	if left, _ := os.ReadDir(filepath.Join(h.dir, "staging")); len(left) != 0 {
+	if left, _ := os.ReadDir(filepath.Join(h.data, "staging")); len(left) != 0 {
 		t.Fatalf("staged copies left behind: %v", left)
 	}
 }

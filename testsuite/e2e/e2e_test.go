@@ -24,9 +24,11 @@ import (
 	"importer/activities/source"
 	"importer/activities/vendors"
 	"importer/internal/artifacts"
+	"importer/internal/codec"
 	"importer/internal/connections"
 	"importer/internal/devserver"
 	"importer/internal/gen"
+	"importer/internal/limits"
 	"importer/internal/store"
 	"importer/internal/temporalclient"
 	"importer/worker/workerrun"
@@ -37,12 +39,15 @@ const apiKey = "e2e-key"
 
 // harness is one embedded Temporal server, one fake Nebuly and a client.
 type harness struct {
-	t     testing.TB
-	srv   *devserver.Server
-	c     client.Client
-	fake  *nebulyfake.Server
-	url   string
-	dir   string
+	t    testing.TB
+	srv  *devserver.Server
+	c    client.Client
+	fake *nebulyfake.Server
+	url  string
+	dir  string // the lists the tests import
+	// data is the workers' data directory (their own files, which no
+	// source may name).
+	data  string
 	log   zerolog.Logger
 	queue string
 	// store, when set, is the artifact store workers publish vendor files
@@ -60,7 +65,7 @@ type harness struct {
 // on a free loopback port, as `worker --dev` has.
 func (h *harness) withArtifacts() {
 	h.t.Helper()
-	l, err := artifacts.NewLocal(filepath.Join(h.dir, "artifacts"), "", []byte("e2e-artifact-signing-secret-0123456789"))
+	l, err := artifacts.NewLocal(filepath.Join(h.data, "artifacts"), "", []byte("e2e-artifact-signing-secret-0123456789"))
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -105,7 +110,36 @@ func harnessAround(t testing.TB, srv *devserver.Server, log zerolog.Logger) *har
 	fake := nebulyfake.New(nebulyfake.Options{APIKey: apiKey})
 	hs := httptest.NewServer(fake)
 	t.Cleanup(hs.Close)
-	return &harness{t: t, srv: srv, c: c, fake: fake, url: hs.URL, dir: t.TempDir(), log: log, queue: "e2e-" + strings.ReplaceAll(t.Name(), "/", "-")}
+	dir := t.TempDir()
+	return &harness{t: t, srv: srv, c: c, fake: fake, url: hs.URL, dir: dir, data: filepath.Join(dir, "worker-data"), log: log,
+		queue: "e2e-" + strings.ReplaceAll(t.Name(), "/", "-")}
+}
+
+// testLimits are the tests' workers' caps: the defaults, with polls as
+// short as the fake vendors answer.
+var testLimits = limits.Limits{MinPoll: 5 * time.Millisecond}
+
+// sealed says whether the tests' workers encrypt payloads: as a worker
+// does, when IMPORTER_CODEC_KEYS is set.
+func sealed(t testing.TB) bool {
+	ring, err := codec.KeyringFromEnv(os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ring != nil
+}
+
+// testSources is the tests' workers' source policy: lists anywhere under
+// the temporary directory (each worker's own data directory excepted),
+// and the fakes and file servers on loopback, as worker --dev allows.
+func testSources(t testing.TB) *source.Policy {
+	t.Helper()
+	p, err := source.NewPolicy([]string{os.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.AllowLoopback = true
+	return p
 }
 
 func (h *harness) conns(key string) connections.Set {
@@ -116,7 +150,7 @@ func (h *harness) conns(key string) connections.Set {
 
 func (h *harness) startWorker(conns connections.Set, stopTimeout time.Duration) *workerrun.Worker {
 	h.t.Helper()
-	return h.startWorkerIn(conns, stopTimeout, h.dir)
+	return h.startWorkerIn(conns, stopTimeout, h.data)
 }
 
 // startWorkerIn starts a worker whose data directory is dataDir: workers
@@ -126,7 +160,7 @@ func (h *harness) startWorkerIn(conns connections.Set, stopTimeout time.Duration
 	h.t.Helper()
 	w, err := workerrun.Start(h.c, workerrun.Options{
 		TaskQueue: h.queue, Connections: conns, DataDir: dataDir, StoreURL: h.records, Logger: h.log, StopTimeout: stopTimeout, Artifacts: h.store,
-		S3PathStyle: h.s3PathStyle, Staging: h.staging,
+		S3PathStyle: h.s3PathStyle, Staging: h.staging, Sources: testSources(h.t), Limits: testLimits, Sealed: sealed(h.t),
 	})
 	if err != nil {
 		h.t.Fatal(err)
@@ -234,7 +268,7 @@ func (h *harness) storeURL() string {
 	if h.records != "" {
 		return h.records
 	}
-	return "sqlite:" + filepath.Join(h.dir, store.DefaultFile)
+	return "sqlite:" + filepath.Join(h.data, store.DefaultFile)
 }
 
 // readRejects reads the rejects of a workflow from the workers' store, in

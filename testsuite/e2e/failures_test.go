@@ -94,7 +94,7 @@ func TestCLIPrintsEachFailureAsOneSentenceSayingWhatToDo(t *testing.T) {
 		},
 		{
 			name: "404 URL",
-			args: importArgs("e2e-404", srv.URL+"/missing.csv?sig=secret"),
+			args: importArgs("e2e-404", srv.URL+"/missing.csv"),
 			want: "Import e2e-404 failed: source <url>/missing.csv answered HTTP 404 Not Found; fix the path or URL, or start the import with a source every worker can read",
 		},
 		{

@@ -86,9 +86,10 @@ func metricsWorker(t *testing.T, h *harness, bin string) string {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "--address", h.srv.FrontendAddress(), "--namespace", h.srv.Namespace(),
-		"--task-queue", h.queue, "--data-dir", h.dir, "--log-format", "json", "--log-level", "info",
+		"--task-queue", h.queue, "--data-dir", h.data, "--log-format", "json", "--log-level", "info",
 		"--metrics-listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "IMPORTER_NEBULY_BASE_URL="+h.url, "IMPORTER_NEBULY_API_KEY="+apiKey)
+	cmd.Env = append(os.Environ(), "IMPORTER_NEBULY_BASE_URL="+h.url, "IMPORTER_NEBULY_API_KEY="+apiKey,
+		source.EnvRoots+"="+h.dir, source.EnvHosts+"=127.0.0.1")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

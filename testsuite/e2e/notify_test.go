@@ -131,7 +131,8 @@ func always(status int) func(int, time.Time) int {
 func (h *harness) startNotifyingWorker(conns connections.Set) {
 	h.t.Helper()
 	w, err := workerrun.Start(h.c, workerrun.Options{
-		TaskQueue: h.queue, Connections: conns, DataDir: h.dir, StoreURL: h.records, Logger: h.log, Artifacts: h.store,
+		TaskQueue: h.queue, Connections: conns, DataDir: h.data, StoreURL: h.records, Logger: h.log, Artifacts: h.store,
+		Sources: testSources(h.t), Limits: testLimits,
 		UI: uiBase, NotifyRetry: notify.Backoff{First: 100 * time.Millisecond, Max: 200 * time.Millisecond},
 	})
 	if err != nil {
@@ -235,7 +236,7 @@ func TestNotificationsOfCompletionRejectsAndFailureCarryTheRunsCounts(t *testing
 	t.Run("failure", func(t *testing.T) {
 		gone := httptest.NewServer(http.NotFoundHandler())
 		defer gone.Close()
-		run := h.start("notif-failure", workflows.ImportInput{Vendor: "nebuly", Source: source.Ref{URI: gone.URL + "/users.csv?sig=presigned-secret", Format: source.CSV},
+		run := h.start("notif-failure", workflows.ImportInput{Vendor: "nebuly", Source: source.Ref{URI: gone.URL + "/users.csv", Format: source.CSV},
 			Notify: &notify.Spec{Webhook: "oncall", Failure: true, Completion: true}})
 		_, err := h.wait(run, time.Minute)
 		var app *temporal.ApplicationError

@@ -389,7 +389,8 @@ func startWorkerProcess(t *testing.T, bin, name string, srv *devserver.Server, q
 	cmd := exec.Command(bin, "--address", srv.FrontendAddress(), "--namespace", srv.Namespace(),
 		"--task-queue", queue, "--data-dir", dataDir, "--max-concurrent-chunks", "2",
 		"--log-format", "json", "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "IMPORTER_NEBULY_BASE_URL="+nebulyURL, "IMPORTER_NEBULY_API_KEY="+apiKey, store.EnvVar+"="+storeURL)
+	cmd.Env = append(os.Environ(), "IMPORTER_NEBULY_BASE_URL="+nebulyURL, "IMPORTER_NEBULY_API_KEY="+apiKey, store.EnvVar+"="+storeURL,
+		source.EnvRoots+"="+os.TempDir(), source.EnvHosts+"=127.0.0.1")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()

@@ -38,7 +38,7 @@ func TestRecordedHistoriesOfEveryFlowReplayAgainstTheCurrentCode(t *testing.T) {
 		name := workflowType(t, f, b)
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
-			workflows.Register(r)
+			workflows.Register(r, workflows.Settings{})
 			hist, err := client.HistoryFromJSON(bytes.NewReader(b), client.HistoryJSONOptions{})
 			if err != nil {
 				t.Fatal(err)

@@ -206,6 +206,9 @@ func run(ctx context.Context, cfg config) ([]row, error) {
 		"IMPORTER_ARTIFACTS_DIR="+filepath.Join(dir, "artifacts"),
 		"IMPORTER_ARTIFACTS_SECRET_FILE="+filepath.Join(dir, "artifacts.key"),
 		"IMPORTER_ARTIFACTS_PUBLIC_URL="+proxy.srv.URL,
+		// The soak's lists, and its fakes and file servers on loopback.
+		"IMPORTER_SOURCE_ROOTS="+dir, "IMPORTER_SOURCE_HOSTS=127.0.0.1,localhost",
+		"IMPORTER_MIN_POLL=100ms",
 	)
 	args := []string{"--address", cl.address(), "--namespace", cl.namespace(), "--task-queue", cfg.queue,
 		"--data-dir", filepath.Join(dir, "data"), "--log-format", "json", "--log-level", "warn"}

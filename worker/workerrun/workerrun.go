@@ -22,6 +22,7 @@ import (
 	"importer/activities/source"
 	"importer/internal/artifacts"
 	"importer/internal/connections"
+	"importer/internal/limits"
 	"importer/internal/store"
 	"importer/workflows"
 )
@@ -72,6 +73,19 @@ type Options struct {
 	// notification to its webhook (Connections knows the webhooks); zero
 	// is notify.Backoff's default, 1s doubling to 5 minutes.
 	NotifyRetry notify.Backoff
+	// Sources is what sources imports may read: local files inside its
+	// roots, http(s) sources on public addresses or its hosts (see
+	// source.Policy). Nil reads no local file and reaches public
+	// addresses only. The worker adds its own places (DataDir, Staging)
+	// as private, never read as a source; the caller adds the artifact
+	// store's (artifacts.Config.Places) to the policy it passes.
+	Sources *source.Policy
+	// Limits are the operator's caps on what an import's input may ask;
+	// zero fields are limits' defaults.
+	Limits limits.Limits
+	// Sealed says that the client encrypts payloads (IMPORTER_CODEC_KEYS):
+	// only then may a source URL carry a credential.
+	Sealed bool
 }
 
 // Worker is a started worker.
@@ -105,30 +119,32 @@ func Start(c client.Client, o Options) (*Worker, error) {
 		MaxConcurrentActivityExecutionSize: o.MaxConcurrentActivities,
 		WorkerStopTimeout:                  o.StopTimeout,
 	})
-	workflows.Register(w)
+	workflows.Register(w, workflows.Settings{Limits: o.Limits.WithDefaults(), Sealed: o.Sealed})
 	// Every flow's activities, on one set of HTTP clients.
 	imp := imports.NewWithRoots(o.Connections, st, o.VendorRoots)
 	imp.Temporal = c
+	imp.Limits = o.Limits.WithDefaults()
 	imp.Opener.S3PathStyle = o.S3PathStyle
+	dataDir := o.DataDir
+	if dataDir == "" {
+		dataDir = ".importer"
+	}
 	imp.Staging = o.Staging
 	if imp.Staging == "" {
-		dir := o.DataDir
-		if dir == "" {
-			dir = ".importer"
-		}
-		imp.Staging = filepath.Join(dir, "staging")
+		imp.Staging = filepath.Join(dataDir, "staging")
 	}
+	imp.Opener.Policy = sourcePolicy(o, dataDir, imp.Staging)
 	if o.VendorTimeout > 0 {
 		imp.HTTP.Timeout = o.VendorTimeout
 	}
 	imp.Register(w)
-	aud := &audience.Activities{Connections: o.Connections, Store: st, Opener: imp.Opener, HTTP: imp.HTTP, Artifacts: o.Artifacts}
+	aud := &audience.Activities{Connections: o.Connections, Store: st, Opener: imp.Opener, HTTP: imp.HTTP, Artifacts: o.Artifacts, Limits: imp.Limits}
 	aud.Register(w)
 	// Webhooks are verified like vendors: the system's roots plus
 	// VendorRoots' extra CAs.
 	hooks := http.DefaultTransport.(*http.Transport).Clone()
 	hooks.TLSClientConfig = &tls.Config{RootCAs: o.VendorRoots, MinVersion: tls.VersionTLS12}
-	notifier := &notify.Activities{Webhooks: o.Connections, UI: o.UI, Retry: o.NotifyRetry,
+	notifier := &notify.Activities{Webhooks: o.Connections, UI: o.UI, Retry: o.NotifyRetry, Runs: temporalRuns{c: c},
 		HTTP: &http.Client{Transport: hooks, Timeout: notify.DefaultTimeout, CheckRedirect: notify.NoRedirects}}
 	notifier.Register(w)
 	if err := w.Start(); err != nil {
@@ -137,8 +153,10 @@ func Start(c client.Client, o Options) (*Worker, error) {
 		}
 		return nil, fmt.Errorf("start worker on task queue %s: %w", o.TaskQueue, err)
 	}
+	roots, hosts := imp.Opener.Policy.Describe()
 	o.Logger.Info().Str("task_queue", o.TaskQueue).Str("store", st.Describe()).
-		Strs("connections", o.Connections.Describe()).Strs("webhooks", o.Connections.Webhooks()).Msg("worker started")
+		Strs("connections", o.Connections.Describe()).Strs("webhooks", o.Connections.Webhooks()).
+		Strs("source_roots", roots).Strs("source_hosts", hosts).Msg("worker started")
 	ctx, cancel := context.WithCancel(context.Background())
 	var local []string // what this worker keeps where only it can read it
 	if st.Backend() == store.SQLite {
@@ -155,6 +173,21 @@ func Start(c client.Client, o Options) (*Worker, error) {
 		out.store = st
 	}
 	return out, nil
+}
+
+// sourcePolicy is the policy the worker reads sources under: the
+// operator's (Options.Sources), or none that reads local files, with the
+// worker's own places made private and its staging area named.
+func sourcePolicy(o Options, dataDir, staging string) *source.Policy {
+	p := &source.Policy{}
+	if o.Sources != nil {
+		cp := *o.Sources
+		cp.Private = append([]string(nil), o.Sources.Private...)
+		p = &cp
+	}
+	p.AddPrivate(dataDir, staging)
+	p.Staging = staging
+	return p
 }
 
 // Stop drains the worker: it stops polling and waits for running tasks up to

@@ -17,6 +17,7 @@ import (
 	"importer/activities/fynd"
 	"importer/activities/source"
 	"importer/internal/connections"
+	"importer/internal/limits"
 	"importer/internal/store"
 )
 
@@ -32,6 +33,10 @@ type Activities struct {
 	// Artifacts publishes the files Fynd fetches by URL; without it a sync
 	// fails with a Config failure.
 	Artifacts ArtifactStore
+	// Limits are the operator's caps; a sync's polls of Fynd are no more
+	// frequent than Limits.MinPoll, whatever its input asks. Zero fields
+	// are limits' defaults.
+	Limits limits.Limits
 
 	// One Fynd client per connection, kept for its OAuth token.
 	fyndMu      sync.Mutex

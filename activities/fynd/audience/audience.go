@@ -23,6 +23,7 @@ import (
 	"importer/activities/source"
 	"importer/internal/connections"
 	"importer/internal/fsname"
+	"importer/internal/steps"
 )
 
 // ArtifactStore keeps the files a vendor fetches by URL (Fynd takes user
@@ -112,6 +113,27 @@ func artifactKey(spec AudienceSpec, name string) string {
 	return "audiences/" + fsname.Safe(spec.SyncKey) + "/" + name
 }
 
+// ownSync refuses a sync key that is not the calling workflow's own
+// (steps.CallerOwns): no input makes an activity write or delete another
+// sync's rejects or files.
+func ownSync(ctx context.Context, spec AudienceSpec) error {
+	if steps.CallerOwns(ctx, spec.SyncKey) {
+		return nil
+	}
+	return temporal.NewNonRetryableApplicationError("the activity was handed the sync key of another workflow", failure.BadInput, nil)
+}
+
+// poll is p with its first wait no shorter than the operator allows.
+func (a *Activities) poll(p steps.Poll) steps.Poll {
+	if minPoll := a.Limits.WithDefaults().MinPoll; p.Every < minPoll {
+		p.Every = minPoll
+	}
+	if p.Max > 0 && p.Max < p.Every {
+		p.Max = p.Every
+	}
+	return p
+}
+
 // attributeSet is one combination of attribute values, with the file of
 // the users that get it. It lives in the manifest artifact, not in history.
 type attributeSet struct {
@@ -132,6 +154,9 @@ type audienceManifest struct {
 // of those combinations, and a lines file that maps members back to their
 // source lines. Invalid and duplicate rows go to the rejects.
 func (a *Activities) PrepareAudience(ctx context.Context, in PrepareAudienceInput) (PreparedAudience, error) {
+	if err := ownSync(ctx, in.Spec); err != nil {
+		return PreparedAudience{}, err
+	}
 	store, err := a.artifacts()
 	if err != nil {
 		return PreparedAudience{}, err
@@ -155,7 +180,7 @@ func (a *Activities) PrepareAudience(ctx context.Context, in PrepareAudienceInpu
 		have := in.Mapping.Provides(page.Header)
 		if !have[fynd.FieldUserID] && !have[fynd.FieldEmail] && !have[fynd.FieldPhone] {
 			return PreparedAudience{}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("the source has no user_id, email or phone_number column (its columns: %s); add one or map one with --mapping", strings.Join(page.Header, ", ")),
+				fmt.Sprintf("the source has no user_id, email or phone_number column (it has %d columns, whose names stay out of the sync's history); add one or map one with --mapping", len(page.Header)),
 				failure.MissingColumns, nil)
 		}
 	}

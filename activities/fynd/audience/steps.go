@@ -160,7 +160,7 @@ func (a *Activities) WaitAttributeJob(ctx context.Context, in AttributeJobInput)
 		return AttributeJobResult{}, err
 	}
 	var st fynd.JobStatus
-	err = steps.PollUntil(ctx, in.Poll, func(polls int) (bool, error) {
+	err = steps.PollUntil(ctx, a.poll(in.Poll), func(polls int) (bool, error) {
 		var err error
 		st, err = c.BulkJobStatus(ctx, in.JobID)
 		if err != nil {
@@ -516,7 +516,7 @@ func (a *Activities) WaitGroup(ctx context.Context, in GroupWaitInput) (GroupSta
 		return GroupState{}, err
 	}
 	var g fynd.Group
-	err = steps.PollUntil(ctx, in.Poll, func(polls int) (bool, error) {
+	err = steps.PollUntil(ctx, a.poll(in.Poll), func(polls int) (bool, error) {
 		var err error
 		g, err = c.GetGroup(ctx, in.GroupID)
 		if err != nil {
@@ -576,7 +576,7 @@ func (a *Activities) WaitRefresh(ctx context.Context, in RefreshInput) (TotalUse
 		return TotalUsers{}, err
 	}
 	var now TotalUsers
-	err = steps.PollUntil(ctx, in.Poll, func(polls int) (bool, error) {
+	err = steps.PollUntil(ctx, a.poll(in.Poll), func(polls int) (bool, error) {
 		g, err := c.GetGroup(ctx, in.GroupID)
 		if err != nil {
 			return false, a.fyndError(conn, err, "group %q", in.Spec.Group)
@@ -834,6 +834,9 @@ func (a *Activities) loadLines(ctx context.Context, key string) (*lineIndex, err
 // joins the rejects file, and deletes the sync's artifacts: they hold user
 // data and have served their purpose.
 func (a *Activities) FinishAudience(ctx context.Context, in FinishAudienceInput) (FinishedAudience, error) {
+	if err := ownSync(ctx, in.Spec); err != nil {
+		return FinishedAudience{}, err
+	}
 	var parts []rejects.Reject
 	err := a.Store.Rejects(ctx, in.Spec.SyncKey, vendorRejectPrefix, func(_ string, r rejects.Reject) error {
 		parts = append(parts, r)
@@ -882,7 +885,13 @@ func (a *Activities) FinishAudience(ctx context.Context, in FinishAudienceInput)
 		return FinishedAudience{}, failure.NotShared(a.Store, fmt.Sprintf("the store holds %d of the %d rows this sync rejected", n, *in.Rejected+int64(len(out))))
 	}
 	if a.Artifacts != nil {
+		own := artifactKey(in.Spec, "")
 		for _, key := range in.Artifacts {
+			if !strings.HasPrefix(key, own) || strings.Contains(key, "..") {
+				// Only the sync's own files, under its own prefix.
+				activity.GetLogger(ctx).Warn("not deleting an artifact that is not this sync's")
+				continue
+			}
 			if err := a.Artifacts.Delete(ctx, key); err != nil {
 				activity.GetLogger(ctx).Warn("could not delete an artifact", "key", key, "error", err)
 			}

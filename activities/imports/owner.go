@@ -1,0 +1,28 @@
+package imports
+
+import (
+	"context"
+
+	"go.temporal.io/sdk/temporal"
+
+	"importer/activities/failure"
+	"importer/activities/source"
+	"importer/internal/steps"
+)
+
+// ownKey refuses a records key that is not the calling workflow's own
+// (steps.CallerOwns): whatever its input says, no activity writes,
+// replaces or deletes another import's records or files.
+func ownKey(ctx context.Context, key string) error {
+	if steps.CallerOwns(ctx, key) {
+		return nil
+	}
+	return temporal.NewNonRetryableApplicationError("the activity was handed the records key of another workflow", failure.BadInput, nil)
+}
+
+// staged lets reads under ctx open src when it is the import's own staged
+// copy (source.WithStaged): src comes from the import's carried state,
+// which no caller can set.
+func staged(ctx context.Context, src source.Ref) context.Context {
+	return source.WithStaged(ctx, src)
+}
