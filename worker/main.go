@@ -176,6 +176,7 @@ running chunks finish their batch; anything cut off resumes on another worker.`,
 		},
 	}
 	cmd.SilenceErrors = true
+	cmd.AddCommand(newProbeCommand())
 	fl := cmd.Flags()
 	fl.BoolVar(&f.dev, "dev", false, "start an embedded Temporal server and web UI (SQLite under --data-dir)")
 	fl.IntVar(&f.devPort, "dev-port", 7233, "with --dev: the Temporal frontend port")
@@ -230,6 +231,14 @@ func run(parent context.Context, f flags) error {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	caps, err := limits.FromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	stagingLimits, err := source.StagingLimitsFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	sourceLimits, err := source.LimitsFromEnv(os.Getenv)
 	if err != nil {
 		return err
 	}
@@ -314,7 +323,8 @@ func run(parent context.Context, f flags) error {
 		log.Info().Str("url", sb.URL).Msg("sandbox vendors started; default connections point at them")
 	}
 
-	metricsHandler, stopMetrics, err := startMetrics(f.metricsListen, f.dev, log)
+	health := &metrics.Health{}
+	metricsHandler, stopMetrics, err := startMetrics(f.metricsListen, f.dev, health, log)
 	if err != nil {
 		return err
 	}
@@ -358,6 +368,9 @@ func run(parent context.Context, f flags) error {
 		Sources:                 sources,
 		Limits:                  caps,
 		Sealed:                  sealed != nil,
+		Health:                  health,
+		StagingLimits:           stagingLimits,
+		SourceLimits:            sourceLimits,
 	})
 }
 

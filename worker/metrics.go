@@ -10,7 +10,10 @@ import (
 // startMetrics serves the worker's metrics at addr, or with --dev and no
 // address at a free loopback port. Without either it records nothing: the
 // handler is nil, the client's default. stop closes what was started.
-func startMetrics(addr string, dev bool, log zerolog.Logger) (h client.MetricsHandler, stop func(), err error) {
+//
+// The same listener answers the worker's probes (metrics.HealthPath,
+// metrics.ReadyPath) from health.
+func startMetrics(addr string, dev bool, health *metrics.Health, log zerolog.Logger) (h client.MetricsHandler, stop func(), err error) {
 	if addr == "" && dev {
 		addr = "127.0.0.1:0"
 	}
@@ -21,7 +24,7 @@ func startMetrics(addr string, dev bool, log zerolog.Logger) (h client.MetricsHa
 	if err != nil {
 		return nil, nil, err
 	}
-	srv, err := metrics.Serve(addr, m)
+	srv, err := metrics.Serve(addr, m, health)
 	if err != nil {
 		_ = m.Close()
 		return nil, nil, err

@@ -12,7 +12,7 @@ import (
 
 func TestDevServesMetricsOnAFreeLoopbackPortAndLogsIt(t *testing.T) {
 	var logged bytes.Buffer
-	h, stop, err := startMetrics("", true, zerolog.New(&logged))
+	h, stop, err := startMetrics("", true, nil, zerolog.New(&logged))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,13 +43,13 @@ func TestDevServesMetricsOnAFreeLoopbackPortAndLogsIt(t *testing.T) {
 
 	// Without --dev or an address the worker serves and records nothing.
 	logged.Reset()
-	h, stop2, err := startMetrics("", false, zerolog.New(&logged))
+	h, stop2, err := startMetrics("", false, nil, zerolog.New(&logged))
 	if err != nil || h != nil || logged.Len() != 0 {
 		t.Fatalf("no address, no --dev: handler %v, error %v, logged %q; want none", h, err, logged.String())
 	}
 	stop2()
 
-	if _, _, err := startMetrics("256.0.0.1:1", false, zerolog.Nop()); err == nil {
+	if _, _, err := startMetrics("256.0.0.1:1", false, nil, zerolog.Nop()); err == nil {
 		t.Error("an address that cannot be listened on was accepted")
 	}
 }

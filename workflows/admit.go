@@ -11,6 +11,8 @@ import (
 	"importer/activities/failure"
 	"importer/activities/imports"
 	"importer/activities/source"
+	"importer/activities/vendorapi"
+	"importer/activities/vendors"
 	"importer/internal/connections"
 	"importer/internal/limits"
 )
@@ -18,8 +20,9 @@ import (
 // Settings are what the worker's operator decided that the workflows
 // follow: the caps on what a caller may ask (limits.Limits), and whether
 // payloads are encrypted. A worker registers the workflows with its own
-// (Register); each run records them once, so every replay, on any worker,
-// sees what the run saw, and a deploy that changes them changes new runs.
+// (Register); each import records them once, with its other Decisions, so
+// every replay, on any worker, sees what the import saw, and a deploy that
+// changes them changes new imports.
 type Settings struct {
 	Limits limits.Limits `json:"limits"`
 	// Sealed: the workers encrypt every payload (IMPORTER_CODEC_KEYS), so
@@ -29,16 +32,59 @@ type Settings struct {
 	Sealed bool `json:"sealed,omitempty"`
 }
 
-// recorded returns the settings this run follows: the registering
-// worker's, recorded in history the first time, the recorded ones after.
-func (s Settings) recorded(ctx workflow.Context) Settings {
-	var out Settings
-	err := workflow.SideEffect(ctx, func(workflow.Context) any { return s }).Get(&out)
-	if err != nil {
-		out = s
+// Decisions are what a run takes from outside its workflow code: the
+// worker's Settings, the vendor's traits and the code's Defaults. An
+// import's first run records them (a SideEffect) and carries them in its
+// state; every replay and every later run, on any worker, whatever code or
+// settings it was deployed with, decides the same. A deploy that flips a
+// vendor's traits (Gated, Jobs, SingleBypass) or a default changes new
+// imports only.
+type Decisions struct {
+	Settings Settings         `json:"settings"`
+	Traits   vendorapi.Traits `json:"traits"`
+	Defaults Defaults         `json:"defaults"`
+	// Unknown is why the vendor has no traits (it is no import vendor);
+	// "" when it has.
+	Unknown string `json:"unknown,omitempty"`
+}
+
+// decide returns the Decisions a run follows: the ones its import
+// recorded, carried in st, in a run that continued as new from it; else
+// the registering worker's, recorded now. vendor "" records no traits (an
+// audience sync).
+func (f *flows) decide(ctx workflow.Context, vendor string, st *ImportState) Decisions {
+	info := workflow.GetInfo(ctx)
+	if st != nil && st.Decided != nil && info.ContinuedExecutionRunID != "" && st.ImportKey == importKeyOf(info) {
+		return *st.Decided
 	}
-	out.Limits = out.Limits.WithDefaults()
-	return out
+	var d Decisions
+	err := workflow.SideEffect(ctx, func(workflow.Context) any { return f.live(vendor) }).Get(&d)
+	if err != nil {
+		d = f.live(vendor)
+	}
+	d.Settings.Limits = d.Settings.Limits.WithDefaults()
+	return d
+}
+
+// traitsOf reads a vendor's traits as the worker's code has them now.
+func (f *flows) traitsOf(vendor string) (vendorapi.Traits, error) {
+	if f.traits != nil {
+		return f.traits(vendor)
+	}
+	return vendors.Traits(vendor)
+}
+
+// live is what the worker and its code say now.
+func (f *flows) live(vendor string) Decisions {
+	d := Decisions{Settings: f.settings, Defaults: codeDefaults()}
+	if vendor != "" {
+		t, err := f.traitsOf(vendor)
+		if err != nil {
+			d.Unknown = err.Error()
+		}
+		d.Traits = t
+	}
+	return d
 }
 
 // Limits on the fields a caller writes that no operator cap covers.

@@ -15,6 +15,7 @@ import (
 	"importer/activities/failure"
 	"importer/activities/notify"
 	"importer/activities/source"
+	"importer/activities/vendorapi"
 	"importer/internal/limits"
 )
 
@@ -179,5 +180,60 @@ func TestANotifyStartedByHandFailsWithoutDelivering(t *testing.T) {
 	}
 	if delivered != 0 {
 		t.Fatal("a hand-started notification was delivered")
+	}
+}
+
+// A deploy that flips a vendor's traits while an import runs changes new
+// imports only: the running one continues, run after run, on the traits
+// and defaults its first run recorded, and completes exactly.
+func TestAnImportKeepsTheTraitsItStartedWithAcrossADeploy(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	f := newFakeActs(9, 10)
+	in := baseInput()
+	in.ChunksPerRun = 3
+	runs, gated := 0, 0
+	for {
+		runs++
+		if runs > 2 {
+			// Every run after the first is on a worker whose code now says
+			// the vendor is gated, runs jobs and allows 5 rows a chunk.
+			f.traits = func(string) (vendorapi.Traits, error) {
+				gated++
+				return vendorapi.Traits{Gated: true, Jobs: true, MaxChunkRows: 5}, nil
+			}
+		}
+		env := s.NewTestWorkflowEnvironment()
+		f.register(env)
+		execImport(env, in)
+		err := env.GetWorkflowError()
+		var can *workflow.ContinueAsNewError
+		if errors.As(err, &can) {
+			if err := decodeInput(can, &in); err != nil {
+				t.Fatal(err)
+			}
+			if in.State.Decided == nil || in.State.Decided.Traits.Gated {
+				t.Fatalf("run %d carries decisions %+v; want the first run's", runs, in.State.Decided)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("run %d: %v", runs, err)
+		}
+		var res ImportResult
+		if err := env.GetWorkflowResult(&res); err != nil {
+			t.Fatal(err)
+		}
+		if res.RowsRead != 90 || res.Chunks != 9 || len(f.sent) != 9 {
+			t.Fatalf("%+v, %d chunks sent; want 90 rows in 9 chunks of 10, each sent once", res, len(f.sent))
+		}
+		break
+	}
+	if runs != 3 || gated != 0 {
+		t.Fatalf("%d runs, the changed traits read %d times; want 3 runs that never read them", runs, gated)
+	}
+	for _, p := range f.planIns {
+		if p.ChunkRows != 10 {
+			t.Fatalf("planning asked for chunks of %d rows: the changed MaxChunkRows was followed", p.ChunkRows)
+		}
 	}
 }

@@ -92,18 +92,18 @@ const (
 	maxBusyGroupRounds      = 5
 )
 
-func (in *AudienceInput) applyDefaults() {
+func (in *AudienceInput) applyDefaults(d Defaults) {
 	if in.Connection == "" {
 		in.Connection = "default"
 	}
 	if in.Deadline <= 0 {
-		in.Deadline = DefaultAudienceDeadline
+		in.Deadline = d.AudienceDeadline
 	}
 	if in.HeartbeatTimeout <= 0 {
-		in.HeartbeatTimeout = DefaultHeartbeatTimeout
+		in.HeartbeatTimeout = d.HeartbeatTimeout
 	}
 	if in.AttributeJobs <= 0 {
-		in.AttributeJobs = defaultAttributeJobs
+		in.AttributeJobs = d.AttributeJobs
 	}
 }
 
@@ -126,11 +126,15 @@ type audienceRun struct {
 // notifies the webhook its input names, if any (see Notify).
 //
 // Its input is checked first and held within the worker's caps, as an
-// import's is; syncs started before the check replay without it.
+// import's is, under the Decisions it records; syncs started before the
+// check replay without it, on the code's defaults.
 func (f *flows) AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceResult, error) {
-	in.applyDefaults()
-	if workflow.GetVersion(ctx, "admit-input", workflow.DefaultVersion, 1) == 1 {
-		if err := in.admit(ctx, f.settings.recorded(ctx)); err != nil {
+	if workflow.GetVersion(ctx, "admit-input", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		in.applyDefaults(codeDefaults())
+	} else {
+		d := f.decide(ctx, "", nil)
+		in.applyDefaults(d.Defaults)
+		if err := in.admit(ctx, d.Settings); err != nil {
 			return AudienceResult{}, err
 		}
 	}
@@ -141,7 +145,6 @@ func (f *flows) AudienceSync(ctx workflow.Context, in AudienceInput) (AudienceRe
 
 // audienceSync is the sync up to its result.
 func audienceSync(ctx workflow.Context, in AudienceInput, end *runEnd) (AudienceResult, error) {
-	in.applyDefaults()
 	info := workflow.GetInfo(ctx)
 	r := &audienceRun{in: in, spec: audience.AudienceSpec{
 		Connection: in.Connection, Group: in.Group, Description: in.Description, Category: in.Category,

@@ -12,7 +12,6 @@ import (
 	"importer/activities/imports"
 	"importer/activities/source"
 	"importer/activities/vendorapi"
-	"importer/activities/vendors"
 	"importer/internal/metrics"
 	"importer/internal/steps"
 	"importer/workflows/gate"
@@ -27,26 +26,40 @@ import (
 //
 // Its input comes from whoever may start a workflow in the namespace, so
 // it is checked first (ImportInput.admit) and held within the worker's
-// caps; imports started before the check existed replay without it.
+// caps. What it takes from outside its code (the worker's settings, the
+// vendor's traits, the defaults) its first run records (Decisions) and
+// every later run follows, so a deploy changes new imports only. Imports
+// started before either existed replay without them, reading the code's
+// defaults and the registry's traits as they did.
 func (f *flows) Import(ctx workflow.Context, in ImportInput) (ImportResult, error) {
-	in.applyDefaults()
-	if workflow.GetVersion(ctx, "admit-input", workflow.DefaultVersion, 1) == 1 {
-		if err := in.admit(ctx, f.settings.recorded(ctx)); err != nil {
+	var traits vendorapi.Traits
+	var decided *Decisions
+	if workflow.GetVersion(ctx, "admit-input", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		in.applyDefaults(codeDefaults())
+		t, err := f.traitsOf(in.Vendor)
+		if err != nil {
+			return ImportResult{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, nil)
+		}
+		traits = t
+	} else {
+		d := f.decide(ctx, in.Vendor, in.State)
+		in.applyDefaults(d.Defaults)
+		if err := in.admit(ctx, d.Settings); err != nil {
 			return ImportResult{}, err
 		}
+		if d.Unknown != "" {
+			return ImportResult{}, temporal.NewNonRetryableApplicationError(d.Unknown, failure.BadInput, nil)
+		}
+		traits, decided = d.Traits, &d
 	}
 	var end runEnd
-	res, err := importRun(ctx, in, &end)
+	res, err := importRun(ctx, in, traits, decided, &end)
 	return notifyImport(ctx, in, &end, res, err)
 }
 
-// importRun is the import up to its result.
-func importRun(ctx workflow.Context, in ImportInput, end *runEnd) (ImportResult, error) {
-	in.applyDefaults()
-	traits, err := vendors.Traits(in.Vendor)
-	if err != nil {
-		return ImportResult{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, nil)
-	}
+// importRun is the import up to its result, under the vendor's traits and
+// the Decisions its first run recorded (nil for imports from before).
+func importRun(ctx workflow.Context, in ImportInput, traits vendorapi.Traits, decided *Decisions, end *runEnd) (ImportResult, error) {
 	if traits.MaxChunkRows > 0 && in.ChunkRows > traits.MaxChunkRows {
 		in.ChunkRows = traits.MaxChunkRows
 	}
@@ -62,6 +75,9 @@ func importRun(ctx workflow.Context, in ImportInput, end *runEnd) (ImportResult,
 		// without checking the store against history.
 		st.StoreChecked = workflow.GetVersion(ctx, "records-in-store", workflow.DefaultVersion, 1) == 1
 	}
+	if st.Decided == nil {
+		st.Decided = decided
+	}
 	st.Runs++
 	end.st = st
 	r := &run{in: in, st: st, phase: "planning", traits: traits,
@@ -74,7 +90,7 @@ func importRun(ctx workflow.Context, in ImportInput, end *runEnd) (ImportResult,
 	}
 	r.describe(ctx)
 
-	err = r.stage(ctx)
+	err := r.stage(ctx)
 	if err == nil {
 		err = r.findDuplicates(ctx)
 	}

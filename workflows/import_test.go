@@ -19,6 +19,7 @@ import (
 	"importer/activities/failure"
 	"importer/activities/imports"
 	"importer/activities/source"
+	"importer/activities/vendorapi"
 	"importer/internal/limits"
 )
 
@@ -53,6 +54,9 @@ type fakeActs struct {
 	// caps, when set, are its operator's caps.
 	sealed bool
 	caps   limits.Limits
+	// traits, when set, stands in for the vendor registry: what a deploy
+	// that changed the vendor's traits would register.
+	traits func(string) (vendorapi.Traits, error)
 	// What planning and the chunks were asked (under mu).
 	planIns  []imports.PlanInput
 	chunkIns []imports.ChunkInput
@@ -167,7 +171,7 @@ func (f *fakeActs) register(env *testsuite.TestWorkflowEnvironment) {
 	if f.caps != (limits.Limits{}) {
 		settings.Limits = f.caps
 	}
-	env.RegisterWorkflowWithOptions((&flows{settings: settings}).Import, workflow.RegisterOptions{Name: ImportWorkflowName})
+	env.RegisterWorkflowWithOptions((&flows{settings: settings, traits: f.traits}).Import, workflow.RegisterOptions{Name: ImportWorkflowName})
 	env.RegisterActivityWithOptions(f.plan, activity.RegisterOptions{Name: imports.PlanChunksName})
 	env.RegisterActivityWithOptions(f.chunk, activity.RegisterOptions{Name: imports.ImportChunkName})
 	env.RegisterActivityWithOptions(f.finalize, activity.RegisterOptions{Name: imports.FinalizeRejectsName})

@@ -98,6 +98,10 @@ type ImportState struct {
 	// Plan: the duplicate scan planned the chunks into the store, and
 	// planning reads pages of them there.
 	Plan *StoredPlan `json:"plan,omitempty"`
+	// Decided: what the first run took from outside the workflow (the
+	// worker's settings, the vendor's traits, the defaults), which every
+	// later run follows. Nil for imports started before it was recorded.
+	Decided *Decisions `json:"decided,omitempty"`
 }
 
 // StoredPlan is a plan the duplicate scan kept in the store.
@@ -192,29 +196,54 @@ const (
 	DefaultHeartbeatTimeout = 30 * time.Second
 )
 
-func (in *ImportInput) applyDefaults() {
+// Defaults are what an input left unset becomes: the constants above, as
+// the code that started a run had them. A run records them with its other
+// Decisions, so a deploy that changes a constant changes new runs only.
+type Defaults struct {
+	BatchSize        int           `json:"batch_size"`
+	BatchesPerChunk  int           `json:"batches_per_chunk"`
+	Concurrency      int           `json:"concurrency"`
+	PlanPage         int           `json:"plan_page"`
+	ChunksPerRun     int           `json:"chunks_per_run"`
+	VendorDeadline   time.Duration `json:"vendor_deadline"`
+	HeartbeatTimeout time.Duration `json:"heartbeat_timeout"`
+	// An audience sync's.
+	AudienceDeadline time.Duration `json:"audience_deadline"`
+	AttributeJobs    int           `json:"attribute_jobs"`
+}
+
+// codeDefaults are this code's Defaults.
+func codeDefaults() Defaults {
+	return Defaults{
+		BatchSize: imports.DefaultBatchSize, BatchesPerChunk: DefaultBatchesPerChunk, Concurrency: DefaultConcurrency,
+		PlanPage: DefaultPlanPage, ChunksPerRun: DefaultChunksPerRun, VendorDeadline: DefaultVendorDeadline,
+		HeartbeatTimeout: DefaultHeartbeatTimeout, AudienceDeadline: DefaultAudienceDeadline, AttributeJobs: defaultAttributeJobs,
+	}
+}
+
+func (in *ImportInput) applyDefaults(d Defaults) {
 	if in.Connection == "" {
 		in.Connection = "default"
 	}
 	if in.BatchSize <= 0 {
-		in.BatchSize = imports.DefaultBatchSize
+		in.BatchSize = d.BatchSize
 	}
 	if in.ChunkRows <= 0 {
-		in.ChunkRows = in.BatchSize * DefaultBatchesPerChunk
+		in.ChunkRows = in.BatchSize * d.BatchesPerChunk
 	}
 	if in.Concurrency <= 0 {
-		in.Concurrency = DefaultConcurrency
+		in.Concurrency = d.Concurrency
 	}
 	if in.PlanPage <= 0 {
-		in.PlanPage = DefaultPlanPage
+		in.PlanPage = d.PlanPage
 	}
 	if in.ChunksPerRun <= 0 {
-		in.ChunksPerRun = DefaultChunksPerRun
+		in.ChunksPerRun = d.ChunksPerRun
 	}
 	if in.VendorDeadline <= 0 {
-		in.VendorDeadline = DefaultVendorDeadline
+		in.VendorDeadline = d.VendorDeadline
 	}
 	if in.HeartbeatTimeout <= 0 {
-		in.HeartbeatTimeout = DefaultHeartbeatTimeout
+		in.HeartbeatTimeout = d.HeartbeatTimeout
 	}
 }

@@ -7,6 +7,7 @@ package failure
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -40,6 +41,10 @@ const (
 	// SourceError: the source cannot be read otherwise, and retrying will
 	// not help.
 	SourceError = "SourceError"
+	// SourceKilledWorker: attempts of a step went silent while they read
+	// the source, steps.MaxLostReads times (a worker killed, out of memory,
+	// or a reader that never returned): it is not read again.
+	SourceKilledWorker = "SourceKilledWorker"
 	// SourceRefused: the worker's source policy does not allow the source
 	// (outside IMPORTER_SOURCE_ROOTS, a non-public address not in
 	// IMPORTER_SOURCE_HOSTS, an object-store option only the worker may
@@ -70,6 +75,14 @@ const (
 	VendorJobFailed   = "VendorJobFailed"
 	Transient         = "Transient"
 )
+
+// KilledWorker is the failure of a step whose source has killed
+// steps.MaxLostReads of its attempts while they read it.
+func KilledWorker(source string, lost int) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		"%s was not read: %d attempts went silent while reading it (a worker killed, out of memory, or a reader that never returned), so it is not read again; check the file, e.g. with starter import --dry-run on your machine",
+		source, lost), SourceKilledWorker, nil)
+}
 
 // NotShared is the error of a deployment whose workers keep their records
 // apart: what is missing, why, and the fix, in one sentence.

@@ -82,7 +82,21 @@ func (a *Activities) FindDuplicates(ctx context.Context, in DuplicatesInput) (Du
 	if err != nil {
 		return Duplicates{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, nil)
 	}
-	scan, err := scanDuplicates(ctx, a.Opener, v, in.Source, in.Mapping, in.ChunkRows, func(progress any) { activity.RecordHeartbeat(ctx, progress) })
+	var prog scanProgress
+	if activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &prog) // an older attempt's is a count alone
+	}
+	if err := startReading(&prog.Reading, in.Source, func() { activity.RecordHeartbeat(ctx, prog) }); err != nil {
+		return Duplicates{}, err
+	}
+	scan, err := scanDuplicates(ctx, a.Opener, v, in.Source, in.Mapping, in.ChunkRows, func(progress any) {
+		if n, ok := progress.(int); ok {
+			prog.Rows = n
+		}
+		activity.RecordHeartbeat(ctx, prog)
+	})
+	prog.Reading.Inside = false
+	activity.RecordHeartbeat(ctx, prog)
 	if err = notStaged(in.Source, err); err != nil {
 		return Duplicates{}, failure.Classify(err, "")
 	}
@@ -160,7 +174,9 @@ func scanDuplicates(ctx context.Context, o *source.Opener, v vendorapi.Vendor, s
 	// grows and is sorted on its own (a user's rows share one), so a 10M-row
 	// list never copies one 160 MB slice into a larger one.
 	var buckets [256][]seen
-	if rows := page.Chunks[0].Rows; rows > 0 { // known for Parquet
+	// The rows a Parquet footer declares, which a tiny hostile file can set
+	// to 2^62: the buckets are sized ahead for at most a million.
+	if rows := min(page.Chunks[0].Rows, 1<<20); rows > 0 {
 		for i := range buckets {
 			buckets[i] = make([]seen, 0, rows/len(buckets)+rows/len(buckets)/8+16)
 		}

@@ -62,6 +62,10 @@ type Activities struct {
 	// call, job polls); zero fields are limits' defaults. The workflow
 	// holds its input within them; the activities check again.
 	Limits limits.Limits
+	// StagingLimits cap what staging a compressed source may write: the
+	// plain copy's size and expansion, and a local staging area's free
+	// space (see source.StageLimits); zero fields are their defaults.
+	StagingLimits source.StageLimits
 
 	// reserveMu keeps this worker to one pacer reservation at a time.
 	reserveMu sync.Mutex
@@ -146,15 +150,20 @@ func (a *Activities) PlanChunks(ctx context.Context, in PlanInput) (source.Page,
 	}
 	ctx = staged(ctx, in.Source)
 	var page source.Page
+	var reading steps.Reading
 	started := false
 	if activity.HasHeartbeatDetails(ctx) {
 		var p planProgress
 		if err := activity.GetHeartbeatDetails(ctx, &p); err == nil {
-			page, started = p.Page, true
+			page, reading, started = p.Page, p.Reading, true
 		}
 	}
 	if !started {
 		page = source.Page{Next: in.From, NextLine: in.FromLine, NextIndex: in.NextIndex}
+	}
+	beat := func() { activity.RecordHeartbeat(ctx, planProgress{Page: page, Reading: reading}) }
+	if err := startReading(&reading, in.Source, beat); err != nil {
+		return source.Page{}, err
 	}
 	var expect *source.Version
 	if in.From > 0 {
@@ -166,8 +175,10 @@ func (a *Activities) PlanChunks(ctx context.Context, in PlanInput) (source.Page,
 			URI: in.Source.URI, Format: in.Source.Format,
 			From: page.Next, FromLine: page.NextLine, NextIndex: page.NextIndex,
 			ChunkRows: in.ChunkRows, MaxChunks: n, Expect: expect,
-		}, func(offset int64) { activity.RecordHeartbeat(ctx, planProgress{Page: page}) })
+		}, func(offset int64) { beat() })
 		if err != nil {
+			reading.Inside = false
+			beat()
 			return source.Page{}, failure.Classify(err, "") // the source's errors name it
 		}
 		if expect == nil {
@@ -178,8 +189,10 @@ func (a *Activities) PlanChunks(ctx context.Context, in PlanInput) (source.Page,
 		chunks := append(page.Chunks, sub.Chunks...)
 		page = sub
 		page.Chunks = chunks
-		activity.RecordHeartbeat(ctx, planProgress{Page: page})
+		beat()
 	}
+	reading.Inside = false
+	beat()
 	if in.Source.Format != source.NDJSON && in.From == 0 {
 		msg, err := columnsProblem(v.Spec().Name, in.Mapping, page.Header, false)
 		if err != nil {
@@ -292,10 +305,15 @@ func (a *Activities) ImportChunk(ctx context.Context, in ChunkInput) (ChunkResul
 			prog = chunkProgress{}
 		}
 	}
+	if err := startReading(&prog.Reading, in.Source, func() { activity.RecordHeartbeat(ctx, prog) }); err != nil {
+		return ChunkResult{}, err
+	}
 	hb := steps.StartHeartbeat(ctx, prog)
 	defer hb.Stop()
 
 	rows, payloads, err := a.readRows(ctx, v, in)
+	prog.Reading.Inside = false
+	hb.Set(prog)
 	if err != nil {
 		return ChunkResult{}, err
 	}
@@ -479,7 +497,9 @@ func duplicateReason(by int64) string {
 // and rejects (invalid rows plus the rows the vendor refused).
 //
 // A paced vendor's request first waits for its reservation at the vendor's
-// pacer, and a 429 it gets is reported there, so every worker waits.
+// pacer, and a 429 it gets is reported there, so every worker waits. Every
+// request first waits out a Retry-After any worker got from the vendor
+// connection (awaitHold), and a 429 is recorded as one (holdOn429).
 //
 // Rows an incremental import found unchanged are not sent. It returns the
 // batch's counts, its rejects, and the users the vendor refused.
@@ -515,8 +535,12 @@ func (a *Activities) sendBatch(ctx context.Context, v vendorapi.Vendor, payloads
 				return Counts{}, nil, nil, err
 			}
 		}
+		if err := a.awaitHold(ctx, v.Spec().Name, conn); err != nil {
+			return Counts{}, nil, nil, err
+		}
 		var err error
 		if out, err = payloads.Send(ctx, a.target(conn), slots, known); err != nil {
+			a.holdOn429(ctx, v.Spec().Name, conn, err)
 			if paced {
 				a.reportThrottle(ctx, v.Spec().Name, p, err, time.Now())
 			}

@@ -73,7 +73,18 @@ func (a *Activities) SubmitJob(ctx context.Context, in ChunkInput) (JobSubmitRes
 		return JobSubmitResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("chunk %d has %d rows; one %s job takes at most %d", in.Chunk.Index, in.Chunk.Rows, v.Spec().Name, traits.MaxChunkRows), failure.BadInput, nil)
 	}
+	var prog submitProgress
+	if activity.HasHeartbeatDetails(ctx) {
+		if activity.GetHeartbeatDetails(ctx, &prog) != nil {
+			_ = activity.GetHeartbeatDetails(ctx, &prog.JobID) // an older attempt's
+		}
+	}
+	if err := startReading(&prog.Reading, in.Source, func() { activity.RecordHeartbeat(ctx, prog) }); err != nil {
+		return JobSubmitResult{}, err
+	}
 	rows, payloads, err := a.readRows(ctx, v, in)
+	prog.Reading.Inside = false
+	activity.RecordHeartbeat(ctx, prog)
 	if err != nil {
 		return JobSubmitResult{}, err
 	}
@@ -113,18 +124,20 @@ func (a *Activities) SubmitJob(ctx context.Context, in ChunkInput) (JobSubmitRes
 	if len(slots) == 0 {
 		return done()
 	}
-	if activity.HasHeartbeatDetails(ctx) {
-		var jobID string
-		if err := activity.GetHeartbeatDetails(ctx, &jobID); err == nil && jobID != "" {
-			res.JobID = jobID
-			return done()
-		}
+	if prog.JobID != "" {
+		res.JobID = prog.JobID
+		return done()
+	}
+	if err := a.awaitHold(ctx, v.Spec().Name, conn); err != nil {
+		return JobSubmitResult{}, err
 	}
 	jobID, err := payloads.Submit(ctx, a.target(conn), slots)
 	if err != nil {
+		a.holdOn429(ctx, v.Spec().Name, conn, err)
 		return JobSubmitResult{}, failure.Classify(fmt.Errorf("chunk %d: submit %d users: %w", in.Chunk.Index, len(slots), err), authHint(v, conn))
 	}
-	activity.RecordHeartbeat(ctx, jobID)
+	prog.JobID = jobID
+	activity.RecordHeartbeat(ctx, prog)
 	res.JobID = jobID
 	return done()
 }
@@ -151,8 +164,12 @@ func (a *Activities) WaitJob(ctx context.Context, in WaitJobInput) (ChunkResult,
 	}
 	var final *vendorapi.JobStatus
 	err = steps.PollUntil(ctx, steps.Poll{Every: in.PollInterval, Max: in.MaxPoll}, func(polls int) (bool, error) {
+		if err := a.awaitHold(ctx, v.Spec().Name, conn); err != nil {
+			return false, err
+		}
 		st, err := v.Job(ctx, a.target(conn), in.JobID)
 		if err != nil {
+			a.holdOn429(ctx, v.Spec().Name, conn, err)
 			return false, failure.Classify(fmt.Errorf("chunk %d: job %s: %w", in.Chunk.Chunk.Index, in.JobID, err), authHint(v, conn))
 		}
 		activity.RecordHeartbeat(ctx, jobWaitProgress{Status: st.Status, Done: st.Done, Total: st.Total, Polls: polls})

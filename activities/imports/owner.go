@@ -26,3 +26,19 @@ func ownKey(ctx context.Context, key string) error {
 func staged(ctx context.Context, src source.Ref) context.Context {
 	return source.WithStaged(ctx, src)
 }
+
+// startReading guards an attempt's reading of its source against a list
+// that kills the worker reading it (steps.Reading): it resumes the last
+// attempt's Reading from r, gives up on a source that has killed
+// steps.MaxLostReads attempts, and marks this attempt inside, with beat,
+// which must be the attempt's first heartbeat (the SDK sends that one at
+// once). The caller clears r.Inside, and heartbeats, once it has read.
+func startReading(r *steps.Reading, src source.Ref, beat func()) error {
+	*r = r.Resume()
+	if r.GiveUp() {
+		return failure.KilledWorker(source.Redact(src.URI), r.Lost)
+	}
+	r.Inside = true
+	beat()
+	return nil
+}

@@ -3,7 +3,6 @@ package imports
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"go.temporal.io/sdk/activity"
@@ -11,6 +10,7 @@ import (
 
 	"importer/activities/failure"
 	"importer/activities/source"
+	"importer/internal/steps"
 )
 
 // Activity names of staging: a compressed source cannot be range-read, so
@@ -29,7 +29,8 @@ type StageInput struct {
 
 // stageProgress is StageSource's heartbeat: compressed bytes read so far.
 type stageProgress struct {
-	Read int64 `json:"read"`
+	Read    int64         `json:"read"`
+	Reading steps.Reading `json:"reading"`
 }
 
 // StageSource decompresses the import's source into the worker's staging
@@ -40,10 +41,19 @@ func (a *Activities) StageSource(ctx context.Context, in StageInput) (source.Ref
 	if err := ownKey(ctx, in.ImportKey); err != nil {
 		return source.Ref{}, err
 	}
-	hb := activity.RecordHeartbeat
-	staged, err := source.Stage(ctx, a.Opener, in.Source, a.Staging, in.ImportKey, func(n int64) { hb(ctx, stageProgress{Read: n}) })
+	var prog stageProgress
+	if activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &prog)
+	}
+	beat := func() { activity.RecordHeartbeat(ctx, prog) }
+	if err := startReading(&prog.Reading, in.Source, beat); err != nil {
+		return source.Ref{}, err
+	}
+	staged, err := source.StageWithin(ctx, a.Opener, in.Source, a.Staging, in.ImportKey, a.StagingLimits, func(n int64) { prog.Read = n; beat() })
+	prog.Reading.Inside = false
+	beat()
 	if err != nil {
-		return source.Ref{}, failure.Classify(fmt.Errorf("stage %s: %w", source.Redact(in.Source.URI), err), "")
+		return source.Ref{}, failure.Classify(err, "") // the source's errors name it
 	}
 	return staged, nil
 }

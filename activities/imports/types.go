@@ -1,6 +1,7 @@
 package imports
 
 import (
+	"importer/internal/steps"
 	"time"
 
 	"importer/activities/mapping"
@@ -115,12 +116,30 @@ type ChunkResult struct {
 type chunkProgress struct {
 	BatchesDone int    `json:"batches_done"`
 	Counts      Counts `json:"counts"`
+	// Reading says whether the attempt was reading the chunk from the
+	// source, and how many attempts went silent doing so.
+	Reading steps.Reading `json:"reading"`
 }
 
 // planProgress is the heartbeat of PlanChunks: the chunks found so far in
 // this page (descriptors only) and where to continue.
 type planProgress struct {
-	Page source.Page `json:"page"`
+	Page    source.Page   `json:"page"`
+	Reading steps.Reading `json:"reading"`
+}
+
+// scanProgress is the heartbeat of FindDuplicates: rows scanned so far.
+type scanProgress struct {
+	Rows    int           `json:"rows"`
+	Reading steps.Reading `json:"reading"`
+}
+
+// submitProgress is the heartbeat of SubmitJob: the job it submitted, so a
+// retried attempt waits for that job instead of submitting another.
+// Attempts from before it heartbeat the job ID alone, as a string.
+type submitProgress struct {
+	JobID   string        `json:"job_id,omitempty"`
+	Reading steps.Reading `json:"reading"`
 }
 
 // FinalizeInput names the import whose rejects are counted.

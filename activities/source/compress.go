@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"gocloud.dev/blob"
@@ -89,34 +90,55 @@ func decompressor(r io.Reader, c Compression) (io.ReadCloser, error) {
 	return io.NopCloser(r), nil
 }
 
-// Stage decompresses a compressed source once, into a plain copy under
-// area that every worker can range-read: a local directory (one host), or
-// an object-storage prefix (s3://bucket/prefix, gs://..., azblob://...).
-// The copy is named by key (an import's key) and keeps the source's
-// format; Stage returns its Ref. progress is called now and then with the
-// compressed bytes read so far. A stream that is corrupt or cut short
-// fails with a sentence that says so, and leaves no copy behind.
+// Stage is StageWithin under the default StageLimits.
 func Stage(ctx context.Context, o *Opener, src Ref, area, key string, progress func(read int64)) (Ref, error) {
+	return StageWithin(ctx, o, src, area, key, StageLimits{}, progress)
+}
+
+// StageWithin decompresses a compressed source once, into a plain copy
+// under area that every worker can range-read: a local directory (one
+// host), or an object-storage prefix (s3://bucket/prefix, gs://...,
+// azblob://...). The copy is named by key (an import's key) and keeps the
+// source's format; StageWithin returns its Ref. progress is called now and
+// then with the compressed bytes read so far. The copy is held within lim,
+// counted as the bytes flow: its size, its expansion and, for a local
+// area, the free space left (see StageLimits). A stream that passes a cap,
+// is corrupt or is cut short fails with a sentence that says so, and
+// leaves no copy behind: no temporary file, no object, no multipart
+// upload.
+func StageWithin(ctx context.Context, o *Opener, src Ref, area, key string, lim StageLimits, progress func(read int64)) (Ref, error) {
 	if src.Compression == "" {
 		return src, nil
 	}
 	if area == "" {
 		return Ref{}, permErr(nil, "%s is %s-compressed, and this worker has no staging area to decompress it to (set IMPORTER_STAGING_URL)", Redact(src.URI), src.Compression)
 	}
-	rc, _, err := o.openFrom(ctx, src.URI, 0)
+	lim = lim.WithDefaults()
+	rc, v, err := o.openFrom(ctx, src.URI, 0)
 	if err != nil {
 		return Ref{}, err
 	}
 	defer rc.Close()
+	dir := "" // a local area's directory, whose free space is checked
+	if !isBlob(area) {
+		dir = localPath(area)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return Ref{}, fmt.Errorf("stage to %s: %w", dir, err)
+		}
+		if err := lim.checkFreeBefore(dir, Redact(src.URI), v.Size); err != nil {
+			return Ref{}, err
+		}
+	}
 	counted := &countingReader{r: rc, every: 4 << 20, progress: progress}
 	plain, err := decompressor(counted, src.Compression)
 	if err != nil {
 		return Ref{}, permErr(nil, "%s is not %s-compressed as its name says: %v", Redact(src.URI), src.Compression, err)
 	}
 	defer plain.Close()
+	g := &guard{ctx: ctx, plain: plain, packed: counted, lim: lim, what: Redact(src.URI), dir: dir}
 	name := StagedName(key, src.Format)
 	staged := Ref{URI: joinArea(area, name), Format: src.Format, Staged: true}
-	if err := o.writeStaged(ctx, area, name, plain); err != nil {
+	if err := o.writeStaged(ctx, area, name, g); err != nil {
 		_ = o.Unstage(context.WithoutCancel(ctx), area, key, src.Format)
 		if errors.Is(err, errCorrupt) {
 			return Ref{}, permErr(nil, "%s: %v", Redact(src.URI), err)
@@ -163,52 +185,74 @@ func joinArea(area, name string) string {
 	return filepath.Join(dir, name)
 }
 
-// writeStaged copies plain into the staging area under name.
-func (o *Opener) writeStaged(ctx context.Context, area, name string, plain io.Reader) error {
-	copyPlain := func(w io.Writer) error {
-		if _, err := io.Copy(w, plain); err != nil {
-			var werr writeError
-			if errors.As(err, &werr) {
-				return werr.err
-			}
-			return fmt.Errorf("%w (%v)", errCorrupt, err)
-		}
-		return nil
-	}
+// writeStaged copies what g hands over into the staging area under name.
+// When g stops, its error is returned and the copy is dropped before it
+// is ever complete: a local temporary file is deleted, and an object's
+// upload is aborted (see uploadStaged).
+func (o *Opener) writeStaged(ctx context.Context, area, name string, g *guard) error {
 	if isBlob(area) {
 		b, prefix, err := o.area(ctx, area)
 		if err != nil {
 			return err
 		}
-		w, err := b.NewWriter(ctx, path.Join(prefix, name), nil)
-		if err != nil {
-			return fmt.Errorf("stage to %s: %w", Redact(area), err)
-		}
-		if err := copyPlain(writeErrors{w}); err != nil {
-			_ = w.Close()
-			return err
-		}
-		if err := w.Close(); err != nil {
+		if err := uploadStaged(ctx, b, area, path.Join(prefix, name), g); err != nil {
+			if g.err != nil {
+				return g.err
+			}
 			return fmt.Errorf("stage to %s: %w", Redact(area), err)
 		}
 		return nil
 	}
 	dir := localPath(area)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("stage to %s: %w", dir, err)
-	}
 	f, err := atomicfile.Create(filepath.Join(dir, name))
 	if err != nil {
 		return fmt.Errorf("stage to %s: %w", dir, err)
 	}
-	if err := copyPlain(writeErrors{f}); err != nil {
+	if _, err := io.Copy(f, g); err != nil {
 		f.Abort()
-		return err
+		if g.err != nil {
+			return g.err
+		}
+		return fmt.Errorf("write the staged copy: %w", err) // err names the file
 	}
 	if err := f.Commit(); err != nil {
 		return fmt.Errorf("stage to %s: %w", dir, err)
 	}
 	return nil
+}
+
+// abortGrace is how long an upload to object storage outlives the stage's
+// context, so that an upload cut off by it can still abort itself.
+const abortGrace = 30 * time.Second
+
+// uploadStaged uploads what g hands over as the object key. A failed
+// upload leaves nothing: S3's and Azure's uploaders abort themselves when
+// their reader fails (S3 aborts the multipart upload; Azure drops the
+// uncommitted blocks), which needs a context that is still live; so the
+// upload runs on one that outlives ctx by abortGrace, while g stops at
+// once when ctx ends. Cancelling the context first, gocloud's documented
+// abort, makes S3's AbortMultipartUpload fail and leaves the parts
+// behind. Google Cloud Storage, whose writer would commit what it has on
+// Close, is aborted that way: its context is cancelled before Close.
+func uploadStaged(ctx context.Context, b *blob.Bucket, area, key string, g *guard) error {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(abortGrace, cancel) })
+	defer stop()
+	opts := &blob.WriterOptions{ContentType: "application/octet-stream"}
+	if !strings.HasPrefix(area, "gs://") {
+		return b.Upload(wctx, key, g, opts)
+	}
+	w, err := b.NewWriter(wctx, key, opts)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(w, g); err != nil {
+		cancel()
+		_ = w.Close()
+		return err
+	}
+	return w.Close()
 }
 
 // area opens the bucket of an object-storage staging area and returns it
@@ -265,22 +309,6 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	if c.progress != nil && c.n >= c.next {
 		c.progress(c.n)
 		c.next = c.n + c.every
-	}
-	return n, err
-}
-
-// writeErrors tells a failed write (the staging area's fault) from a failed
-// read (the stream's) inside io.Copy.
-type writeErrors struct{ w io.Writer }
-
-type writeError struct{ err error }
-
-func (e writeError) Error() string { return e.err.Error() }
-
-func (w writeErrors) Write(p []byte) (int, error) {
-	n, err := w.w.Write(p)
-	if err != nil {
-		err = writeError{fmt.Errorf("write the staged copy: %w", err)}
 	}
 	return n, err
 }

@@ -70,6 +70,9 @@ type Opener struct {
 	// S3-compatible services such as MinIO or SeaweedFS want; false is
 	// AWS's virtual-hosted style (IMPORTER_S3_PATH_STYLE).
 	S3PathStyle bool
+	// Limits are the caps on what a list may make this process hold (see
+	// Limits); a zero field is its default.
+	Limits Limits
 
 	mu      sync.Mutex
 	buckets map[string]*blob.Bucket // opened once per bucket URL

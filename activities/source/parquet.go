@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // Parquet is a Parquet file: its footer tells the row groups, so planning
@@ -29,33 +30,16 @@ func (o *Opener) parquetFile(ctx context.Context, uri string) (*parquet.File, Ve
 	return f, ra.want, nil
 }
 
-// openParquet opens a Parquet source's footer through range reads, and
-// returns the reader the file's pages are to be read through.
-func (o *Opener) openParquet(ctx context.Context, uri string) (*parquet.File, *rangeReaderAt, error) {
-	v, err := o.Stat(ctx, uri)
-	if err != nil {
-		return nil, nil, err
-	}
-	ra := &rangeReaderAt{ctx: ctx, o: o, uri: uri, want: v}
-	f, err := parquet.OpenFile(ra, v.Size, parquet.SkipBloomFilters(true), parquet.ReadBufferSize(parquetReadBuffer))
-	if err != nil {
-		if ra.err != nil {
-			return nil, nil, ra.err
-		}
-		return nil, nil, permErr(nil, "source %s is not a Parquet file that can be read (%v)", Redact(uri), err)
-	}
-	return f, ra, nil
-}
-
 // rangeReaderAt reads a source at offsets, each read a range read or bytes
 // the worker kept from one, and fails with ErrChanged if the source is no
 // longer the one opened.
 type rangeReaderAt struct {
-	ctx  context.Context
-	o    *Opener
-	uri  string
-	want Version
-	err  error // the last transport error, which says more than the parser's
+	ctx     context.Context
+	o       *Opener
+	uri     string
+	want    Version
+	err     error // the last transport error, which says more than the parser's
+	problem error // a page header that failed its check (pageGuard), which says more too
 }
 
 func (r *rangeReaderAt) ReadAt(p []byte, off int64) (int, error) {
@@ -118,11 +102,13 @@ func planParquet(ctx context.Context, o *Opener, req PlanRequest) (Page, error) 
 	}
 	page := Page{Header: parquetColumns(f), Version: v, NextIndex: req.NextIndex, Next: req.From}
 	groups := f.Metadata().RowGroups
+	budget := o.limits().MaxChunkBytes
 	var start int64
 	for i, rg := range f.RowGroups() {
 		n := rg.NumRows()
-		for first := start; first < start+n; first += int64(req.ChunkRows) {
-			rows := min(int64(req.ChunkRows), start+n-first)
+		step := groupChunkRows(&groups[i], req.ChunkRows, budget)
+		for first := start; first < start+n; first += step {
+			rows := min(step, start+n-first)
 			if first < req.From {
 				continue
 			}
@@ -131,7 +117,7 @@ func planParquet(ctx context.Context, o *Opener, req PlanRequest) (Page, error) 
 			}
 			length := int64(0)
 			if n > 0 {
-				length = groups[i].TotalCompressedSize * rows / n
+				length = int64(float64(max(groups[i].TotalCompressedSize, 0)) * float64(rows) / float64(n))
 			}
 			page.Chunks = append(page.Chunks, Chunk{Index: page.NextIndex, Offset: first, Length: length, Rows: int(rows), FirstLine: first + 1})
 			page.NextIndex++
@@ -141,6 +127,25 @@ func planParquet(ctx context.Context, o *Opener, req PlanRequest) (Page, error) 
 	}
 	page.Done = true
 	return page, nil
+}
+
+// groupChunkRows is how many rows a chunk of row group rg holds: chunkRows,
+// or fewer when that many would be more than budget bytes, counted as the
+// row group's uncompressed bytes (its compressed ones if it does not say)
+// shared among its rows. A chunk holds one row at least.
+func groupChunkRows(rg *format.RowGroup, chunkRows int, budget int64) int64 {
+	size := rg.TotalByteSize
+	if size <= 0 {
+		size = rg.TotalCompressedSize
+	}
+	if rg.NumRows <= 0 || size <= 0 {
+		return int64(chunkRows)
+	}
+	perRow := size / rg.NumRows
+	if size%rg.NumRows != 0 {
+		perRow++
+	}
+	return max(1, min(int64(chunkRows), budget/perRow))
 }
 
 // readParquet reads the rows of one Parquet chunk as objects, like NDJSON
@@ -224,7 +229,7 @@ func readRowGroup(ctx context.Context, f *parquet.File, ra *rangeReaderAt, g int
 	rows := rg.Rows()
 	defer rows.Close()
 	if err := rows.SeekToRow(from); err != nil {
-		return err
+		return ra.saying(err)
 	}
 	for count > 0 {
 		if err := ctx.Err(); err != nil {
@@ -242,10 +247,23 @@ func readRowGroup(ctx context.Context, f *parquet.File, ra *rangeReaderAt, g int
 			break
 		}
 		if err != nil {
-			return err
+			return ra.saying(err)
 		}
 	}
 	return nil
+}
+
+// saying is the error to say for err, from reading pages through ra: a
+// page header that failed its check, or a transport error, rather than
+// what the library made of either.
+func (ra *rangeReaderAt) saying(err error) error {
+	switch {
+	case ra.problem != nil:
+		return ra.problem
+	case ra.err != nil:
+		return ra.err
+	}
+	return err
 }
 
 // decodeParquetRow turns a row into an object as NDJSON would give it.

@@ -168,22 +168,37 @@ func readParquetKeys(ctx context.Context, o *Opener, uri string, version Version
 func readGroupKeys(ctx context.Context, f *parquet.File, ra *rangeReaderAt, g int, leaves []int, from, count int64, values []string, fn func(ok bool) error) error {
 	meta := f.Metadata().RowGroups[g]
 	chunks := f.RowGroups()[g].ColumnChunks()
+	offsets := f.OffsetIndexes()
+	limits := ra.o.limits()
 	cols := make([]*columnValues, len(leaves))
 	for i, leaf := range leaves {
 		fc, ok := chunks[leaf].(*parquet.FileColumnChunk)
 		if !ok {
-			return fmt.Errorf("column %d of row group %d is not in the file", leaf, g)
+			return fmt.Errorf("column %d of row group %d is not in the file", leaf+1, g)
 		}
 		md := meta.Columns[leaf].MetaData
 		start := md.DataPageOffset
 		if md.DictionaryPageOffset > 0 && md.DictionaryPageOffset < start {
 			start = md.DictionaryPageOffset
 		}
-		pages := fc.PagesFrom(&windowReader{r: ra, end: start + md.TotalCompressedSize, window: 4 << 20})
+		end := start + md.TotalCompressedSize
+		// The library reads the pages from where the chunk starts, where
+		// its data pages do, or where the offset index puts one: each
+		// header is checked there first.
+		starts := []int64{start, md.DataPageOffset}
+		if k := g*len(chunks) + leaf; k < len(offsets) {
+			for _, loc := range offsets[k].PageLocations {
+				starts = append(starts, loc.Offset)
+			}
+		}
+		node, _ := f.Schema().Lookup(f.Schema().Columns()[leaf]...)
+		guard := newPageGuard(&windowReader{r: ra, end: end, window: 4 << 20}, end, valueBytes(node.Node.Type()), limits,
+			fmt.Sprintf("column %d of row group %d", leaf+1, g), &ra.problem, starts...)
+		pages := fc.PagesFrom(guard)
 		cols[i] = &columnValues{pages: pages, buf: make([]parquet.Value, 256)}
 		defer cols[i].Close()
 		if err := pages.SeekToRow(from); err != nil {
-			return err
+			return ra.saying(err)
 		}
 	}
 	for r := int64(0); r < count; r++ {
@@ -195,10 +210,10 @@ func readGroupKeys(ctx context.Context, f *parquet.File, ra *rangeReaderAt, g in
 		for i, c := range cols {
 			v, err := c.next()
 			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("column %s ends at row %d of the %d of row group %d", strings.Join(f.Schema().Columns()[leaves[i]], "."), from+r, meta.NumRows, g)
+				return fmt.Errorf("column %d ends at row %d of the %d of row group %d", leaves[i]+1, from+r, meta.NumRows, g)
 			}
 			if err != nil {
-				return err
+				return ra.saying(err)
 			}
 			values[i] = keyText(v)
 		}

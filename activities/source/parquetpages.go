@@ -6,7 +6,6 @@ import (
 	"sort"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
 )
 
@@ -157,13 +156,19 @@ func (s *shiftReader) ReadAt(p []byte, off int64) (int, error) {
 // index is read whole to find its pages.
 const walkWhole = 1 << 20
 
+// remoteReader reads each ReadAt with a range read of its own.
+type remoteReader struct{ ra *rangeReaderAt }
+
+func (r remoteReader) ReadAt(p []byte, off int64) (int, error) { return r.ra.readRemote(p, off) }
+
 // walkedPages is where the data pages of a column chunk without an offset
 // index begin, and the row each begins with, from their headers: one small
 // read a page, once a worker for each column chunk. ok is false if the
 // headers do not say (version 1 pages of a repeated column, or a
 // dictionary the footer does not point at), and the chunk is read from its
-// start.
-func (ra *rangeReaderAt) walkedPages(md format.ColumnMetaData, start, end int64, repeated bool) (pages []format.PageLocation, ok bool, err error) {
+// start. Each header is checked (readPageHeader) on the way; what names
+// the column chunk for a header that fails the check.
+func (ra *rangeReaderAt) walkedPages(md format.ColumnMetaData, start, end int64, repeated bool, valueBytes int64, what string) (pages []format.PageLocation, ok bool, err error) {
 	cache := ra.o.cache()
 	source := cacheSource(ra.uri, ra.want)
 	w, mine := cache.walk(source, start)
@@ -187,56 +192,38 @@ func (ra *rangeReaderAt) walkedPages(md format.ColumnMetaData, start, end int64,
 	// chunks; a larger one's headers are read one by one, each a small read
 	// (its pages are large: the headers are a sliver of it).
 	var whole []byte
+	var r io.ReaderAt = remoteReader{ra}
 	if end-start <= walkWhole {
 		if whole, err = ra.fetch(start, end-start); err != nil {
 			return nil, false, err
 		}
+		r = &spanReader{spans: []span{{start, whole}}, next: ra}
 	}
-	var proto thrift.CompactProtocol
+	limits := ra.o.limits()
 	var row int64
 	for off := md.DataPageOffset; off < end; {
-		var h format.PageHeader
-		var n int
-		for size := int64(128); ; size *= 8 { // most headers are tens of bytes
-			var b []byte
-			if whole != nil {
-				b = whole[off-start:]
-			} else {
-				b = make([]byte, min(size, end-off))
-				if _, err := ra.readRemote(b, off); err != nil {
-					return nil, false, err
-				}
-			}
-			h = format.PageHeader{}
-			pr := proto.NewReaderFromBytes(b)
-			err := thrift.NewDecoder(pr).Decode(&h)
-			if err == nil {
-				n = pr.BytesRead()
-				break
-			}
-			if int64(len(b)) == end-off || size >= 1<<20 {
-				return nil, false, fmt.Errorf("the page header at byte %d cannot be read: %v", off, err)
-			}
+		h, n, _, err := readPageHeader(r, off, end, valueBytes, limits, what)
+		if err != nil {
+			return nil, false, err
 		}
+		size := int64(n) + int64(h.CompressedPageSize) // within the chunk: readPageHeader checked
 		if whole != nil {
-			if body := off - start + int64(n) + int64(h.CompressedPageSize); body <= int64(len(whole)) {
-				ra.o.cache().put(source, off, whole[off-start:body])
-			}
+			ra.o.cache().put(source, off, whole[off-start:off-start+size])
 		}
-		loc := format.PageLocation{Offset: off, CompressedPageSize: int32(n) + h.CompressedPageSize, FirstRowIndex: row}
+		loc := format.PageLocation{Offset: off, CompressedPageSize: int32(size), FirstRowIndex: row}
 		switch {
 		case h.Type == format.DataPage && h.DataPageHeader.Valid && !repeated:
 			row += int64(h.DataPageHeader.V.NumValues)
 		case h.Type == format.DataPageV2 && h.DataPageHeaderV2.Valid:
 			row += int64(h.DataPageHeaderV2.V.NumRows)
 		case h.Type == format.DictionaryPage && off == start && md.DictionaryPageOffset == start:
-			off += int64(loc.CompressedPageSize)
+			off += size
 			continue
 		default:
 			return nil, false, nil
 		}
 		pages = append(pages, loc)
-		off += int64(loc.CompressedPageSize)
+		off += size
 	}
 	return pages, len(pages) > 0, nil
 }
@@ -244,17 +231,21 @@ func (ra *rangeReaderAt) walkedPages(md format.ColumnMetaData, start, end int64,
 // chunkGroup is row group g of f set to read rows [from, to): each column
 // chunk reads the pages that hold them, fetched ahead, each run of pages
 // not kept by the worker in one range read. A column chunk the offset
-// index does not describe is read from its start, a window at a time.
+// index does not describe is read from its start, a window at a time. The
+// library reads each column chunk's pages through a pageGuard, which
+// checks each page header before the library decodes it, and keeps what
+// it finds wrong in ra.problem.
 func chunkGroup(f *parquet.File, ra *rangeReaderAt, g int, from, to int64) (parquet.RowGroup, error) {
 	rg := f.RowGroups()[g]
 	meta := f.Metadata().RowGroups[g]
 	offsets := f.OffsetIndexes()
 	chunks := rg.ColumnChunks()
 	columns := make([]parquet.ColumnChunk, len(chunks))
+	limits := ra.o.limits()
 	for i, cc := range chunks {
 		fc, ok := cc.(*parquet.FileColumnChunk)
 		if !ok {
-			return nil, fmt.Errorf("column %d of row group %d is not in the file", i, g)
+			return nil, fmt.Errorf("column %d of row group %d is not in the file", i+1, g)
 		}
 		md := meta.Columns[i].MetaData
 		start := md.DataPageOffset
@@ -262,19 +253,23 @@ func chunkGroup(f *parquet.File, ra *rangeReaderAt, g int, from, to int64) (parq
 			start = md.DictionaryPageOffset
 		}
 		end := start + md.TotalCompressedSize
+		leaf, _ := f.Schema().Lookup(f.Schema().Columns()[i]...)
+		values, what := valueBytes(leaf.Node.Type()), fmt.Sprintf("column %d of row group %d", i+1, g)
+		guard := func(r io.ReaderAt, end int64, starts ...int64) *pageGuard {
+			return newPageGuard(r, end, values, limits, what, &ra.problem, append(starts, start, md.DataPageOffset)...)
+		}
 		var pages []format.PageLocation
 		if k := g*len(chunks) + i; k < len(offsets) {
 			pages = offsets[k].PageLocations
 		}
 		shifted := false
 		if len(pages) == 0 {
-			leaf, _ := f.Schema().Lookup(f.Schema().Columns()[i]...)
-			walked, ok, err := ra.walkedPages(md, start, end, leaf.MaxRepetitionLevel > 0)
+			walked, ok, err := ra.walkedPages(md, start, end, leaf.MaxRepetitionLevel > 0, values, what)
 			if err != nil {
 				return nil, err
 			}
 			if !ok {
-				columns[i] = pagedColumn{FileColumnChunk: fc, r: &windowReader{r: ra, end: end, window: 1 << 20}}
+				columns[i] = pagedColumn{FileColumnChunk: fc, r: guard(&windowReader{r: ra, end: end, window: 1 << 20}, end)}
 				continue
 			}
 			pages, shifted = walked, true
@@ -302,8 +297,15 @@ func chunkGroup(f *parquet.File, ra *rangeReaderAt, g int, from, to int64) (parq
 			// Without an offset index the library reads a column chunk
 			// from its first data page on: it is shown the chunk's first
 			// page there, and rows counted from that page's first.
-			col.r = &shiftReader{r: col.r, from: md.DataPageOffset, delta: pages[first].Offset - md.DataPageOffset, end: end}
+			delta := pages[first].Offset - md.DataPageOffset
+			col.r = guard(&shiftReader{r: col.r, from: md.DataPageOffset, delta: delta, end: end}, end-delta)
 			col.rowBase = pages[first].FirstRowIndex
+		} else {
+			starts := make([]int64, len(pages))
+			for p, loc := range pages {
+				starts[p] = loc.Offset
+			}
+			col.r = guard(col.r, end, starts...)
 		}
 		columns[i] = col
 	}

@@ -41,6 +41,13 @@ type Page struct {
 	Version   Version  `json:"version"`
 }
 
+// chunkFull says whether a chunk being planned ends with the record just
+// added to it: it has the rows asked for, or has reached the byte budget
+// (Limits.MaxChunkBytes). Plan and ReadColumnsAndPlan cut chunks alike.
+func chunkFull(c *Chunk, chunkRows int, budget int64) bool {
+	return c.Rows >= chunkRows || c.Length >= budget
+}
+
 // progressEvery is how many bytes pass between progress callbacks.
 const progressEvery = 8 << 20
 
@@ -100,6 +107,7 @@ func Plan(ctx context.Context, o *Opener, req PlanRequest, progress func(offset 
 	}
 	s := newScanner(r, req.Format, from, line, false)
 	page.NextIndex = req.NextIndex
+	budget := o.limits().MaxChunkBytes
 	var cur *Chunk
 	lastReport := from
 	for {
@@ -121,7 +129,7 @@ func Plan(ctx context.Context, o *Opener, req PlanRequest, progress func(offset 
 		cur.Rows++
 		cur.Length = rec.end - cur.Offset
 		page.Next, page.NextLine = rec.end, s.line
-		if cur.Rows == req.ChunkRows {
+		if chunkFull(cur, req.ChunkRows, budget) {
 			cur = nil
 			if len(page.Chunks) == req.MaxChunks {
 				// A page that ends the file says so: the next page would
@@ -153,57 +161,81 @@ func Plan(ctx context.Context, o *Opener, req PlanRequest, progress func(offset 
 const headerRead = 8 << 10
 
 // readHeader reads a CSV's header record from the start of the source,
-// asking for a range that grows until it holds the header.
+// asking for a range that grows (8 KiB, 64 KiB, 512 KiB, then up to the
+// header cap) until it holds the whole header: a header is read whole, or
+// refused as longer than the cap, never cut where a range ends.
 func readHeader(ctx context.Context, o *Opener, uri string) ([]string, int64, Version, error) {
-	for limit := int64(headerRead); ; limit *= 8 {
-		fields, dataStart, v, err := readHeaderWithin(ctx, o, uri, limit)
-		if err != nil || dataStart < limit || v.Size <= limit || limit > MaxRecordBytes {
-			return fields, dataStart, v, err
+	l := o.limits()
+	most := int64(l.MaxHeaderBytes) + 8 // a BOM and a line ending besides
+	for limit := min(headerRead, most); ; limit = min(limit*8, most) {
+		rec, v, whole, err := readHeaderWithin(ctx, o, uri, limit)
+		if err != nil {
+			return nil, 0, v, err
+		}
+		if rec.tooLong || len(rec.raw) > l.MaxHeaderBytes || limit == most && rec.end == limit && !whole {
+			return nil, 0, v, permErr(nil, "the header row of %s is longer than %d bytes (IMPORTER_MAX_HEADER_BYTES)", Redact(uri), l.MaxHeaderBytes)
+		}
+		// A record that ends where the range does may go on past it.
+		if rec.end < limit || whole {
+			fields, err := parseHeader(uri, rec.raw, l)
+			return fields, rec.end, v, err
 		}
 	}
 }
 
-func readHeaderWithin(ctx context.Context, o *Opener, uri string, limit int64) ([]string, int64, Version, error) {
+// readHeaderWithin reads the first record of the first limit bytes of a
+// source; whole says they are all of it.
+func readHeaderWithin(ctx context.Context, o *Opener, uri string, limit int64) (rec record, v Version, whole bool, err error) {
 	rc, v, err := o.openRange(ctx, uri, 0, limit)
 	if errors.Is(err, ErrChanged) || errors.Is(err, ErrRangeUnsupported) {
 		// An empty source has no range to give, and a server without
 		// Range support still has a header to read.
 		rc, v, err = o.openFrom(ctx, uri, 0)
+		whole = true
 	}
 	if err != nil {
-		return nil, 0, Version{}, err
+		return record{}, Version{}, false, err
 	}
 	defer rc.Close()
+	whole = whole || v.Size >= 0 && v.Size <= limit
 	r, skipped, err := skipBOM(rc)
 	if err != nil {
-		return nil, 0, v, fmt.Errorf("read the header of %s: %w", Redact(uri), scrub(err, uri))
+		return record{}, v, false, fmt.Errorf("read the header of %s: %w", Redact(uri), scrub(err, uri))
 	}
 	s := newScanner(r, CSV, skipped, 1, true)
-	rec, err := s.next()
+	rec, err = s.next()
 	if errors.Is(err, io.EOF) {
-		return nil, 0, v, permErr(nil, "source %s is empty: a CSV needs a header row", Redact(uri))
+		return record{}, v, false, permErr(nil, "source %s is empty: a CSV needs a header row", Redact(uri))
 	}
 	if err != nil {
-		return nil, 0, v, fmt.Errorf("read the header of %s: %w", Redact(uri), scrub(err, uri))
+		return record{}, v, false, fmt.Errorf("read the header of %s: %w", Redact(uri), scrub(err, uri))
 	}
-	if rec.tooLong {
-		return nil, 0, v, permErr(nil, "source %s: the header row is longer than %d bytes", Redact(uri), MaxRecordBytes)
-	}
-	fields, err := splitCSV(rec.raw, nil)
+	return rec, v, whole, nil
+}
+
+// parseHeader splits a header record into column names, and checks them:
+// no more than the cap, each named, no name twice. Its sentences name
+// columns by position: a name is the file's content.
+func parseHeader(uri string, raw []byte, l Limits) ([]string, error) {
+	n, err := walkCSV(raw, func(int) bool { return false }, nil) // counts, copying nothing
 	if err != nil {
-		return nil, 0, v, permErr(nil, "source %s: header row: %v", Redact(uri), err)
+		return nil, permErr(nil, "source %s: header row: %v", Redact(uri), err)
 	}
-	seen := map[string]bool{}
+	if n > l.MaxColumns {
+		return nil, permErr(nil, "the header of %s has %d columns, more than the %d an import reads (IMPORTER_MAX_COLUMNS)", Redact(uri), n, l.MaxColumns)
+	}
+	fields, _ := splitCSV(raw, make([]string, 0, n))
+	seen := make(map[string]int, n)
 	for i, f := range fields {
 		if f == "" {
-			return nil, 0, v, permErr(nil, "source %s: header column %d has no name", Redact(uri), i+1)
+			return nil, permErr(nil, "source %s: header column %d has no name", Redact(uri), i+1)
 		}
-		if seen[f] {
-			return nil, 0, v, permErr(nil, "source %s: header names column %q twice", Redact(uri), f)
+		if j, dup := seen[f]; dup {
+			return nil, permErr(nil, "source %s: header columns %d and %d have the same name", Redact(uri), j+1, i+1)
 		}
-		seen[f] = true
+		seen[f] = i
 	}
-	return fields, rec.end, v, nil
+	return fields, nil
 }
 
 // skipBOM drops a UTF-8 byte order mark at the start of r and says how many
@@ -240,8 +272,9 @@ func Whole(ctx context.Context, o *Opener, uri string, format Format) (Page, err
 		if err != nil {
 			return Page{}, err
 		}
-		p = Page{Header: parquetColumns(f), Version: v, Done: true, Next: f.NumRows()}
-		if n := f.NumRows(); n > 0 {
+		n := groupStart(f, len(f.RowGroups())) // the rows of its row groups, which the chunk reads
+		p = Page{Header: parquetColumns(f), Version: v, Done: true, Next: n}
+		if n > 0 {
 			p.Chunks = []Chunk{{Offset: 0, Length: v.Size, Rows: int(n), FirstLine: 1}}
 		}
 		return p, nil

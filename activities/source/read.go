@@ -28,23 +28,28 @@ func ReadChunk(ctx context.Context, o *Opener, uri string, format Format, header
 			return fn(Record{Line: line, Fields: obj, Err: err})
 		})
 	}
-	var fields []string
+	l := o.limits()
+	fields := make([]string, len(header))
 	return eachRecord(ctx, o, uri, format, version, c, func(rec record) error {
 		out := Record{Line: rec.line}
 		if out.Err = recordProblem(rec); out.Err != nil {
 			return fn(out)
 		}
 		if format != CSV {
-			out.Fields, out.Err = decodeObject(rec.raw)
+			var err error
+			if out.Fields, out.Err, err = readObject(uri, rec, l); err != nil {
+				return err
+			}
 			return fn(out)
 		}
-		var err error
-		fields, err = splitCSV(rec.raw, fields[:0])
+		// The fields past the header's are counted, not copied: a record
+		// of a million commas is one reject, not a million strings.
+		n, err := walkCSV(rec.raw, func(i int) bool { return i < len(fields) }, func(i int, f string) { fields[i] = f })
 		switch {
 		case err != nil:
 			out.Err = err
-		case len(fields) != len(header):
-			out.Err = fmt.Errorf("row has %d fields, header has %d", len(fields), len(header))
+		case n != len(header):
+			out.Err = fmt.Errorf("row has %d fields, header has %d", n, len(header))
 		default:
 			m := make(map[string]any, len(header))
 			for i, h := range header {
@@ -90,6 +95,7 @@ func ReadColumnsAndPlan(ctx context.Context, o *Opener, uri string, format Forma
 	}
 	var chunks []Chunk
 	open := false
+	budget := o.limits().MaxChunkBytes
 	err := readColumns(ctx, o, uri, format, header, version, c, columns, func(rec record) {
 		if !open {
 			chunks = append(chunks, Chunk{Index: len(chunks), Offset: rec.offset, FirstLine: rec.line})
@@ -98,7 +104,7 @@ func ReadColumnsAndPlan(ctx context.Context, o *Opener, uri string, format Forma
 		cur := &chunks[len(chunks)-1]
 		cur.Rows++
 		cur.Length = rec.end - cur.Offset
-		if cur.Rows == chunkRows {
+		if chunkFull(cur, chunkRows, budget) {
 			open = false
 		}
 	}, fn)
@@ -109,6 +115,7 @@ func readColumns(ctx context.Context, o *Opener, uri string, format Format, head
 	if format == Parquet {
 		return readParquetKeys(ctx, o, uri, version, c, columns, fn)
 	}
+	l := o.limits()
 	values := make([]string, len(columns))
 	var wanted [][]int // CSV: header index → positions in columns
 	if format == CSV {
@@ -139,8 +146,11 @@ func readColumns(ctx context.Context, o *Opener, uri string, format Format, head
 			}
 			return fn(rec.line, values, true)
 		}
-		obj, err := decodeObject(rec.raw)
+		obj, bad, err := readObject(uri, rec, l)
 		if err != nil {
+			return err
+		}
+		if bad != nil {
 			return fn(rec.line, nil, false)
 		}
 		for i, col := range columns {
@@ -210,6 +220,23 @@ func scalarText(v any) string {
 		return "false"
 	}
 	return ""
+}
+
+// readObject decodes an NDJSON record. bad says why the row is a reject:
+// it nests deeper than l.MaxNesting, or is not one JSON object. err is a
+// row with more fields than l.MaxColumns, which fails the import.
+func readObject(uri string, rec record, l Limits) (obj map[string]any, bad, err error) {
+	deep, fields := jsonShape(rec.raw, l.MaxNesting)
+	if deep {
+		return nil, fmt.Errorf("row nests objects and lists deeper than %d levels (IMPORTER_MAX_NESTING)", l.MaxNesting), nil
+	}
+	if obj, bad = decodeObject(rec.raw); bad != nil {
+		return nil, bad, nil
+	}
+	if fields > l.MaxColumns {
+		return nil, nil, permErr(nil, "line %d of %s has %d fields, more than the %d columns an import reads (IMPORTER_MAX_COLUMNS)", rec.line, Redact(uri), fields, l.MaxColumns)
+	}
+	return obj, nil, nil
 }
 
 func decodeObject(raw []byte) (map[string]any, error) {

@@ -7,6 +7,13 @@
 // exactly one chunk, and reading a chunk yields exactly its row count, with
 // unparseable rows yielded as records that carry an error.
 //
+// No list file, however it is made, can exhaust the process that reads it:
+// what a list declares is held to an Opener's Limits (columns, nesting, a
+// header's and a chunk's bytes, a Parquet footer's), and a Parquet file's
+// footer, page index and page headers are checked before the Parquet
+// library decodes a byte of them. A cap that is reached fails the import,
+// or rejects the row, with a sentence that names its setting.
+//
 // It imports nothing from Temporal.
 package source
 

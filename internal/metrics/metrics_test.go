@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -332,7 +334,7 @@ func TestAnEndedImportIsCountedWithItsWorkflowType(t *testing.T) {
 func TestServeAnswersAtTheMetricsPathOnly(t *testing.T) {
 	m := newMetrics(t)
 	Rows(m.Handler(), "nebuly", "default", 1, 0, 0)
-	srv, err := Serve("127.0.0.1:0", m)
+	srv, err := Serve("127.0.0.1:0", m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,10 +362,57 @@ func TestServeAnswersAtTheMetricsPathOnly(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET / answered %d, want 404", resp.StatusCode)
 	}
-	if _, err := Serve(strings.TrimPrefix(strings.TrimSuffix(srv.URL(), Path), "http://"), m); err == nil {
+	if _, err := Serve(strings.TrimPrefix(strings.TrimSuffix(srv.URL(), Path), "http://"), m, nil); err == nil {
 		t.Error("a second endpoint on the same address started")
 	}
 }
 
 // A handler for the client: what the worker passes to client.Options.
 var _ client.MetricsHandler = (*handler)(nil)
+
+// The probes: alive from the start; ready only once readiness is set, and
+// only while its check passes, saying why not when it does not.
+func TestTheProbesSayAliveAndReadyOnlyWhenTheWorkerIs(t *testing.T) {
+	m, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var h Health
+	srv, err := Serve("127.0.0.1:0", m, &h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	base := strings.TrimSuffix(srv.URL(), Path)
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get(HealthPath); code != http.StatusOK {
+		t.Fatalf("%s: %d, want 200", HealthPath, code)
+	}
+	if code, body := get(ReadyPath); code != http.StatusServiceUnavailable || !strings.Contains(body, "does not poll yet") {
+		t.Fatalf("%s before the worker polls: %d %q", ReadyPath, code, body)
+	}
+	var down atomic.Bool
+	h.SetReady(func(context.Context) error {
+		if down.Load() {
+			return errors.New("reach the store (importer@db:5432/importer): connection refused")
+		}
+		return nil
+	})
+	if code, _ := get(ReadyPath); code != http.StatusOK {
+		t.Fatalf("%s once the worker polls: %d", ReadyPath, code)
+	}
+	down.Store(true)
+	if code, body := get(ReadyPath); code != http.StatusServiceUnavailable || !strings.Contains(body, "reach the store") {
+		t.Fatalf("%s with the store down: %d %q", ReadyPath, code, body)
+	}
+}

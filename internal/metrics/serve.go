@@ -26,13 +26,18 @@ type Server struct {
 // Serve listens on addr (host:port; port 0 picks a free one) and serves m
 // at Path. The endpoint needs no authentication: it holds no user data and
 // no secret.
-func Serve(addr string, m *Metrics) (*Server, error) {
+//
+// With h, it serves the worker's probes too: HealthPath and ReadyPath.
+func Serve(addr string, m *Metrics, h *Health) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics endpoint: listen on %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET "+Path, m.HTTPHandler())
+	if h != nil {
+		h.routes(mux)
+	}
 	s := &Server{
 		srv: &http.Server{
 			Handler:           mux,

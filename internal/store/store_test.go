@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"importer/activities/rejects"
 	"importer/activities/source"
@@ -494,6 +495,29 @@ func TestAPlanIsReadBackInPagesAndAScanRunTwiceReplacesIt(t *testing.T) {
 		}
 		if page, _, _ := s.PlanPage(ctx, "imp-2", 0, 100); !slices.Equal(page, plan(2, 7)) {
 			t.Fatalf("another import's plan changed: %+v", page)
+		}
+	})
+}
+
+// A vendor's Retry-After is held for every worker of the store, and a
+// later, shorter one never shortens it.
+func TestAVendorHoldIsOnlyEverExtended(t *testing.T) {
+	backends(t, func(t *testing.T, _ string, s *store.Store) {
+		ctx := context.Background()
+		if h, err := s.VendorHold(ctx, "nebuly", "default"); err != nil || !h.IsZero() {
+			t.Fatalf("no hold yet: %v %v", h, err)
+		}
+		later := time.UnixMilli(time.Now().Add(time.Minute).UnixMilli())
+		for _, until := range []time.Time{later.Add(-30 * time.Second), later, later.Add(-10 * time.Second)} {
+			if err := s.HoldVendor(ctx, "nebuly", "default", until); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if h, err := s.VendorHold(ctx, "nebuly", "default"); err != nil || !h.Equal(later) {
+			t.Fatalf("hold %v %v, want %v", h, err, later)
+		}
+		if h, err := s.VendorHold(ctx, "nebuly", "eu"); err != nil || !h.IsZero() {
+			t.Fatalf("another connection is held: %v %v", h, err)
 		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"go/scanner"
 	"go/token"
 	"maps"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -995,4 +996,30 @@ func stringLiterals(t *testing.T, path string) (lits, settings []string) {
 		prev = [3]string{prev[1], prev[2], text}
 	}
 	return lits, settings
+}
+
+// Each worker replica's health is its readiness probe (polling, and the
+// store reached), asked by the worker binary itself on the port its
+// metrics listen on: the image has no shell.
+func TestComposeWorkersAreHealthyWhenTheirReadinessProbeSaysSo(t *testing.T) {
+	p := loadProject(t, repoRoot(t), composeEnv)
+	w := p.Services["worker"]
+	if !healthcheckDefined(w.HealthCheck) {
+		t.Fatal("the worker has no healthcheck")
+	}
+	test := w.HealthCheck.Test
+	if len(test) != 4 || test[0] != "CMD" || test[1] != "/usr/local/bin/worker" || test[2] != "probe" {
+		t.Fatalf("worker healthcheck %q; want [CMD /usr/local/bin/worker probe URL]", test)
+	}
+	listen := w.Environment["IMPORTER_METRICS_LISTEN"]
+	if listen == nil {
+		t.Fatal("the worker does not set IMPORTER_METRICS_LISTEN")
+	}
+	_, port, err := net.SplitHostPort(*listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "http://127.0.0.1:" + port + "/readyz"; test[3] != want {
+		t.Fatalf("the worker's probe asks %s; want %s, its readiness on its metrics port", test[3], want)
+	}
 }

@@ -139,6 +139,25 @@ func TestMetricsEndpointCountsWhatTheImportsDid(t *testing.T) {
 	h := newHarness(t)
 	bin := buildWorker(t)
 	url := metricsWorker(t, h, bin)
+	// Beside its metrics the worker answers its probes: alive, and ready
+	// once it polls and reaches its store.
+	base := strings.TrimSuffix(url, metrics.Path)
+	for _, probe := range []string{metrics.HealthPath, metrics.ReadyPath} {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, err := http.Get(base + probe)
+			if err == nil {
+				resp.Body.Close()
+			}
+			if err == nil && resp.StatusCode == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never answered 200: %v", probe, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 
 	o := gen.Options{Rows: 6_000, InvalidEvery: 41, QuotedNewlineEvery: 17}
 	path, st := h.generate("users.csv", o)

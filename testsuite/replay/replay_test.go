@@ -6,15 +6,20 @@ package replay
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"importer/activities/vendorapi"
+	"importer/activities/vendors"
 	"importer/workflows"
 	"importer/workflows/gate"
 	"importer/workflows/pacer"
@@ -90,4 +95,57 @@ func execution(t *testing.T, path string) workflow.Execution {
 		t.Fatalf("%s.id should hold the workflow ID and the run ID, a line each", strings.TrimSuffix(path, ".json"))
 	}
 	return workflow.Execution{ID: lines[0], RunID: lines[1]}
+}
+
+// A deploy that changes a vendor's traits must not break the imports that
+// are running: every Import history recorded since imports record their
+// decisions replays against code in which every vendor has the opposite
+// traits (gated, jobs, single bypass, paced, and one row a job). A history
+// from before, which read the traits live, fails so: the control that
+// shows the flip reaches the workflow.
+func TestImportsReplayAfterADeployFlipsEveryVendorsTraits(t *testing.T) {
+	flipped := func(vendor string) (vendorapi.Traits, error) {
+		tr, err := vendors.Traits(vendor)
+		if err != nil {
+			return tr, err
+		}
+		tr.Gated, tr.SingleBypass, tr.Jobs, tr.Paced, tr.MaxChunkRows = !tr.Gated, !tr.SingleBypass, !tr.Jobs, !tr.Paced, 1
+		return tr, nil
+	}
+	replay := func(path string, logger log.Logger) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist, err := client.HistoryFromJSON(bytes.NewReader(b), client.HistoryJSONOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := worker.NewWorkflowReplayer()
+		workflows.RegisterWithTraits(r, workflows.Settings{}, flipped)
+		return r.ReplayWorkflowHistoryWithOptions(logger, hist, worker.ReplayWorkflowHistoryOptions{OriginalExecution: execution(t, path)})
+	}
+	files, err := filepath.Glob(filepath.Join("..", "histories", "import-*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := 0
+	for _, f := range files {
+		if strings.Contains(filepath.Base(f), "-before-") || filepath.Base(f) == "import-nebuly.json" {
+			continue // read the traits live
+		}
+		recorded++
+		if err := replay(f, nil); err != nil {
+			t.Errorf("%s does not replay after the deploy: %v", f, err)
+		}
+	}
+	if recorded < 4 {
+		t.Fatalf("%d Import histories that record their decisions; want the four flows' (%s)", recorded, recordWith)
+	}
+	// The replayer logs the failure it expects with a stack: not to the
+	// test's output.
+	quiet := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := replay(filepath.Join("..", "histories", "import-userpilot-before-admit-input.json"), quiet); err == nil {
+		t.Fatal("a history that read the traits live replays with flipped traits: the flip does not reach the workflow")
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"importer/internal/artifacts"
 	"importer/internal/connections"
 	"importer/internal/limits"
+	"importer/internal/metrics"
 	"importer/internal/store"
 	"importer/workflows"
 )
@@ -86,10 +87,21 @@ type Options struct {
 	// Sealed says that the client encrypts payloads (IMPORTER_CODEC_KEYS):
 	// only then may a source URL carry a credential.
 	Sealed bool
+	// SourceLimits cap what reading a list may take: columns, nesting,
+	// header and chunk bytes, Parquet footers (IMPORTER_MAX_COLUMNS, ...);
+	// zero fields are source.Limits' defaults.
+	SourceLimits source.Limits
+	// StagingLimits cap decompression into the staging area
+	// (IMPORTER_STAGING_*); zero fields are source.StageLimits' defaults.
+	StagingLimits source.StageLimits
+	// Health, when set, answers the readiness probe: ready once the worker
+	// polls, while it reaches its store; not ready once it stops.
+	Health *metrics.Health
 }
 
 // Worker is a started worker.
 type Worker struct {
+	health *metrics.Health
 	w      worker.Worker
 	store  *store.Store // closed by Stop when Start opened it
 	cancel context.CancelFunc
@@ -134,6 +146,14 @@ func Start(c client.Client, o Options) (*Worker, error) {
 		imp.Staging = filepath.Join(dataDir, "staging")
 	}
 	imp.Opener.Policy = sourcePolicy(o, dataDir, imp.Staging)
+	imp.StagingLimits = o.StagingLimits
+	imp.Opener.Limits = o.SourceLimits
+	// What a worker killed mid-stage left behind in a local staging area.
+	if n, err := source.SweepStaging(context.Background(), imp.Staging, source.StagingSweepAge); err != nil {
+		o.Logger.Warn().Err(err).Msg("could not sweep the staging area")
+	} else if n > 0 {
+		o.Logger.Info().Int("removed", n).Str("staging", imp.Staging).Msg("deleted the temporary files of stages a stopped worker cut off")
+	}
 	if o.VendorTimeout > 0 {
 		imp.HTTP.Timeout = o.VendorTimeout
 	}
@@ -168,9 +188,12 @@ func Start(c client.Client, o Options) (*Worker, error) {
 	if len(local) > 0 {
 		go warnIfNotAlone(ctx, c, o.TaskQueue, local, o.Logger)
 	}
-	out := &Worker{w: w, cancel: cancel}
+	out := &Worker{w: w, cancel: cancel, health: o.Health}
 	if owned {
 		out.store = st
+	}
+	if o.Health != nil {
+		o.Health.SetReady(st.Ping)
 	}
 	return out, nil
 }
@@ -193,6 +216,9 @@ func sourcePolicy(o Options, dataDir, staging string) *source.Policy {
 // Stop drains the worker: it stops polling and waits for running tasks up to
 // the stop timeout.
 func (w *Worker) Stop() {
+	if w.health != nil {
+		w.health.SetReady(nil)
+	}
 	w.cancel()
 	w.w.Stop()
 	if w.store != nil {
