@@ -127,14 +127,20 @@ func (m Mapping) Provides(columns []string) map[string]bool {
 	for k := range m.Constants {
 		out[k] = true
 	}
+	renamed := make(map[string]bool, len(m.Fields))
 	for field, col := range m.Fields {
+		renamed[col] = true
 		if have[col] {
 			out[field] = true
 		}
 	}
 	if !m.OnlyMapped {
+		// As Apply: a column a field is mapped from fills that field, not
+		// a field of its own name.
 		for c := range have {
-			out[c] = true
+			if !renamed[c] {
+				out[c] = true
+			}
 		}
 	}
 	return out

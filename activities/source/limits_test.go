@@ -276,3 +276,24 @@ func TestAChunkEndsAtTheByteBudget(t *testing.T) {
 		t.Fatalf("Parquet: the scan planned %d chunks (%v), Plan %d", len(scanned), err, len(planned))
 	}
 }
+
+// A Parquet footer that declares far more rows than its bytes can hold (a
+// tiny file claiming 2^40 rows) is refused before planning or the scan
+// work, or hold memory, for rows that are not there.
+func TestAParquetFileDeclaringMoreRowsThanItsBytesIsRefused(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	pq := writeFile(t, "many.parquet", string(parquetWithRows(t, parquetList(t, 10, 10), 1<<40)))
+	ctx := context.Background()
+	_, err := Plan(ctx, &Opener{}, PlanRequest{URI: pq, Format: Parquet, ChunkRows: 1000, MaxChunks: 10}, nil)
+	if !errors.Is(err, ErrPermanent) || !strings.Contains(err.Error(), "declare 1099511627776 rows in") {
+		t.Fatalf("plan: %v", err)
+	}
+	if _, err := Whole(ctx, &Opener{}, pq, Parquet); !errors.Is(err, ErrPermanent) {
+		t.Fatalf("the scan's plan: %v", err)
+	}
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+		t.Fatalf("refusing it allocated %d MiB", grew>>20)
+	}
+}

@@ -221,7 +221,8 @@ func eachGroupRun(f *parquet.File, uri string, c Chunk, read func(g int, from, c
 
 // readRowGroup reads count rows of row group g from its row from, reading
 // only the pages that hold them.
-func readRowGroup(ctx context.Context, f *parquet.File, ra *rangeReaderAt, g int, from, count int64, buf []parquet.Row, fn func(map[string]any, error) error) error {
+func readRowGroup(ctx context.Context, f *parquet.File, ra *rangeReaderAt, g int, from, count int64, buf []parquet.Row, fn func(map[string]any, error) error) (err error) {
+	defer libraryPanic(ra, &err)
 	rg, err := chunkGroup(f, ra, g, from, from+count)
 	if err != nil {
 		return err
@@ -244,6 +245,9 @@ func readRowGroup(ctx context.Context, f *parquet.File, ra *rangeReaderAt, g int
 		}
 		count -= int64(k)
 		if errors.Is(err, io.EOF) {
+			if count > 0 {
+				return permErr(nil, "the Parquet file %s is malformed: row group %d ends %d rows before the ones its footer declares", Redact(ra.uri), g, count)
+			}
 			break
 		}
 		if err != nil {
@@ -251,6 +255,16 @@ func readRowGroup(ctx context.Context, f *parquet.File, ra *rangeReaderAt, g int
 		}
 	}
 	return nil
+}
+
+// libraryPanic turns a panic of the Parquet library, reading pages a
+// file's headers describe in ways the checks did not foresee, into the
+// error of a malformed file, so that it fails the read instead of the
+// worker.
+func libraryPanic(ra *rangeReaderAt, err *error) {
+	if p := recover(); p != nil {
+		*err = permErr(nil, "the Parquet file %s is malformed: its pages cannot be decoded (%v)", Redact(ra.uri), p)
+	}
 }
 
 // saying is the error to say for err, from reading pages through ra: a

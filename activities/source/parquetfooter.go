@@ -172,6 +172,11 @@ func checkSchema(schema []format.SchemaElement, l Limits, src string) (int, erro
 	return leaves, nil
 }
 
+// maxRowsPerByte bounds the rows a Parquet file may declare for each byte
+// of its data: far more than a list of users, whose every row has a key of
+// its own, can pack (run-length and dictionary encoding included).
+const maxRowsPerByte = 8
+
 // checkRowGroups checks that each row group has a column chunk for each
 // leaf column, each within the file's data (before end), and rows that
 // add up.
@@ -186,6 +191,13 @@ func checkRowGroups(groups []format.RowGroup, leaves int, end int64) error {
 			return fmt.Errorf("row group %d declares %d rows", g, rg.NumRows)
 		}
 		rows += rg.NumRows
+		// A row of a list of users takes bytes (its key, at least): a
+		// footer that declares more rows than maxRowsPerByte for each byte
+		// of data would have planning and the scan work, and hold memory,
+		// for rows that are not there.
+		if rows > maxRowsPerByte*max(end, 1) {
+			return fmt.Errorf("its row groups declare %d rows in %d bytes of data, more than %d a byte", rows, end, maxRowsPerByte)
+		}
 		for _, sc := range rg.SortingColumns {
 			if sc.ColumnIdx < 0 || int(sc.ColumnIdx) >= leaves {
 				return fmt.Errorf("row group %d is sorted by column %d of %d", g, sc.ColumnIdx, leaves)

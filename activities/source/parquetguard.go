@@ -30,8 +30,8 @@ const pageHeaderRead = 256
 // header). A header that fails the check is a permanent error, a sentence
 // that names the column (what: "column 2 of row group 0") but not the
 // source; r's errors are returned as they are.
-func readPageHeader(r io.ReaderAt, h, end int64, valueBytes int64, l Limits, what string) (format.PageHeader, int, []byte, error) {
-	hdr, n, b, err := readHeaderBytes(r, h, end, valueBytes, l)
+func readPageHeader(r io.ReaderAt, h, end int64, col pageColumn, l Limits, what string) (format.PageHeader, int, []byte, error) {
+	hdr, n, b, err := readHeaderBytes(r, h, end, col, l)
 	if p := (*pageProblem)(nil); errors.As(err, &p) {
 		return hdr, n, b, permErr(nil, "in %s, %s", what, p.msg)
 	}
@@ -47,7 +47,7 @@ func pageErr(format string, args ...any) error {
 	return &pageProblem{fmt.Sprintf(format, args...)}
 }
 
-func readHeaderBytes(r io.ReaderAt, h, end int64, valueBytes int64, l Limits) (format.PageHeader, int, []byte, error) {
+func readHeaderBytes(r io.ReaderAt, h, end int64, col pageColumn, l Limits) (format.PageHeader, int, []byte, error) {
 	most := min(end-h, l.MaxChunkBytes) // the bytes a header may take
 	for size := int64(pageHeaderRead); ; size *= 8 {
 		b := make([]byte, min(size, most))
@@ -77,7 +77,7 @@ func readHeaderBytes(r io.ReaderAt, h, end int64, valueBytes int64, l Limits) (f
 		if err := thrift.NewDecoder(proto.NewReaderFromBytes(b[:n])).Decode(&hdr); err != nil {
 			return format.PageHeader{}, 0, nil, pageErr("the page header at byte %d is malformed: %v", h, err)
 		}
-		if err := checkPage(&hdr, h, int64(n), end, valueBytes, l); err != nil {
+		if err := checkPage(&hdr, h, int64(n), end, col, l); err != nil {
 			return format.PageHeader{}, 0, nil, err
 		}
 		return hdr, n, b, nil
@@ -85,7 +85,7 @@ func readHeaderBytes(r io.ReaderAt, h, end int64, valueBytes int64, l Limits) (f
 }
 
 // checkPage checks what a page header at h, n bytes long, declares.
-func checkPage(hdr *format.PageHeader, h, n, end, valueBytes int64, l Limits) error {
+func checkPage(hdr *format.PageHeader, h, n, end int64, col pageColumn, l Limits) error {
 	compressed, uncompressed := int64(hdr.CompressedPageSize), int64(hdr.UncompressedPageSize)
 	if compressed < 0 || compressed > end-h-n {
 		return pageErr("the page header at byte %d is malformed: it declares a page of %d bytes with %d left in its column chunk", h, compressed, end-h-n)
@@ -108,11 +108,41 @@ func checkPage(hdr *format.PageHeader, h, n, end, valueBytes int64, l Limits) er
 	if values < 0 {
 		return pageErr("the page header at byte %d is malformed: it declares %d values", h, values)
 	}
-	if need := compressed + uncompressed + values*valueBytes; need > l.MaxChunkBytes {
+	if hdr.DataPageHeaderV2.Valid {
+		// The library sizes buffers from these before it reads the page:
+		// values less nulls, and the levels' bytes within the page.
+		v2 := hdr.DataPageHeaderV2.V
+		nulls, rows := int64(v2.NumNulls), int64(v2.NumRows)
+		rep, def := int64(v2.RepetitionLevelsByteLength), int64(v2.DefinitionLevelsByteLength)
+		switch {
+		case nulls < 0 || nulls > values:
+			return pageErr("the page header at byte %d is malformed: it declares %d nulls among %d values", h, nulls, values)
+		case nulls > 0 && col.required:
+			return pageErr("the page header at byte %d is malformed: it declares %d nulls in a required column", h, nulls)
+		case rows < 0 || rows > values:
+			return pageErr("the page header at byte %d is malformed: it declares %d rows with %d values", h, rows, values)
+		case rep < 0 || def < 0 || rep+def > compressed:
+			return pageErr("the page header at byte %d is malformed: its levels declare %d bytes of a %d-byte page", h, rep+def, compressed)
+		}
+	}
+	if need := compressed + uncompressed + values*col.valueBytes; need > l.MaxChunkBytes {
 		return pageErr("the page at byte %d would take %d bytes to decode (%d values, %d bytes uncompressed), more than the %d a chunk may hold (IMPORTER_MAX_CHUNK_BYTES)",
 			h, need, values, uncompressed, l.MaxChunkBytes)
 	}
 	return nil
+}
+
+// pageColumn is what a page header is checked against of its column: the
+// most one value is counted to take decoded, and whether it is required
+// (no value of it may be null).
+type pageColumn struct {
+	valueBytes int64
+	required   bool
+}
+
+// columnOf is the pageColumn of a leaf column.
+func columnOf(n parquet.Node) pageColumn {
+	return pageColumn{valueBytes: valueBytes(n.Type()), required: n.Required()}
 }
 
 // valueBytes is the most one value of a column of type t is counted to
@@ -133,20 +163,20 @@ func valueBytes(t parquet.Type) int64 {
 // reads headers nowhere else. A header that fails the check fails the
 // read, and is kept in problem for the reader to say.
 type pageGuard struct {
-	r          io.ReaderAt
-	end        int64 // where the column chunk ends, as r shows it
-	valueBytes int64
-	limits     Limits
-	what       string // "column 2 of row group 0"
-	problem    *error
+	r       io.ReaderAt
+	end     int64 // where the column chunk ends, as r shows it
+	col     pageColumn
+	limits  Limits
+	what    string // "column 2 of row group 0"
+	problem *error
 
 	starts  []int64 // where headers start, sorted
 	checked map[int64]bool
 	kept    span // the bytes read for the last header checked
 }
 
-func newPageGuard(r io.ReaderAt, end int64, valueBytes int64, l Limits, what string, problem *error, starts ...int64) *pageGuard {
-	g := &pageGuard{r: r, end: end, valueBytes: valueBytes, limits: l, what: what, problem: problem, checked: map[int64]bool{}}
+func newPageGuard(r io.ReaderAt, end int64, col pageColumn, l Limits, what string, problem *error, starts ...int64) *pageGuard {
+	g := &pageGuard{r: r, end: end, col: col, limits: l, what: what, problem: problem, checked: map[int64]bool{}}
 	for _, s := range starts {
 		g.add(s)
 	}
@@ -174,7 +204,7 @@ func (g *pageGuard) ReadAt(p []byte, off int64) (int, error) {
 		if g.checked[h] {
 			continue
 		}
-		hdr, n, b, err := readPageHeader(g.r, h, g.end, g.valueBytes, g.limits, g.what)
+		hdr, n, b, err := readPageHeader(g.r, h, g.end, g.col, g.limits, g.what)
 		if err != nil {
 			if errors.Is(err, ErrPermanent) && g.problem != nil && *g.problem == nil {
 				*g.problem = err

@@ -92,6 +92,9 @@ type columnValues struct {
 	values parquet.ValueReader
 	buf    []parquet.Value
 	i, n   int
+	// required: a null in it makes the row one that cannot be decoded,
+	// as the row reader finds it.
+	required bool
 }
 
 // next returns the next value; a byte array's bytes are valid until the
@@ -165,7 +168,8 @@ func readParquetKeys(ctx context.Context, o *Opener, uri string, version Version
 
 // readGroupKeys reads count rows of the leaves of row group g, from its
 // row from, into values, and calls fn for each row.
-func readGroupKeys(ctx context.Context, f *parquet.File, ra *rangeReaderAt, g int, leaves []int, from, count int64, values []string, fn func(ok bool) error) error {
+func readGroupKeys(ctx context.Context, f *parquet.File, ra *rangeReaderAt, g int, leaves []int, from, count int64, values []string, fn func(ok bool) error) (err error) {
+	defer libraryPanic(ra, &err)
 	meta := f.Metadata().RowGroups[g]
 	chunks := f.RowGroups()[g].ColumnChunks()
 	offsets := f.OffsetIndexes()
@@ -192,10 +196,10 @@ func readGroupKeys(ctx context.Context, f *parquet.File, ra *rangeReaderAt, g in
 			}
 		}
 		node, _ := f.Schema().Lookup(f.Schema().Columns()[leaf]...)
-		guard := newPageGuard(&windowReader{r: ra, end: end, window: 4 << 20}, end, valueBytes(node.Node.Type()), limits,
+		guard := newPageGuard(&windowReader{r: ra, end: end, window: 4 << 20}, end, columnOf(node.Node), limits,
 			fmt.Sprintf("column %d of row group %d", leaf+1, g), &ra.problem, starts...)
 		pages := fc.PagesFrom(guard)
-		cols[i] = &columnValues{pages: pages, buf: make([]parquet.Value, 256)}
+		cols[i] = &columnValues{pages: pages, buf: make([]parquet.Value, 256), required: node.Node.Required()}
 		defer cols[i].Close()
 		if err := pages.SeekToRow(from); err != nil {
 			return ra.saying(err)
@@ -207,17 +211,22 @@ func readGroupKeys(ctx context.Context, f *parquet.File, ra *rangeReaderAt, g in
 				return err
 			}
 		}
+		ok := true
 		for i, c := range cols {
 			v, err := c.next()
 			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("column %d ends at row %d of the %d of row group %d", leaves[i]+1, from+r, meta.NumRows, g)
+				return permErr(nil, "the Parquet file %s is malformed: column %d of row group %d ends at row %d of the %d its footer declares",
+					Redact(ra.uri), leaves[i]+1, g, from+r, meta.NumRows)
 			}
 			if err != nil {
 				return ra.saying(err)
 			}
+			if v.IsNull() && c.required {
+				ok = false
+			}
 			values[i] = keyText(v)
 		}
-		if err := fn(true); err != nil {
+		if err := fn(ok); err != nil {
 			return err
 		}
 	}

@@ -168,7 +168,7 @@ func (r remoteReader) ReadAt(p []byte, off int64) (int, error) { return r.ra.rea
 // dictionary the footer does not point at), and the chunk is read from its
 // start. Each header is checked (readPageHeader) on the way; what names
 // the column chunk for a header that fails the check.
-func (ra *rangeReaderAt) walkedPages(md format.ColumnMetaData, start, end int64, repeated bool, valueBytes int64, what string) (pages []format.PageLocation, ok bool, err error) {
+func (ra *rangeReaderAt) walkedPages(md format.ColumnMetaData, start, end int64, repeated bool, col pageColumn, what string) (pages []format.PageLocation, ok bool, err error) {
 	cache := ra.o.cache()
 	source := cacheSource(ra.uri, ra.want)
 	w, mine := cache.walk(source, start)
@@ -202,7 +202,7 @@ func (ra *rangeReaderAt) walkedPages(md format.ColumnMetaData, start, end int64,
 	limits := ra.o.limits()
 	var row int64
 	for off := md.DataPageOffset; off < end; {
-		h, n, _, err := readPageHeader(r, off, end, valueBytes, limits, what)
+		h, n, _, err := readPageHeader(r, off, end, col, limits, what)
 		if err != nil {
 			return nil, false, err
 		}
@@ -254,7 +254,7 @@ func chunkGroup(f *parquet.File, ra *rangeReaderAt, g int, from, to int64) (parq
 		}
 		end := start + md.TotalCompressedSize
 		leaf, _ := f.Schema().Lookup(f.Schema().Columns()[i]...)
-		values, what := valueBytes(leaf.Node.Type()), fmt.Sprintf("column %d of row group %d", i+1, g)
+		values, what := columnOf(leaf.Node), fmt.Sprintf("column %d of row group %d", i+1, g)
 		guard := func(r io.ReaderAt, end int64, starts ...int64) *pageGuard {
 			return newPageGuard(r, end, values, limits, what, &ra.problem, append(starts, start, md.DataPageOffset)...)
 		}

@@ -240,13 +240,15 @@ func readObject(uri string, rec record, l Limits) (obj map[string]any, bad, err 
 }
 
 func decodeObject(raw []byte) (map[string]any, error) {
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("row is not valid JSON: %v", err)
 	}
-	if dec.More() {
+	// Only white space may follow the value: not another value, and not a
+	// stray "]" or "}", which the decoder's More would let pass.
+	if len(bytes.TrimSpace(raw[dec.InputOffset():])) > 0 {
 		return nil, errors.New("row holds more than one JSON value")
 	}
 	m, ok := v.(map[string]any)
