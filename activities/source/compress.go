@@ -70,6 +70,13 @@ func withoutCompression(p string) string {
 	return p
 }
 
+// maxZstdWindow bounds the window a zstd frame may ask the decoder to
+// keep, which it allocates before it decodes a byte: 128 MiB, zstd's own
+// default limit for decompression (frames made with --long=28 or more need
+// more and are refused). The library's default, 512 MiB, let a 551-byte
+// file make a worker allocate 480 MiB.
+const maxZstdWindow = 128 << 20
+
 // decompressor reads the plain bytes of a compressed stream.
 func decompressor(r io.Reader, c Compression) (io.ReadCloser, error) {
 	switch c {
@@ -81,7 +88,7 @@ func decompressor(r io.Reader, c Compression) (io.ReadCloser, error) {
 		z.Multistream(true)
 		return z, nil
 	case Zstd:
-		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			return nil, err
 		}
