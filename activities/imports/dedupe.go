@@ -111,7 +111,7 @@ func (a *Activities) FindDuplicates(ctx context.Context, in DuplicatesInput) (Du
 	}
 	out := Duplicates{Rows: scan.rows, Superseded: len(lines), Version: scan.version}
 	if in.ChunkRows > 0 {
-		if err := a.Store.PutPlan(ctx, in.ImportKey, scan.chunks); err != nil {
+		if err := a.Store.PutPlan(ctx, in.ImportKey, planned(scan.chunks)); err != nil {
 			return Duplicates{}, err
 		}
 		out.Planned = &Planned{Chunks: len(scan.chunks), Header: scan.header, DataStart: scan.dataStart}
@@ -275,4 +275,13 @@ func (a *Activities) supersededLines(key, path string) (map[int64]int64, error) 
 	}
 	a.dupFiles[path] = m
 	return m, nil
+}
+
+// planned is chunks as the store keeps them.
+func planned(chunks []source.Chunk) []store.PlannedChunk {
+	out := make([]store.PlannedChunk, len(chunks))
+	for i, c := range chunks {
+		out[i] = store.PlannedChunk(c)
+	}
+	return out
 }

@@ -207,9 +207,13 @@ func (a *Activities) PlanChunks(ctx context.Context, in PlanInput) (source.Page,
 
 // storedPage is a page of the plan the duplicate scan kept in the store.
 func (a *Activities) storedPage(ctx context.Context, v vendorapi.Vendor, in PlanInput) (source.Page, error) {
-	chunks, done, err := a.Store.PlanPage(ctx, in.ImportKey, in.NextIndex, in.MaxChunks)
+	stored, done, err := a.Store.PlanPage(ctx, in.ImportKey, in.NextIndex, in.MaxChunks)
 	if err != nil {
 		return source.Page{}, err
+	}
+	chunks := make([]source.Chunk, len(stored))
+	for i, c := range stored {
+		chunks[i] = source.Chunk(c)
 	}
 	next := in.NextIndex + len(chunks)
 	if (done && next != in.Chunks) || (len(chunks) == 0 && next < in.Chunks) {
@@ -327,7 +331,7 @@ func (a *Activities) ImportChunk(ctx context.Context, in ChunkInput) (ChunkResul
 		if err != nil {
 			return ChunkResult{}, failure.Classify(fmt.Errorf("chunk %d, lines %d-%d: %w", in.Chunk.Index, batch[0].line, batch[len(batch)-1].line, err), authHint(v, conn))
 		}
-		if err := a.Store.PutRejects(ctx, in.ImportKey, rejects.PartName(in.Chunk.Index, b), rejected); err != nil {
+		if err := a.Store.PutRejects(ctx, in.ImportKey, rejects.PartName(in.Chunk.Index, b), rejects.Stored(rejected)); err != nil {
 			return ChunkResult{}, err
 		}
 		recorded, err := a.recordState(ctx, in, rejects.PartName(in.Chunk.Index, b), batch, failed)

@@ -11,6 +11,7 @@ import (
 	"importer/activities/state"
 	"importer/activities/vendorapi"
 	"importer/internal/steps"
+	"importer/internal/store"
 )
 
 // Activity names of an incremental import's last steps. The state becomes
@@ -100,7 +101,7 @@ func (a *Activities) recordState(ctx context.Context, in ChunkInput, part string
 	if in.Incremental == nil {
 		return 0, nil
 	}
-	recs := make([]state.Record, 0, len(batch))
+	recs := make([]store.StateRecord, 0, len(batch))
 	for _, r := range batch {
 		if r.key == "" {
 			continue
@@ -110,7 +111,7 @@ func (a *Activities) recordState(ctx context.Context, in ChunkInput, part string
 			_, refused := failed[r.key]
 			kept = !refused
 		}
-		recs = append(recs, state.Record{KeyHash: r.keyHash, ContentHash: r.contentHash, Key: r.key, Kept: kept})
+		recs = append(recs, store.StateRecord{KeyHash: r.keyHash, ContentHash: r.contentHash, Key: r.key, Kept: kept})
 	}
 	if err := a.Store.StageState(ctx, in.Incremental.StateKey, in.ImportKey, part, recs); err != nil {
 		return 0, err

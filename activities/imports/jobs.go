@@ -104,7 +104,7 @@ func (a *Activities) SubmitJob(ctx context.Context, in ChunkInput) (JobSubmitRes
 			slots = append(slots, r.slot)
 		}
 	}
-	if err := a.Store.PutRejects(ctx, in.ImportKey, rejects.PartName(in.Chunk.Index, 0), invalid); err != nil {
+	if err := a.Store.PutRejects(ctx, in.ImportKey, rejects.PartName(in.Chunk.Index, 0), rejects.Stored(invalid)); err != nil {
 		return JobSubmitResult{}, err
 	}
 	// The job's users count as delivered until WaitJob says the job failed.
@@ -220,7 +220,7 @@ func (a *Activities) failJob(ctx context.Context, v vendorapi.Vendor, in WaitJob
 		return ChunkResult{}, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("chunk %d: the failed job had %d rows, the source now gives %d", in.Chunk.Chunk.Index, in.Pending, len(out)), failure.AccountingError, nil)
 	}
-	if err := a.Store.PutRejects(ctx, in.Chunk.ImportKey, rejects.PartName(in.Chunk.Chunk.Index, 1), out); err != nil {
+	if err := a.Store.PutRejects(ctx, in.Chunk.ImportKey, rejects.PartName(in.Chunk.Chunk.Index, 1), rejects.Stored(out)); err != nil {
 		return ChunkResult{}, err
 	}
 	return ChunkResult{Chunk: in.Chunk.Chunk.Index, Counts: Counts{Rejected: in.Pending}}, nil

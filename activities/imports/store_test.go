@@ -48,7 +48,7 @@ func TestRejectsMissingFromTheStoreFailTheImportsLastStep(t *testing.T) {
 	ctx := context.Background()
 	// This worker's store has one of the import's three rejects; the other
 	// worker wrote two to its own.
-	if err := st.PutRejects(ctx, testKey, rejects.PartName(0, 0), []rejects.Reject{{Line: 2, Vendor: "nebuly", Reason: "bad"}}); err != nil {
+	if err := st.PutRejects(ctx, testKey, rejects.PartName(0, 0), []store.Reject{{Line: 2, Vendor: "nebuly", Reason: "bad"}}); err != nil {
 		t.Fatal(err)
 	}
 	var ts testsuite.WorkflowTestSuite
@@ -70,7 +70,7 @@ func TestRejectsMissingFromTheStoreFailTheImportsLastStep(t *testing.T) {
 func TestStateRecordsMissingFromTheStoreStopTheCommit(t *testing.T) {
 	a, st := onOwnStore(t)
 	ctx := context.Background()
-	recs := []state.Record{{KeyHash: state.KeyHash("a"), ContentHash: 1, Key: "a", Kept: true}}
+	recs := []store.StateRecord{{KeyHash: state.KeyHash("a"), ContentHash: 1, Key: "a", Kept: true}}
 	if err := st.StageState(ctx, "k", testKey, rejects.PartName(0, 0), recs); err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestStateRecordsMissingFromTheStoreStopTheCommit(t *testing.T) {
 func TestActivitiesRefuseTheRecordsKeyOfAnotherWorkflow(t *testing.T) {
 	a, st := onOwnStore(t)
 	ctx := context.Background()
-	if err := st.PutRejects(ctx, "victim-import-abcd1234", rejects.PartName(0, 0), []rejects.Reject{{Line: 2, Vendor: "nebuly", Reason: "bad"}}); err != nil {
+	if err := st.PutRejects(ctx, "victim-import-abcd1234", rejects.PartName(0, 0), []store.Reject{{Line: 2, Vendor: "nebuly", Reason: "bad"}}); err != nil {
 		t.Fatal(err)
 	}
 	var ts testsuite.WorkflowTestSuite

@@ -17,6 +17,7 @@ import (
 
 	"importer/activities/vendorapi"
 	"importer/internal/connections"
+	"importer/internal/vendorcall"
 )
 
 // DeliverName is the registered name of the delivery activity.
@@ -160,7 +161,7 @@ func (a *Activities) Deliver(ctx context.Context, n Notification) error {
 			"workflow_id", n.WorkflowID, "attempt", info.Attempt)
 		return nil
 	case code >= 500 || code == http.StatusRequestTimeout || code == http.StatusTooEarly || code == http.StatusTooManyRequests:
-		wait := min(vendorapi.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()), maxRetryAfter)
+		wait := min(vendorcall.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()), maxRetryAfter)
 		return a.retry(info.Attempt, wait, fmt.Sprintf("webhook %q answered %s", n.Webhook, answer))
 	default:
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("webhook %q refused the notification: %s", n.Webhook, answer), WebhookRefused, nil)

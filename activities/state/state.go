@@ -42,21 +42,3 @@ func ContentHash(v any) (uint64, error) {
 	_, _ = h.Write(b)
 	return h.Sum64(), nil
 }
-
-// Record is one user as a run saw it.
-type Record struct {
-	KeyHash     uint64
-	ContentHash uint64
-	Key         string
-	// Kept: the user goes into the new state (delivered, or unchanged and
-	// skipped). A user in the list that was not delivered (invalid now, or
-	// refused by the vendor) is recorded as seen but not kept, so it is
-	// neither skipped next time nor reported as gone.
-	Kept bool
-}
-
-// Prepared is what a run's commit would do.
-type Prepared struct {
-	Users       int // users in the new state
-	Disappeared int // users of the old state the list no longer has
-}

@@ -3,7 +3,6 @@ package vendorapi
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -22,21 +21,6 @@ func TestRetryableFollowsTheVendorRules(t *testing.T) {
 	}
 	if !(&Error{Status: 401}).Auth() || (&Error{Status: 400}).Auth() {
 		t.Error("Auth")
-	}
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	if d := ParseRetryAfter("7", now); d != 7*time.Second {
-		t.Errorf("seconds: %s", d)
-	}
-	if d := ParseRetryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now); d != 90*time.Second {
-		t.Errorf("date: %s", d)
-	}
-	for _, h := range []string{"", "soon", "-3", now.Add(-time.Minute).Format(http.TimeFormat)} {
-		if d := ParseRetryAfter(h, now); d != 0 {
-			t.Errorf("%q: %s, want 0", h, d)
-		}
 	}
 }
 

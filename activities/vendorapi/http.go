@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"importer/internal/vendorcall"
 )
 
 // DefaultMaxResponse bounds what Do reads of an answer.
@@ -83,7 +85,7 @@ func Do(ctx context.Context, hc *http.Client, c Call) (int, []byte, error) {
 	case c.Body != nil:
 		rd = bytes.NewReader(c.Body)
 	}
-	req, err := http.NewRequestWithContext(WithVendor(ctx, c.Vendor), c.Method, c.URL, rd)
+	req, err := http.NewRequestWithContext(vendorcall.WithVendor(ctx, c.Vendor), c.Method, c.URL, rd)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%s: %s: %w", c.Vendor, c.Op, err)
 	}
@@ -130,7 +132,7 @@ func Do(ctx context.Context, hc *http.Client, c Call) (int, []byte, error) {
 		now = c.Now
 	}
 	ve := &Error{Vendor: c.Vendor, Op: c.Op, Status: resp.StatusCode,
-		RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), now())}
+		RetryAfter: vendorcall.ParseRetryAfter(resp.Header.Get("Retry-After"), now())}
 	var msg string
 	html := strings.Contains(resp.Header.Get("Content-Type"), "html")
 	switch {
@@ -144,21 +146,6 @@ func Do(ctx context.Context, hc *http.Client, c Call) (int, []byte, error) {
 	}
 	ve.Message = Trim(Scrub(msg, c.Secrets...))
 	return resp.StatusCode, data, ve
-}
-
-type vendorKey struct{}
-
-// WithVendor marks the requests made with ctx as calls to a vendor, so that
-// the worker's HTTP transport can count them by vendor (internal/metrics).
-// Do marks its own; a call that does not go through Do marks its context.
-func WithVendor(ctx context.Context, vendor string) context.Context {
-	return context.WithValue(ctx, vendorKey{}, vendor)
-}
-
-// VendorOf is the vendor WithVendor named in ctx, or "".
-func VendorOf(ctx context.Context) string {
-	v, _ := ctx.Value(vendorKey{}).(string)
-	return v
 }
 
 // DefaultMessage reads the explanation of a failed answer: the text of a

@@ -20,7 +20,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
-	"importer/activities/vendorapi"
+	"importer/internal/vendorcall"
 )
 
 // sdkTags are the tags the SDK puts on every handler it derives from the
@@ -268,7 +268,7 @@ func TestVendorRequestsAreCountedByStatusInsideActivitiesOnly(t *testing.T) {
 	// A query that holds user data and a key: neither may become a label.
 	const query = "?email=someone%40example.com&api_key=sk-live-0123456789"
 	send := func(ctx context.Context) error {
-		v := vendorapi.WithVendor(ctx, "nebuly")
+		v := vendorcall.WithVendor(ctx, "nebuly")
 		get(v, vendor.URL+"/ok"+query)
 		get(v, vendor.URL+"/ok")
 		get(v, vendor.URL+"/busy"+query)
@@ -285,7 +285,7 @@ func TestVendorRequestsAreCountedByStatusInsideActivitiesOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Outside an activity: not counted.
-	get(vendorapi.WithVendor(context.Background(), "nebuly"), vendor.URL+"/ok")
+	get(vendorcall.WithVendor(context.Background(), "nebuly"), vendor.URL+"/ok")
 
 	text := scrape(t, m)
 	for status, want := range map[string]float64{"200": 2, "429": 1, "503": 1, StatusNetwork: 1} {

@@ -8,15 +8,16 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
-	"importer/activities/vendorapi"
+	"importer/internal/vendorcall"
 )
 
 // VendorTransport counts the vendor requests base sends
 // (importer_vendor_requests_total, importer_vendor_request_duration_seconds,
 // importer_retry_after_seconds_total) with the metrics handler of the
 // activity whose context the request carries, labelled with the vendor
-// vendorapi.Do put in that context. A request made outside an activity, or
-// for no named vendor, is sent as it is and not counted. Nothing of the
+// the request's context names (vendorcall.WithVendor). A request made
+// outside an activity, or for no named vendor, is sent as it is and not
+// counted. Nothing of the
 // request (URL, headers, body) becomes a label.
 func VendorTransport(base http.RoundTripper) http.RoundTripper {
 	if base == nil {
@@ -29,7 +30,7 @@ type vendorTransport struct{ base http.RoundTripper }
 
 func (t vendorTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	vendor := vendorapi.VendorOf(ctx)
+	vendor := vendorcall.VendorOf(ctx)
 	if vendor == "" || !activity.IsActivity(ctx) {
 		return t.base.RoundTrip(req)
 	}
@@ -42,7 +43,7 @@ func (t vendorTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		status = strconv.Itoa(resp.StatusCode)
 		h.Timer(VendorRequestDuration).Record(time.Since(start))
 		if resp.StatusCode >= 400 {
-			if ra := vendorapi.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ra > 0 {
+			if ra := vendorcall.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ra > 0 {
 				h.Counter(RetryAfterSecondsTotal).Inc(int64(math.Ceil(ra.Seconds())))
 			}
 		}

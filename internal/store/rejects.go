@@ -4,14 +4,20 @@ import (
 	"context"
 	"fmt"
 	"strings"
-
-	"importer/activities/rejects"
 )
+
+// Reject is one row an import did not deliver, as the store keeps it.
+type Reject struct {
+	Line   int64  // 1-based physical line (or row) in the source
+	UserID string // the vendor's user key, when the row had one
+	Vendor string
+	Reason string
+}
 
 // PutRejects writes the rejects of one part of an import, replacing what
 // the part held: an activity that runs twice leaves its rows once. An
 // empty list clears the part.
-func (s *Store) PutRejects(ctx context.Context, importKey, part string, rs []rejects.Reject) error {
+func (s *Store) PutRejects(ctx context.Context, importKey, part string, rs []Reject) error {
 	rows := make([][]any, len(rs))
 	for i, r := range rs {
 		rows[i] = []any{importKey, part, i, r.Line, r.UserID, r.Vendor, r.Reason}
@@ -28,7 +34,7 @@ func (s *Store) PutRejects(ctx context.Context, importKey, part string, rs []rej
 // MergeRejects replaces the parts of an import whose names start with
 // prefix by one part named into, holding rs, in one transaction: a retry
 // sees either the parts or the merged part, never neither.
-func (s *Store) MergeRejects(ctx context.Context, importKey, prefix, into string, rs []rejects.Reject) error {
+func (s *Store) MergeRejects(ctx context.Context, importKey, prefix, into string, rs []Reject) error {
 	rows := make([][]any, len(rs))
 	for i, r := range rs {
 		rows[i] = []any{importKey, into, i, r.Line, r.UserID, r.Vendor, r.Reason}
@@ -64,7 +70,7 @@ func (s *Store) CountRejects(ctx context.Context, importKey string) (int64, erro
 // Rejects calls fn for each reject of an import whose part starts with
 // prefix ("" for all), in source-line order, streaming: an import with
 // millions of rejects is never held in memory.
-func (s *Store) Rejects(ctx context.Context, importKey, prefix string, fn func(part string, r rejects.Reject) error) error {
+func (s *Store) Rejects(ctx context.Context, importKey, prefix string, fn func(part string, r Reject) error) error {
 	rows, err := s.db.QueryContext(ctx,
 		`SELECT part, line, user_id, vendor, reason FROM rejects WHERE import_key = $1 AND part LIKE $2 ESCAPE '\' ORDER BY line, part, seq`,
 		importKey, likePrefix(prefix))
@@ -74,7 +80,7 @@ func (s *Store) Rejects(ctx context.Context, importKey, prefix string, fn func(p
 	defer rows.Close()
 	for rows.Next() {
 		var part string
-		var r rejects.Reject
+		var r Reject
 		if err := rows.Scan(&part, &r.Line, &r.UserID, &r.Vendor, &r.Reason); err != nil {
 			return fmt.Errorf("read rejects (%s): %w", s.Describe(), err)
 		}

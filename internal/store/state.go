@@ -5,13 +5,30 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-
-	"importer/activities/state"
 )
+
+// StateRecord is one user as a run of an incremental import saw it: the
+// hashes of its key and of the content sent, and the key itself.
+type StateRecord struct {
+	KeyHash     uint64
+	ContentHash uint64
+	Key         string
+	// Kept: the user goes into the new state (delivered, or unchanged and
+	// skipped). A user in the list that was not delivered (invalid now, or
+	// refused by the vendor) is recorded as seen but not kept, so it is
+	// neither skipped next time nor reported as gone.
+	Kept bool
+}
+
+// PreparedState is what a run's commit would do.
+type PreparedState struct {
+	Users       int // users in the new state
+	Disappeared int // users of the old state the list no longer has
+}
 
 // StageState writes the records of one part (a batch) of a run, replacing
 // what the part held.
-func (s *Store) StageState(ctx context.Context, stateKey, runKey, part string, recs []state.Record) error {
+func (s *Store) StageState(ctx context.Context, stateKey, runKey, part string, recs []StateRecord) error {
 	rows := make([][]any, len(recs))
 	for i, r := range recs {
 		rows[i] = []any{stateKey, runKey, part, i, int64(r.KeyHash), int64(r.ContentHash), r.Key, r.Kept}
@@ -97,8 +114,8 @@ func head(ctx context.Context, q interface {
 // recorded twice counts as its last record has it, by part then order) and
 // lists the users of the current state the run did not see, without
 // changing the current state. It is safe to run again.
-func (s *Store) PrepareState(ctx context.Context, stateKey, runKey string) (state.Prepared, error) {
-	var out state.Prepared
+func (s *Store) PrepareState(ctx context.Context, stateKey, runKey string) (PreparedState, error) {
+	var out PreparedState
 	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
 		// Two attempts of one preparation (one abandoned, still running)
 		// must not interleave.
@@ -156,7 +173,7 @@ func (s *Store) PrepareState(ctx context.Context, stateKey, runKey string) (stat
 		return err
 	})
 	if err != nil {
-		return state.Prepared{}, fmt.Errorf("prepare incremental state (%s): %w", s.Describe(), err)
+		return PreparedState{}, fmt.Errorf("prepare incremental state (%s): %w", s.Describe(), err)
 	}
 	s.dialect.settle(ctx, s.db)
 	return out, nil

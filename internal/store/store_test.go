@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"os/exec"
 	"slices"
@@ -14,12 +15,21 @@ import (
 	"testing"
 	"time"
 
-	"importer/activities/rejects"
-	"importer/activities/source"
-	"importer/activities/state"
 	"importer/internal/store"
 	"importer/internal/store/storetest"
 )
+
+// partName names a part the way the import's activities do: chunk and
+// batch, in an order that sorts as the source does.
+func partName(chunk, batch int) string { return fmt.Sprintf("c%08d-b%05d", chunk, batch) }
+
+// keyHash stands for the incremental state's key hash; the store keeps
+// whatever 64 bits it is given.
+func keyHash(key string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	return h.Sum64()
+}
 
 // backends runs a contract test against both backends, each on a fresh
 // database: a SQLite file and a PostgreSQL database of its own.
@@ -43,14 +53,14 @@ func backends(t *testing.T, fn func(t *testing.T, url string, s *store.Store)) {
 	}
 }
 
-func rej(line int64, user string) rejects.Reject {
-	return rejects.Reject{Line: line, UserID: user, Vendor: "nebuly", Reason: "bad " + user}
+func rej(line int64, user string) store.Reject {
+	return store.Reject{Line: line, UserID: user, Vendor: "nebuly", Reason: "bad " + user}
 }
 
-func allRejects(t *testing.T, s *store.Store, key, prefix string) []rejects.Reject {
+func allRejects(t *testing.T, s *store.Store, key, prefix string) []store.Reject {
 	t.Helper()
-	var out []rejects.Reject
-	if err := s.Rejects(context.Background(), key, prefix, func(_ string, r rejects.Reject) error { out = append(out, r); return nil }); err != nil {
+	var out []store.Reject
+	if err := s.Rejects(context.Background(), key, prefix, func(_ string, r store.Reject) error { out = append(out, r); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -59,12 +69,12 @@ func allRejects(t *testing.T, s *store.Store, key, prefix string) []rejects.Reje
 func TestARetriedBatchReplacesItsRejectsInsteadOfDoublingThem(t *testing.T) {
 	backends(t, func(t *testing.T, _ string, s *store.Store) {
 		ctx := context.Background()
-		p0, p1 := rejects.PartName(0, 0), rejects.PartName(1, 0)
-		must(t, s.PutRejects(ctx, "imp", p1, []rejects.Reject{rej(30, "c"), rej(31, "d")}))
-		must(t, s.PutRejects(ctx, "imp", p0, []rejects.Reject{rej(2, "a"), rej(5, "b")}))
+		p0, p1 := partName(0, 0), partName(1, 0)
+		must(t, s.PutRejects(ctx, "imp", p1, []store.Reject{rej(30, "c"), rej(31, "d")}))
+		must(t, s.PutRejects(ctx, "imp", p0, []store.Reject{rej(2, "a"), rej(5, "b")}))
 		// The attempt that runs again writes its part again, differently.
-		must(t, s.PutRejects(ctx, "imp", p0, []rejects.Reject{rej(2, "a"), rej(5, "b"), rej(7, "e")}))
-		must(t, s.PutRejects(ctx, "other", p0, []rejects.Reject{rej(1, "z")}))
+		must(t, s.PutRejects(ctx, "imp", p0, []store.Reject{rej(2, "a"), rej(5, "b"), rej(7, "e")}))
+		must(t, s.PutRejects(ctx, "other", p0, []store.Reject{rej(1, "z")}))
 		n, err := s.CountRejects(ctx, "imp")
 		must(t, err)
 		if n != 5 {
@@ -84,8 +94,8 @@ func TestARetriedBatchReplacesItsRejectsInsteadOfDoublingThem(t *testing.T) {
 			t.Fatalf("after clearing a part the store holds %d, want 3", n)
 		}
 		// Prefixes select and delete parts; LIKE's wildcards are literal.
-		must(t, s.PutRejects(ctx, "imp", "v_attrs-1", []rejects.Reject{rej(9, "v")}))
-		must(t, s.PutRejects(ctx, "imp", "vXattrs-2", []rejects.Reject{rej(10, "w")}))
+		must(t, s.PutRejects(ctx, "imp", "v_attrs-1", []store.Reject{rej(9, "v")}))
+		must(t, s.PutRejects(ctx, "imp", "vXattrs-2", []store.Reject{rej(10, "w")}))
 		if got := allRejects(t, s, "imp", "v_"); len(got) != 1 || got[0].UserID != "v" {
 			t.Fatalf("prefix v_ matched %+v", got)
 		}
@@ -117,21 +127,21 @@ func TestTheDuplicateScanIsLookedUpByBatch(t *testing.T) {
 	})
 }
 
-func srec(key string, content uint64, kept bool) state.Record {
-	return state.Record{KeyHash: state.KeyHash(key), ContentHash: content, Key: key, Kept: kept}
+func srec(key string, content uint64, kept bool) store.StateRecord {
+	return store.StateRecord{KeyHash: keyHash(key), ContentHash: content, Key: key, Kept: kept}
 }
 
 func lookup(t *testing.T, s *store.Store, stateKey string, keys ...string) map[string]uint64 {
 	t.Helper()
 	var hs []uint64
 	for _, k := range keys {
-		hs = append(hs, state.KeyHash(k))
+		hs = append(hs, keyHash(k))
 	}
 	got, err := s.LookupState(context.Background(), stateKey, hs)
 	must(t, err)
 	out := map[string]uint64{}
 	for _, k := range keys {
-		if c, ok := got[state.KeyHash(k)]; ok {
+		if c, ok := got[keyHash(k)]; ok {
 			out[k] = c
 		}
 	}
@@ -149,7 +159,7 @@ func gone(t *testing.T, s *store.Store, run string) []string {
 func TestARunBecomesTheStateOnlyWhenCommitted(t *testing.T) {
 	backends(t, func(t *testing.T, _ string, s *store.Store) {
 		ctx := context.Background()
-		must(t, s.StageState(ctx, "sched", "run1", "c0-b0", []state.Record{srec("a", 1, true), srec("b", 2, true), srec("bad", 3, false)}))
+		must(t, s.StageState(ctx, "sched", "run1", "c0-b0", []store.StateRecord{srec("a", 1, true), srec("b", 2, true), srec("bad", 3, false)}))
 		if got := lookup(t, s, "sched", "a", "b"); len(got) != 0 {
 			t.Fatalf("staged records are visible before the commit: %v", got)
 		}
@@ -171,7 +181,7 @@ func TestARunBecomesTheStateOnlyWhenCommitted(t *testing.T) {
 		}
 
 		// The second run: b changed, a left the list, c is new.
-		must(t, s.StageState(ctx, "sched", "run2", "c0-b0", []state.Record{srec("b", 22, true), srec("c", 3, true)}))
+		must(t, s.StageState(ctx, "sched", "run2", "c0-b0", []store.StateRecord{srec("b", 22, true), srec("c", 3, true)}))
 		p, err = s.PrepareState(ctx, "sched", "run2")
 		must(t, err)
 		if p.Users != 2 || p.Disappeared != 1 {
@@ -206,11 +216,11 @@ func TestARunBecomesTheStateOnlyWhenCommitted(t *testing.T) {
 func TestAFailedRunIsDiscardedAndTheLastSuccessStays(t *testing.T) {
 	backends(t, func(t *testing.T, _ string, s *store.Store) {
 		ctx := context.Background()
-		must(t, s.StageState(ctx, "k", "ok", "p", []state.Record{srec("a", 1, true)}))
+		must(t, s.StageState(ctx, "k", "ok", "p", []store.StateRecord{srec("a", 1, true)}))
 		_, err := s.PrepareState(ctx, "k", "ok")
 		must(t, err)
 		must(t, s.CommitState(ctx, "k", "ok"))
-		must(t, s.StageState(ctx, "k", "failed", "p", []state.Record{srec("a", 9, true), srec("b", 9, true)}))
+		must(t, s.StageState(ctx, "k", "failed", "p", []store.StateRecord{srec("a", 9, true), srec("b", 9, true)}))
 		_, err = s.PrepareState(ctx, "k", "failed")
 		must(t, err)
 		must(t, s.DiscardState(ctx, "k", "failed"))
@@ -235,12 +245,12 @@ func TestTheLaterRecordOfAUserWinsAndARetriedBatchReplacesItsPart(t *testing.T) 
 	backends(t, func(t *testing.T, _ string, s *store.Store) {
 		ctx := context.Background()
 		// Line 3 (chunk 0) is superseded by line 90 (chunk 2): seen, not kept, then kept.
-		must(t, s.StageState(ctx, "k", "r", rejects.PartName(2, 0), []state.Record{srec("u", 7, true)}))
-		must(t, s.StageState(ctx, "k", "r", rejects.PartName(0, 0), []state.Record{srec("u", 1, false), srec("x", 1, true)}))
+		must(t, s.StageState(ctx, "k", "r", partName(2, 0), []store.StateRecord{srec("u", 7, true)}))
+		must(t, s.StageState(ctx, "k", "r", partName(0, 0), []store.StateRecord{srec("u", 1, false), srec("x", 1, true)}))
 		// Within a part, the later record wins too.
-		must(t, s.StageState(ctx, "k", "r", rejects.PartName(1, 0), []state.Record{srec("y", 1, true), srec("y", 2, false)}))
+		must(t, s.StageState(ctx, "k", "r", partName(1, 0), []store.StateRecord{srec("y", 1, true), srec("y", 2, false)}))
 		// The retried batch of chunk 0 writes again: x now refused.
-		must(t, s.StageState(ctx, "k", "r", rejects.PartName(0, 0), []state.Record{srec("u", 1, false), srec("x", 1, false)}))
+		must(t, s.StageState(ctx, "k", "r", partName(0, 0), []store.StateRecord{srec("u", 1, false), srec("x", 1, false)}))
 		if n, _ := s.StagedCount(ctx, "k", "r"); n != 5 {
 			t.Fatalf("staged %d records, want 5", n)
 		}
@@ -259,11 +269,11 @@ func TestLargeStatesGoThroughTheBulkPathAndLookupsByBatch(t *testing.T) {
 		ctx := context.Background()
 		const part = 10_000
 		for p := 0; p < users/part; p++ {
-			recs := make([]state.Record, part)
+			recs := make([]store.StateRecord, part)
 			for i := range recs {
 				recs[i] = srec("user-"+strconv.Itoa(p*part+i), uint64(i), true)
 			}
-			must(t, s.StageState(ctx, "big", "r1", rejects.PartName(p, 0), recs))
+			must(t, s.StageState(ctx, "big", "r1", partName(p, 0), recs))
 		}
 		p, err := s.PrepareState(ctx, "big", "r1")
 		must(t, err)
@@ -280,11 +290,11 @@ func TestLargeStatesGoThroughTheBulkPathAndLookupsByBatch(t *testing.T) {
 		if len(got) != 1000 || got["user-197"] != 197 {
 			t.Fatalf("looked up 1001 keys, found %d (user-197: %d)", len(got), got["user-197"])
 		}
-		rs := make([]rejects.Reject, 50_000)
+		rs := make([]store.Reject, 50_000)
 		for i := range rs {
 			rs[i] = rej(int64(i+2), "u"+strconv.Itoa(i))
 		}
-		must(t, s.PutRejects(ctx, "big", rejects.PartName(0, 0), rs))
+		must(t, s.PutRejects(ctx, "big", partName(0, 0), rs))
 		if n, _ := s.CountRejects(ctx, "big"); n != int64(len(rs)) {
 			t.Fatalf("bulk rejects: %d", n)
 		}
@@ -341,9 +351,9 @@ func writer(id int, url string) error {
 	}
 	defer s.Close()
 	for p := range writerParts {
-		part := rejects.PartName(id, p)
-		rs := make([]rejects.Reject, writerRows)
-		recs := make([]state.Record, writerRows)
+		part := partName(id, p)
+		rs := make([]store.Reject, writerRows)
+		recs := make([]store.StateRecord, writerRows)
 		for i := range rs {
 			rs[i] = rej(int64(p*writerRows+i), fmt.Sprintf("w%d-%d-%d", id, p, i))
 			recs[i] = srec(rs[i].UserID, 1, true)
@@ -455,10 +465,10 @@ func must(t *testing.T, err error) {
 func TestAPlanIsReadBackInPagesAndAScanRunTwiceReplacesIt(t *testing.T) {
 	backends(t, func(t *testing.T, _ string, s *store.Store) {
 		ctx := context.Background()
-		plan := func(n, rows int) []source.Chunk {
-			var cs []source.Chunk
+		plan := func(n, rows int) []store.PlannedChunk {
+			var cs []store.PlannedChunk
 			for i := 0; i < n; i++ {
-				cs = append(cs, source.Chunk{Index: i, Offset: int64(100 + i*1000), Length: 1000, Rows: rows, FirstLine: int64(2 + i*rows)})
+				cs = append(cs, store.PlannedChunk{Index: i, Offset: int64(100 + i*1000), Length: 1000, Rows: rows, FirstLine: int64(2 + i*rows)})
 			}
 			return cs
 		}
@@ -468,7 +478,7 @@ func TestAPlanIsReadBackInPagesAndAScanRunTwiceReplacesIt(t *testing.T) {
 		if err := s.PutPlan(ctx, "imp-2", plan(2, 7)); err != nil {
 			t.Fatal(err)
 		}
-		var got []source.Chunk
+		var got []store.PlannedChunk
 		for from, pages := 0, 0; ; pages++ {
 			page, done, err := s.PlanPage(ctx, "imp-1", from, 4)
 			if err != nil {

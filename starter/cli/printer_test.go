@@ -336,7 +336,7 @@ func TestRejectsStreamAsAlignedRowsOrNDJSON(t *testing.T) {
 		{Line: 17, UserID: "b<&>@x.io", Vendor: "nebuly", Reason: "duplicate user id (line 30 replaces it)"},
 		{Line: 123456, UserID: "c@x.io", Vendor: "nebuly", Reason: "tags.Plan: too long"},
 	}
-	if err := st.PutRejects(ctx, "rj-done-abcdefgh", "c00000000-b00000", rs); err != nil {
+	if err := st.PutRejects(ctx, "rj-done-abcdefgh", "c00000000-b00000", rejects.Stored(rs)); err != nil {
 		t.Fatal(err)
 	}
 	run := runRecords{id: "rj-done", key: "rj-done-abcdefgh", rejected: 4}

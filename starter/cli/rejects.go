@@ -165,7 +165,8 @@ func showRejects(ctx context.Context, g *Globals, st *store.Store, run runRecord
 	}
 	rows := p.streamTable(header...)
 	var matched, shown int64
-	err = st.Rejects(ctx, run.key, "", func(_ string, r rejects.Reject) error {
+	err = st.Rejects(ctx, run.key, "", func(_ string, kept store.Reject) error {
+		r := rejects.Reject(kept)
 		if !matches(r) {
 			return nil
 		}
@@ -205,7 +206,8 @@ func saveRejects(ctx context.Context, g *Globals, st *store.Store, run runRecord
 	}
 	defer out.Abort()
 	var saved int64
-	err = st.Rejects(ctx, run.key, "", func(_ string, r rejects.Reject) error {
+	err = st.Rejects(ctx, run.key, "", func(_ string, kept store.Reject) error {
+		r := rejects.Reject(kept)
 		if !matches(r) {
 			return nil
 		}

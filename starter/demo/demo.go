@@ -19,7 +19,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"importer/activities/imports"
-	"importer/activities/rejects"
 	"importer/activities/source"
 	"importer/activities/vendors"
 	"importer/internal/connections"
@@ -250,7 +249,7 @@ func showSomeRejects(ctx context.Context, g *cli.Globals, records *store.Store, 
 	fmt.Fprintf(g.Stderr(), "%s rejected rows are in %s; the first ones:\n", cli.Num(n), records.Describe())
 	shown := 0
 	stop := errors.New("enough")
-	err = records.Rejects(ctx, key, "", func(_ string, r rejects.Reject) error {
+	err = records.Rejects(ctx, key, "", func(_ string, r store.Reject) error {
 		if shown == 3 {
 			return stop
 		}

@@ -287,7 +287,7 @@ func (h *harness) readRejects(workflowID string) []rejects.Reject {
 	}
 	defer st.Close()
 	var out []rejects.Reject
-	if err := st.Rejects(ctx, workflowID+"-"+first[:8], "", func(_ string, r rejects.Reject) error { out = append(out, r); return nil }); err != nil {
+	if err := st.Rejects(ctx, workflowID+"-"+first[:8], "", func(_ string, r store.Reject) error { out = append(out, rejects.Reject(r)); return nil }); err != nil {
 		h.t.Fatal(err)
 	}
 	return out

@@ -268,7 +268,7 @@ func (a *Activities) PrepareAudience(ctx context.Context, in PrepareAudienceInpu
 		return PreparedAudience{}, err
 	}
 	sort.Slice(rejected, func(i, j int) bool { return rejected[i].Line < rejected[j].Line })
-	if err := a.Store.PutRejects(ctx, in.Spec.SyncKey, rejects.PartName(0, 0), rejected); err != nil {
+	if err := a.Store.PutRejects(ctx, in.Spec.SyncKey, rejects.PartName(0, 0), rejects.Stored(rejected)); err != nil {
 		return PreparedAudience{}, err
 	}
 	return out, nil

@@ -24,6 +24,8 @@ import (
 	"importer/activities/vendorapi"
 	"importer/internal/connections"
 	"importer/internal/steps"
+	"importer/internal/store"
+	"importer/internal/vendorcall"
 )
 
 // EnsureAttributes makes every attribute definition the sync sets exist,
@@ -191,7 +193,7 @@ func (a *Activities) WaitAttributeJob(ctx context.Context, in AttributeJobInput)
 			rs = append(rs, rejects.Reject{Line: line, UserID: key, Vendor: AudienceVendor,
 				Reason: "attributes not set: " + vendorapi.Trim(e.Reason)})
 		}
-		if err := a.Store.PutRejects(ctx, in.Spec.SyncKey, fmt.Sprintf("%sattrs-%04d", vendorRejectPrefix, in.Set.Index), rs); err != nil {
+		if err := a.Store.PutRejects(ctx, in.Spec.SyncKey, fmt.Sprintf("%sattrs-%04d", vendorRejectPrefix, in.Set.Index), rejects.Stored(rs)); err != nil {
 			return AttributeJobResult{}, err
 		}
 		res.Failed = len(rs)
@@ -657,7 +659,7 @@ func (a *Activities) VerifyGroup(ctx context.Context, in VerifyInput) (Verificat
 			rs = append(rs, rejects.Reject{Line: line, UserID: key, Vendor: AudienceVendor, Reason: reason})
 		}
 	}
-	if err := a.Store.PutRejects(ctx, in.Spec.SyncKey, vendorRejectPrefix+"group", rs); err != nil {
+	if err := a.Store.PutRejects(ctx, in.Spec.SyncKey, vendorRejectPrefix+"group", rejects.Stored(rs)); err != nil {
 		return Verification{}, err
 	}
 	return v, nil
@@ -710,7 +712,7 @@ func (a *Activities) readErrorFile(ctx context.Context, url string) errorFile {
 		return out
 	}
 	// The file is Fynd's: its request counts as one to the vendor.
-	req, err := http.NewRequestWithContext(vendorapi.WithVendor(ctx, AudienceVendor), http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(vendorcall.WithVendor(ctx, AudienceVendor), http.MethodGet, url, nil)
 	if err != nil {
 		return out
 	}
@@ -838,8 +840,8 @@ func (a *Activities) FinishAudience(ctx context.Context, in FinishAudienceInput)
 		return FinishedAudience{}, err
 	}
 	var parts []rejects.Reject
-	err := a.Store.Rejects(ctx, in.Spec.SyncKey, vendorRejectPrefix, func(_ string, r rejects.Reject) error {
-		parts = append(parts, r)
+	err := a.Store.Rejects(ctx, in.Spec.SyncKey, vendorRejectPrefix, func(_ string, r store.Reject) error {
+		parts = append(parts, rejects.Reject(r))
 		return nil
 	})
 	if err != nil {
@@ -873,7 +875,7 @@ func (a *Activities) FinishAudience(ctx context.Context, in FinishAudienceInput)
 	// The merged part replaces the vendor parts in one transaction; a
 	// retry after it finds no vendor parts and keeps the merged one.
 	if len(parts) > 0 {
-		if err := a.Store.MergeRejects(ctx, in.Spec.SyncKey, vendorRejectPrefix, "w-vendor", out); err != nil {
+		if err := a.Store.MergeRejects(ctx, in.Spec.SyncKey, vendorRejectPrefix, "w-vendor", rejects.Stored(out)); err != nil {
 			return FinishedAudience{}, err
 		}
 	}
