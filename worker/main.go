@@ -22,6 +22,7 @@ import (
 
 	"importer/activities/source"
 	"importer/activities/vendors"
+	"importer/activities/vendors/sandbox"
 	"importer/internal/artifacts"
 	"importer/internal/codec"
 	"importer/internal/connections"
@@ -29,7 +30,6 @@ import (
 	"importer/internal/limits"
 	"importer/internal/logging"
 	"importer/internal/metrics"
-	"importer/internal/sandbox"
 	"importer/internal/temporalclient"
 	"importer/internal/vendorca"
 	"importer/worker/workerrun"

@@ -18,7 +18,7 @@ import (
 	"importer/activities/source"
 	"importer/activities/vendorapi"
 	"importer/activities/vendors"
-	"importer/internal/gen"
+	"importer/activities/vendors/gen"
 )
 
 // The duplicate scan reads only the key columns and makes the key with

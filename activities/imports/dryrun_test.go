@@ -16,7 +16,7 @@ import (
 	"importer/activities/rejects"
 	"importer/activities/source"
 	"importer/activities/vendors"
-	"importer/internal/gen"
+	"importer/activities/vendors/gen"
 )
 
 func writeList(t *testing.T, name, content string) string {

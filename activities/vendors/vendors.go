@@ -38,7 +38,7 @@ type Entry struct {
 	// `starter demo`: as strict as the vendor's documented rules.
 	Sandbox func(fakeapi.SandboxOptions) fakeapi.Sandbox
 	// Sample is the shape of the vendor's generated user lists, for the
-	// demo, the tests and the benchmarks (internal/gen); nil for a vendor
+	// demo, the tests and the benchmarks (vendors/gen); nil for a vendor
 	// that takes no imports.
 	Sample fakeapi.Sample
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"importer/activities/source"
-	"importer/internal/gen"
+	"importer/activities/vendors/gen"
 	"importer/workflows"
 )
 

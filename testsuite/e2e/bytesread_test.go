@@ -14,7 +14,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"importer/activities/source"
-	"importer/internal/gen"
+	"importer/activities/vendors/gen"
 	"importer/workflows"
 )
 

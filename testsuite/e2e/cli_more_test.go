@@ -21,7 +21,7 @@ import (
 	nebulyfake "importer/activities/nebuly/fake"
 	"importer/activities/rejects"
 	"importer/activities/source"
-	"importer/internal/gen"
+	"importer/activities/vendors/gen"
 	"importer/starter/cli"
 	"importer/workflows"
 )

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"importer/internal/gen"
+	"importer/activities/vendors/gen"
 	"importer/starter/cli"
 )
 

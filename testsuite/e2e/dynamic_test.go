@@ -17,8 +17,8 @@ import (
 	dynamicfake "importer/activities/dynamic/fake"
 	"importer/activities/source"
 	"importer/activities/vendorapi/fakeapi"
+	"importer/activities/vendors/gen"
 	"importer/internal/connections"
-	"importer/internal/gen"
 	"importer/workflows"
 	"importer/workflows/pacer"
 )

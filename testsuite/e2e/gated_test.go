@@ -16,8 +16,8 @@ import (
 	bitlabsfake "importer/activities/bitlabs/fake"
 	"importer/activities/source"
 	userpilotfake "importer/activities/userpilot/fake"
+	"importer/activities/vendors/gen"
 	"importer/internal/connections"
-	"importer/internal/gen"
 	"importer/workflows"
 )
 

@@ -26,8 +26,8 @@ import (
 	fyndfake "importer/activities/fynd/fake"
 	"importer/activities/notify"
 	"importer/activities/source"
+	"importer/activities/vendors/gen"
 	"importer/internal/connections"
-	"importer/internal/gen"
 	"importer/worker/workerrun"
 	"importer/workflows"
 )

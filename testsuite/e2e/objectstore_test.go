@@ -13,7 +13,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"importer/activities/source"
-	"importer/internal/gen"
+	"importer/activities/vendors/gen"
 	"importer/workflows"
 )
 

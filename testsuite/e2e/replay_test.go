@@ -22,7 +22,7 @@ import (
 	"importer/activities/notify"
 	"importer/activities/source"
 	userpilotfake "importer/activities/userpilot/fake"
-	"importer/internal/gen"
+	"importer/activities/vendors/gen"
 	"importer/workflows"
 	"importer/workflows/gate"
 	"importer/workflows/pacer"

@@ -10,7 +10,7 @@ import (
 
 	"importer/activities/imports"
 	"importer/activities/source"
-	"importer/internal/gen"
+	"importer/activities/vendors/gen"
 	"importer/workflows"
 )
 

@@ -31,7 +31,7 @@ import (
 	nebulyfake "importer/activities/nebuly/fake"
 	"importer/activities/notify"
 	"importer/activities/source"
-	"importer/internal/gen"
+	"importer/activities/vendors/gen"
 	"importer/workflows"
 )
 

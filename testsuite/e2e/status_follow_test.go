@@ -16,7 +16,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 
-	"importer/internal/gen"
+	"importer/activities/vendors/gen"
 	"importer/starter/cli"
 )
 

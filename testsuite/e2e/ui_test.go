@@ -21,8 +21,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 
+	"importer/activities/vendors/gen"
 	"importer/internal/devserver"
-	"importer/internal/gen"
 	"importer/workflows"
 )
 

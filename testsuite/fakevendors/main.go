@@ -13,8 +13,8 @@ import (
 	"syscall"
 
 	"importer/activities/vendors"
+	"importer/activities/vendors/sandbox"
 	"importer/internal/connections"
-	"importer/internal/sandbox"
 )
 
 func main() {

@@ -23,8 +23,8 @@ import (
 	userpilotfake "importer/activities/userpilot/fake"
 	"importer/activities/vendorapi/fakeapi"
 	"importer/activities/vendors"
+	"importer/activities/vendors/gen"
 	"importer/internal/connections"
-	"importer/internal/gen"
 	"importer/workflows"
 )
 

@@ -3,7 +3,7 @@ package fakeapi
 import "fmt"
 
 // Sample is the shape of a vendor's generated user lists, for the demo, the
-// tests and the benchmarks (internal/gen writes them). A list is a CSV
+// tests and the benchmarks (activities/vendors/gen writes them). A list is a CSV
 // file: Header, then Row for every row. It is deterministic: the same
 // options give the same bytes, and exactly the rows that o.Invalid names
 // break one of the vendor's rules, so that tests can assert exact
