@@ -81,7 +81,7 @@ func DryRun(ctx context.Context, o *source.Opener, vendorName string, src source
 		if err != nil {
 			return res, fmt.Errorf("read %s: %w", source.Redact(src.URI), err)
 		}
-		msg, err := columnsProblem(v.Spec().Name, m, head.Header, true)
+		msg, err := ColumnsProblem(v.Spec().Name, m, head.Header, true)
 		if err != nil {
 			return res, err
 		}

@@ -1,8 +1,9 @@
 // Package imports holds the activities of the import flow
 // (workflows.Import): the duplicate scan, planning a source into chunks,
 // importing one chunk into a vendor in batches or as a vendor job, the
-// incremental state's steps, joining the rejects, and the calls the import
-// makes to its vendor's gate and pacer. It reaches every vendor through the
+// incremental state's steps, joining the rejects, and waiting for a paced
+// vendor's pacer (through its client, workflows/pacer). The gate's
+// activities are the gate's (workflows/gate). It reaches every vendor through the
 // registry (activities/vendors), by traits, never by name; no row it reads
 // goes into workflow history, only descriptors and counts.
 package imports
@@ -19,7 +20,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
@@ -34,7 +34,7 @@ import (
 	"importer/internal/metrics"
 	"importer/internal/steps"
 	"importer/internal/store"
-	"importer/workflows/gate"
+	"importer/workflows/pacer"
 )
 
 // Activities carries what the activities need from the worker. It holds no
@@ -47,10 +47,10 @@ type Activities struct {
 	Opener *source.Opener
 	// HTTP is the client for vendor calls; its timeout bounds one call.
 	HTTP *http.Client
-	// Temporal is the worker's client, for the vendor gate (SignalWithStart
-	// and checking on holders) and the pacer; without it, gated and paced
-	// vendors fail with a Config failure.
-	Temporal client.Client
+	// Pacer reserves send times for paced vendors (workflows/pacer) and
+	// tells it of their 429s; without it, paced vendors fail with a Config
+	// failure.
+	Pacer *pacer.Client
 	// Staging is where compressed sources are decompressed to, once per
 	// import, so every worker can range-read the plain copy: a local
 	// directory (one host) or an object-storage prefix such as
@@ -67,8 +67,6 @@ type Activities struct {
 	// space (see source.StageLimits); zero fields are their defaults.
 	StagingLimits source.StageLimits
 
-	// reserveMu keeps this worker to one pacer reservation at a time.
-	reserveMu sync.Mutex
 	// Loaded duplicates files, by path.
 	dupMu    sync.Mutex
 	dupFiles map[string]map[int64]int64
@@ -107,8 +105,6 @@ func (a *Activities) Register(w worker.ActivityRegistry) {
 	w.RegisterActivityWithOptions(a.FinalizeRejects, activity.RegisterOptions{Name: FinalizeRejectsName})
 	w.RegisterActivityWithOptions(a.SubmitJob, activity.RegisterOptions{Name: SubmitJobName})
 	w.RegisterActivityWithOptions(a.WaitJob, activity.RegisterOptions{Name: WaitJobName})
-	w.RegisterActivityWithOptions(a.SignalGate, activity.RegisterOptions{Name: gate.SignalActivity})
-	w.RegisterActivityWithOptions(a.GateHolderAlive, activity.RegisterOptions{Name: gate.HolderAliveActivity})
 	for name, fn := range map[string]any{
 		PrepareStateName:      a.PrepareState,
 		DeactivateMissingName: a.DeactivateMissing,
@@ -194,7 +190,7 @@ func (a *Activities) PlanChunks(ctx context.Context, in PlanInput) (source.Page,
 	reading.Inside = false
 	beat()
 	if in.Source.Format != source.NDJSON && in.From == 0 {
-		msg, err := columnsProblem(v.Spec().Name, in.Mapping, page.Header, false)
+		msg, err := ColumnsProblem(v.Spec().Name, in.Mapping, page.Header, false)
 		if err != nil {
 			return source.Page{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, nil)
 		}
@@ -225,7 +221,7 @@ func (a *Activities) storedPage(ctx context.Context, v vendorapi.Vendor, in Plan
 		page.Next = last.Offset + last.Length
 	}
 	if in.Source.Format != source.NDJSON && in.NextIndex == 0 {
-		msg, err := columnsProblem(v.Spec().Name, in.Mapping, page.Header, false)
+		msg, err := ColumnsProblem(v.Spec().Name, in.Mapping, page.Header, false)
 		if err != nil {
 			return source.Page{}, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadInput, nil)
 		}
@@ -236,12 +232,13 @@ func (a *Activities) storedPage(ctx context.Context, v vendorapi.Vendor, in Plan
 	return page, nil
 }
 
-// columnsProblem says, in a sentence, why a CSV with this header cannot
-// fill the vendor's required fields under m; "" when it can. The columns'
-// names are the file's content: only a dry run, on the machine of the
-// person who runs it, lists them (local); a worker's sentence, which goes
-// into history, counts them.
-func columnsProblem(vendorName string, m mapping.Mapping, header []string, local bool) (string, error) {
+// ColumnsProblem says, in a sentence, why a CSV with this header cannot
+// fill the vendor's required fields under m; "" when it can. It is the one
+// check of a list's columns: the starter, the dry run and planning all ask
+// it. The columns' names are the file's content: only the starter and a
+// dry run, on the machine of the person who runs them, list them (local);
+// a worker's sentence, which goes into history, counts them.
+func ColumnsProblem(vendorName string, m mapping.Mapping, header []string, local bool) (string, error) {
 	missing, err := vendors.MissingColumns(vendorName, m, header)
 	if err != nil || len(missing) == 0 {
 		return "", err
@@ -535,7 +532,7 @@ func (a *Activities) sendBatch(ctx context.Context, v vendorapi.Vendor, payloads
 			if p, err = v.Pacing(conn); err != nil {
 				return Counts{}, nil, nil, temporal.NewNonRetryableApplicationError(err.Error(), failure.BadConnection, nil)
 			}
-			if err := a.pace(ctx, v.Spec().Name, p, label); err != nil {
+			if err := a.Pacer.Pace(ctx, v.Spec().Name, p.Group, p.Interval, label); err != nil {
 				return Counts{}, nil, nil, err
 			}
 		}
@@ -545,8 +542,8 @@ func (a *Activities) sendBatch(ctx context.Context, v vendorapi.Vendor, payloads
 		var err error
 		if out, err = payloads.Send(ctx, a.target(conn), slots, known); err != nil {
 			a.holdOn429(ctx, v.Spec().Name, conn, err)
-			if paced {
-				a.reportThrottle(ctx, v.Spec().Name, p, err, time.Now())
+			if ve, ok := vendorapi.As(err); ok && paced && ve.Status == http.StatusTooManyRequests {
+				a.Pacer.Pause(ctx, v.Spec().Name, p.Group, ve.RetryAfter, time.Now())
 			}
 			return Counts{}, nil, nil, err
 		}

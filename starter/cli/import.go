@@ -272,16 +272,12 @@ func checkHeader(vendor, uri string, m mapping.Mapping) error {
 	if err != nil {
 		return fmt.Errorf("cannot read Source: %w", err)
 	}
-	missing, err := vendors.MissingColumns(vendor, m, page.Header)
+	problem, err := imports.ColumnsProblem(vendor, m, page.Header, true)
 	if err != nil {
 		return err
 	}
-	if hint := source.DelimiterHint(page.Header); hint != "" && len(missing) > 0 {
-		return errors.New(hint)
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("the source has no column for the %s fields %s (its columns: %s); add the columns or map them with --mapping",
-			vendor, strings.Join(missing, ", "), strings.Join(page.Header, ", "))
+	if problem != "" {
+		return errors.New(problem)
 	}
 	return nil
 }

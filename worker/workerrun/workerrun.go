@@ -26,6 +26,8 @@ import (
 	"importer/internal/metrics"
 	"importer/internal/store"
 	"importer/workflows"
+	"importer/workflows/gate"
+	"importer/workflows/pacer"
 )
 
 // Options configures a worker.
@@ -134,7 +136,7 @@ func Start(c client.Client, o Options) (*Worker, error) {
 	workflows.Register(w, workflows.Settings{Limits: o.Limits.WithDefaults(), Sealed: o.Sealed})
 	// Every flow's activities, on one set of HTTP clients.
 	imp := imports.NewWithRoots(o.Connections, st, o.VendorRoots)
-	imp.Temporal = c
+	imp.Pacer = &pacer.Client{Temporal: c}
 	imp.Limits = o.Limits.WithDefaults()
 	imp.Opener.S3PathStyle = o.S3PathStyle
 	dataDir := o.DataDir
@@ -158,6 +160,7 @@ func Start(c client.Client, o Options) (*Worker, error) {
 		imp.HTTP.Timeout = o.VendorTimeout
 	}
 	imp.Register(w)
+	(&gate.Activities{Temporal: c}).Register(w)
 	aud := &audience.Activities{Connections: o.Connections, Store: st, Opener: imp.Opener, HTTP: imp.HTTP, Artifacts: o.Artifacts, Limits: imp.Limits}
 	aud.Register(w)
 	// Webhooks are verified like vendors: the system's roots plus

@@ -1,7 +1,7 @@
-// Package pacer is the pacer flow: its workflow and its whole contract
-// (workflow, update, signal and query names, their messages, its workflow
-// ID, its failure types), which the activities that reserve send times
-// (activities.pace) import from here.
+// Package pacer is the pacer flow: its contract (contract.go: workflow,
+// update, signal and query names, their messages, its workflow ID, its
+// failure types), its workflow (pacer.go), and Client (client.go), the
+// activities' side that reserves send times and reports 429s.
 //
 // The pacer keeps a request-rate limit that holds across every import and
 // every worker of a deployment (Dynamic: 150 bulk requests a minute per IP).

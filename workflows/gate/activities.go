@@ -1,4 +1,4 @@
-package imports
+package gate
 
 import (
 	"context"
@@ -7,16 +7,29 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
 
 	"importer/activities/failure"
-	"importer/workflows/gate"
 )
 
+// Activities are the gate's two activities, which the gate's workflow
+// and Lock call; they need only the worker's Temporal client.
+type Activities struct {
+	Temporal client.Client
+}
+
+// Register registers the gate's activities under their names.
+func (a *Activities) Register(w worker.ActivityRegistry) {
+	w.RegisterActivityWithOptions(a.SignalGate, activity.RegisterOptions{Name: SignalActivity})
+	w.RegisterActivityWithOptions(a.GateHolderAlive, activity.RegisterOptions{Name: HolderAliveActivity})
+}
+
 // SignalGate delivers a request to a gate, starting the gate if needed
-// (gate.SignalActivity).
-func (a *Activities) SignalGate(ctx context.Context, in gate.SignalInput) error {
+// (SignalActivity).
+func (a *Activities) SignalGate(ctx context.Context, in SignalInput) error {
 	if a.Temporal == nil {
 		return temporal.NewNonRetryableApplicationError("the worker has no Temporal client for the vendor gate", failure.Config, nil)
 	}
@@ -33,10 +46,10 @@ func (a *Activities) SignalGate(ctx context.Context, in gate.SignalInput) error 
 }
 
 // GateHolderAlive says whether a gate holder's run is still running
-// (gate.HolderAliveActivity). A run that completed, failed, timed out, was
+// (HolderAliveActivity). A run that completed, failed, timed out, was
 // terminated, or continued as new can no longer release the gate, so the
 // gate takes it back.
-func (a *Activities) GateHolderAlive(ctx context.Context, h gate.HolderRef) (bool, error) {
+func (a *Activities) GateHolderAlive(ctx context.Context, h HolderRef) (bool, error) {
 	if a.Temporal == nil {
 		return false, temporal.NewNonRetryableApplicationError("the worker has no Temporal client for the vendor gate", failure.Config, nil)
 	}
