@@ -96,7 +96,7 @@ func (a *Activities) FindDuplicates(ctx context.Context, in DuplicatesInput) (Du
 		activity.RecordHeartbeat(ctx, prog)
 	})
 	prog.Reading.Inside = false
-	activity.RecordHeartbeat(ctx, prog)
+	a.leftReading(ctx, prog)
 	if err = notStaged(in.Source, err); err != nil {
 		return Duplicates{}, failure.Classify(err, "")
 	}

@@ -47,6 +47,10 @@ type Activities struct {
 	Opener *source.Opener
 	// HTTP is the client for vendor calls; its timeout bounds one call.
 	HTTP *http.Client
+	// Heartbeats sends the heartbeat that says an attempt has left its
+	// reading at once (leftReading); nil leaves it to the SDK's throttled
+	// heartbeats.
+	Heartbeats HeartbeatClient
 	// Pacer reserves send times for paced vendors (workflows/pacer) and
 	// tells it of their 429s; without it, paced vendors fail with a Config
 	// failure.
@@ -174,7 +178,7 @@ func (a *Activities) PlanChunks(ctx context.Context, in PlanInput) (source.Page,
 		}, func(offset int64) { beat() })
 		if err != nil {
 			reading.Inside = false
-			beat()
+			a.leftReading(ctx, planProgress{Page: page, Reading: reading})
 			return source.Page{}, failure.Classify(err, "") // the source's errors name it
 		}
 		if expect == nil {
@@ -188,7 +192,7 @@ func (a *Activities) PlanChunks(ctx context.Context, in PlanInput) (source.Page,
 		beat()
 	}
 	reading.Inside = false
-	beat()
+	a.leftReading(ctx, planProgress{Page: page, Reading: reading})
 	if in.Source.Format != source.NDJSON && in.From == 0 {
 		msg, err := ColumnsProblem(v.Spec().Name, in.Mapping, page.Header, false)
 		if err != nil {
@@ -315,6 +319,7 @@ func (a *Activities) ImportChunk(ctx context.Context, in ChunkInput) (ChunkResul
 	rows, payloads, err := a.readRows(ctx, v, in)
 	prog.Reading.Inside = false
 	hb.Set(prog)
+	a.leftReading(ctx, prog)
 	if err != nil {
 		return ChunkResult{}, err
 	}

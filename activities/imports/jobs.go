@@ -84,7 +84,7 @@ func (a *Activities) SubmitJob(ctx context.Context, in ChunkInput) (JobSubmitRes
 	}
 	rows, payloads, err := a.readRows(ctx, v, in)
 	prog.Reading.Inside = false
-	activity.RecordHeartbeat(ctx, prog)
+	a.leftReading(ctx, prog)
 	if err != nil {
 		return JobSubmitResult{}, err
 	}

@@ -2,7 +2,9 @@ package imports
 
 import (
 	"context"
+	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"importer/activities/failure"
@@ -41,4 +43,29 @@ func startReading(r *steps.Reading, src source.Ref, beat func()) error {
 	r.Inside = true
 	beat()
 	return nil
+}
+
+// HeartbeatClient sends an activity's heartbeat to the server at once,
+// past the SDK's throttling; the worker's client.Client does.
+type HeartbeatClient interface {
+	RecordActivityHeartbeat(ctx context.Context, taskToken []byte, details ...any) error
+}
+
+// leftReading records that the attempt has left its reading of the list
+// (details carry a Reading with Inside cleared) and, with a.Heartbeats,
+// tells the server at once. The SDK sends the heartbeat that set Inside at
+// once but holds later ones for up to 80% of the heartbeat timeout; an
+// attempt lost in that window for a cause other than the list (a worker
+// killed while it waits for a paced vendor, a server restart) would
+// otherwise count against the list, and two such losses would end an
+// import whose list is fine. A failed send is let go: the SDK's own
+// heartbeat follows.
+func (a *Activities) leftReading(ctx context.Context, details any) {
+	activity.RecordHeartbeat(ctx, details)
+	if a.Heartbeats == nil {
+		return
+	}
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_ = a.Heartbeats.RecordActivityHeartbeat(hctx, activity.GetInfo(ctx).TaskToken, details)
 }

@@ -1,10 +1,12 @@
 package imports
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.temporal.io/sdk/temporal"
@@ -69,5 +71,66 @@ func TestAListThatKilledTwoAttemptsIsNotReadAgain(t *testing.T) {
 				t.Fatalf("after an attempt that failed and said so: %v; want the list read", err)
 			}
 		})
+	}
+}
+
+// sentBeats records the heartbeats sent past the SDK's throttling.
+type sentBeats struct {
+	mu      sync.Mutex
+	details []any
+}
+
+func (s *sentBeats) RecordActivityHeartbeat(_ context.Context, _ []byte, details ...any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.details = append(s.details, details...)
+	return nil
+}
+
+// The heartbeat that says an attempt has left its reading goes to the
+// server at once, not after the SDK's throttle: an attempt lost just after
+// it read (a worker killed while a paced vendor made it wait, a server
+// restart) must not count against the list. The soak's faults-restart
+// scenario ended good lists with the breaker's failure before this.
+func TestAnAttemptSaysAtOnceThatItLeftTheList(t *testing.T) {
+	a, _ := onOwnStore(t)
+	beats := &sentBeats{}
+	a.Heartbeats = beats
+	list := filepath.Join(t.TempDir(), "users.csv")
+	if err := os.WriteFile(list, []byte("end_user,active_from\nann@example.com,2026-01-02\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := source.Ref{URI: list, Format: source.CSV}
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestActivityEnvironment()
+	env.RegisterActivity(a.FindDuplicates)
+	env.RegisterActivity(a.PlanChunks)
+	if _, err := env.ExecuteActivity(a.FindDuplicates, DuplicatesInput{ImportKey: testKey, Vendor: "nebuly", Source: src}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.ExecuteActivity(a.PlanChunks, PlanInput{Vendor: "nebuly", Source: src, ChunkRows: 10, MaxChunks: 5}); err != nil {
+		t.Fatal(err)
+	}
+	beats.mu.Lock()
+	defer beats.mu.Unlock()
+	var scan, plan int
+	for _, d := range beats.details {
+		switch p := d.(type) {
+		case scanProgress:
+			if p.Reading.Inside {
+				t.Errorf("the scan sent %+v at once; want Inside cleared", p)
+			}
+			scan++
+		case planProgress:
+			if p.Reading.Inside {
+				t.Errorf("planning sent %+v at once; want Inside cleared", p)
+			}
+			plan++
+		default:
+			t.Errorf("sent %T at once", d)
+		}
+	}
+	if scan != 1 || plan != 1 {
+		t.Fatalf("sent %d scan and %d planning heartbeats at once; want one each, when each left the list", scan, plan)
 	}
 }

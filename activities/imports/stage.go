@@ -51,7 +51,7 @@ func (a *Activities) StageSource(ctx context.Context, in StageInput) (source.Ref
 	}
 	staged, err := source.StageWithin(ctx, a.Opener, in.Source, a.Staging, in.ImportKey, a.StagingLimits, func(n int64) { prog.Read = n; beat() })
 	prog.Reading.Inside = false
-	beat()
+	a.leftReading(ctx, prog)
 	if err != nil {
 		return source.Ref{}, failure.Classify(err, "") // the source's errors name it
 	}

@@ -1,8 +1,9 @@
 package imports
 
 import (
-	"importer/internal/steps"
 	"time"
+
+	"importer/internal/steps"
 
 	"importer/activities/mapping"
 	"importer/activities/source"

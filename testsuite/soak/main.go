@@ -51,6 +51,7 @@ import (
 
 type config struct {
 	rows, audienceRows int
+	runs               int
 	scenarios, vendors []string
 	killEvery          time.Duration
 	postgres, keep     bool
@@ -67,6 +68,7 @@ func main() {
 	flag.IntVar(&cfg.rows, "rows", 200_000, "rows per import list")
 	flag.IntVar(&cfg.audienceRows, "audience-rows", 0, "rows of the Fynd audience list (default -rows/10: one group)")
 	flag.StringVar(&scen, "scenarios", strings.Join(scenarios, ","), "scenarios to run, comma-separated")
+	flag.IntVar(&cfg.runs, "runs", 1, "run the scenarios this many times, on one cluster, each run with fresh lists and imports")
 	known, unprobed := soaked()
 	flag.StringVar(&vend, "vendors", strings.Join(known, ","), "vendors to run them against, comma-separated")
 	flag.DurationVar(&cfg.killEvery, "kill-every", 5*time.Second, "worker-loss: SIGKILL a worker this often")
@@ -86,6 +88,9 @@ func main() {
 	var err error
 	if cfg.scenarios, err = pick("scenario", scen, scenarios); err == nil {
 		cfg.vendors, err = pick("vendor", vend, known)
+	}
+	if err == nil && cfg.runs <= 0 {
+		err = errors.New("-runs must be positive")
 	}
 	if err == nil && (cfg.rows <= 0 || cfg.audienceRows <= 0 || cfg.latency < 0 || cfg.killEvery <= 0 || cfg.dynamicScale <= 0 || cfg.faultShare <= 0 || cfg.faultShare >= 1 ||
 		cfg.vendorDeadline <= 0 || cfg.vendorTimeout <= 0 || cfg.heartbeat <= 0) {
@@ -227,18 +232,23 @@ func run(ctx context.Context, cfg config) ([]row, error) {
 
 	r := &runner{cfg: cfg, cl: cl, pool: p, endpoints: endpoints, dir: dir}
 	var rows []row
-	for _, s := range cfg.scenarios {
-		if ctx.Err() != nil {
-			return rows, ctx.Err()
+	for n := range cfg.runs {
+		for _, s := range cfg.scenarios {
+			if ctx.Err() != nil {
+				return rows, ctx.Err()
+			}
+			how := "all at once"
+			if s == scenarioTemporalRestart {
+				how = "one after another"
+			}
+			if cfg.runs > 1 {
+				how += fmt.Sprintf(", run %d of %d", n+1, cfg.runs)
+			}
+			fmt.Fprintf(os.Stderr, "soak: %s: %s, %s...\n", s, strings.Join(cfg.vendors, ", "), how)
+			rows = append(rows, r.scenario(ctx, s, cfg.vendors, func(rw row) {
+				fmt.Fprintf(os.Stderr, "soak: %s %s: %s in %s\n", s, rw.vendor, result(rw), rw.took.Round(time.Second))
+			})...)
 		}
-		how := "all at once"
-		if s == scenarioTemporalRestart {
-			how = "one after another"
-		}
-		fmt.Fprintf(os.Stderr, "soak: %s: %s, %s...\n", s, strings.Join(cfg.vendors, ", "), how)
-		rows = append(rows, r.scenario(ctx, s, cfg.vendors, func(rw row) {
-			fmt.Fprintf(os.Stderr, "soak: %s %s: %s in %s\n", s, rw.vendor, result(rw), rw.took.Round(time.Second))
-		})...)
 	}
 	if cfg.keep {
 		fmt.Fprintf(os.Stderr, "soak: worker logs are in %s\n", logs)

@@ -120,6 +120,8 @@ func (r *runner) scenario(ctx context.Context, name string, names []string, done
 	switch name {
 	case scenarioWorkerLoss:
 		r.workerLoss(ctx, trials, timed)
+	case scenarioFaultsRestart:
+		r.faultsRestart(ctx, trials, timed)
 	case scenarioTemporalRestart:
 		for _, tr := range trials {
 			timed(tr, r.temporalRestart)

@@ -16,9 +16,10 @@ const (
 	scenarioVendorFaults    = "vendor-faults"
 	scenarioVendorDown      = "vendor-down"
 	scenarioTemporalRestart = "temporal-restart"
+	scenarioFaultsRestart   = "faults-restart"
 )
 
-var scenarios = []string{scenarioWorkerLoss, scenarioVendorFaults, scenarioVendorDown, scenarioTemporalRestart}
+var scenarios = []string{scenarioWorkerLoss, scenarioVendorFaults, scenarioVendorDown, scenarioTemporalRestart, scenarioFaultsRestart}
 
 // workerLoss runs every vendor's import at once while SIGKILLing a worker
 // every kill-every, the two slots in turn, each replaced at once. The first
@@ -244,6 +245,120 @@ func (r *runner) vendorDown(ctx context.Context, tr *trial) {
 		return
 	}
 	check(tr, o, base)
+}
+
+// faultsRestart is the Retry-After test: every vendor's import at once
+// under the fault loop (500s, 429s with a Retry-After, calls hung past the
+// workers' vendor timeout), a worker SIGKILLed and replaced once a fifth of
+// each list is in, then the Temporal server stopped and started again once
+// two fifths are, the faults going on throughout. After the restart an
+// attempt the server timed out may still run beside its retry; the fakes
+// count every request sent inside a Retry-After window a 429 gave (early
+// requests), and there must be none.
+func (r *runner) faultsRestart(ctx context.Context, trials []*trial, timed func(*trial, func(context.Context, *trial))) {
+	var mu sync.Mutex
+	ended := map[*trial]bool{}
+	reached := func(fifths int) func() bool {
+		return func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, tr := range trials {
+				if !ended[tr] && tr.t.stored()*5 < tr.t.list.valid*fifths {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	disrupted := make(chan struct{})
+	// Each disruption counts for the imports still running when it came.
+	killed, restarted := map[*trial]bool{}, map[*trial]bool{}
+	running := func(into map[*trial]bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, tr := range trials {
+			if !ended[tr] {
+				into[tr] = true
+			}
+		}
+	}
+	var disruptErr error
+	go func() {
+		defer close(disrupted)
+		if !r.waitFor(ctx, reached(1)) {
+			return
+		}
+		running(killed)
+		if disruptErr = r.pool.replace(0); disruptErr != nil {
+			return
+		}
+		if !r.waitFor(ctx, reached(2)) {
+			return
+		}
+		running(restarted)
+		disruptErr = r.cl.restart(ctx, 2*time.Second)
+	}()
+	var wg sync.WaitGroup
+	for _, tr := range trials {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			timed(tr, func(ctx context.Context, tr *trial) {
+				defer func() {
+					mu.Lock()
+					ended[tr] = true
+					mu.Unlock()
+				}()
+				run, err := tr.t.start(ctx, r.cl.c, tr.id, r.cfg.queue, 0)
+				if err != nil {
+					tr.row.problem("start: %v", err)
+					return
+				}
+				tr.row.imports = 1
+				stop := r.faultLoop(tr.t)
+				o, err := r.endure(ctx, tr, run, "the vendor was failing", stop)
+				stop()
+				tr.row.faults = tr.t.faults.Injected()
+				if err != nil {
+					tr.row.problem("import failed: %v", err)
+					return
+				}
+				check(tr, o, baseline{})
+			})
+		}()
+	}
+	wg.Wait()
+	<-disrupted
+	for _, tr := range trials {
+		if killed[tr] {
+			tr.row.killed = 1
+		}
+		if restarted[tr] {
+			tr.row.restarts = 1
+		}
+		if disruptErr != nil {
+			tr.row.problem("disrupt: %v", disruptErr)
+		} else if !restarted[tr] {
+			tr.row.notes = append(tr.row.notes, "ended before the server restart; use more -rows")
+		}
+	}
+}
+
+// waitFor polls cond until it holds (true) or ctx ends or the imports'
+// timeout passes (false).
+func (r *runner) waitFor(ctx context.Context, cond func() bool) bool {
+	deadline := time.Now().Add(importTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return true
 }
 
 // temporalRestart stops the Temporal server once a quarter of the list is

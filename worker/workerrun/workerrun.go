@@ -137,6 +137,7 @@ func Start(c client.Client, o Options) (*Worker, error) {
 	// Every flow's activities, on one set of HTTP clients.
 	imp := imports.NewWithRoots(o.Connections, st, o.VendorRoots)
 	imp.Pacer = &pacer.Client{Temporal: c}
+	imp.Heartbeats = c
 	imp.Limits = o.Limits.WithDefaults()
 	imp.Opener.S3PathStyle = o.S3PathStyle
 	dataDir := o.DataDir
