@@ -1,17 +1,25 @@
-// Package source plans user lists into chunks and reads chunks back. A
-// planner streams through a CSV or NDJSON source once and cuts it at record
-// boundaries into chunks (byte ranges, row counts, the physical line a chunk
-// starts at); any worker then reads exactly one chunk straight from the source
-// (a local file, or an http(s) URL with a Range request). Planner and reader
-// share one record scanner, so they cannot disagree: every record is in
-// exactly one chunk, and reading a chunk yields exactly its row count, with
-// unparseable rows yielded as records that carry an error.
+// Package source owns reading user lists: naming them (Ref, under the
+// worker's source policy in policy.go: which roots, hosts and object
+// stores an import may name), opening them (local files, http(s) with
+// Range requests, s3/gs/azblob through gocloud.dev/blob, gzip and zstd
+// staged once to a plain copy), planning them into chunks, and reading
+// chunks back, for CSV, NDJSON and Parquet.
+//
+// A planner streams through a list once and cuts it at record boundaries
+// into chunks (byte ranges, or row ranges of a Parquet file; row counts;
+// the physical line a chunk starts at); any worker then reads exactly one
+// chunk straight from the source. Planner and reader share one record
+// scanner, so they cannot disagree: every record is in exactly one chunk,
+// and reading a chunk yields exactly its row count, with unparseable rows
+// yielded as records that carry an error. The duplicate scan reads the key
+// columns alone (ReadColumns; Parquet's key column chunks only).
 //
 // No list file, however it is made, can exhaust the process that reads it:
 // what a list declares is held to an Opener's Limits (columns, nesting, a
-// header's and a chunk's bytes, a Parquet footer's), and a Parquet file's
+// header's and a chunk's bytes, a Parquet footer's), a Parquet file's
 // footer, page index and page headers are checked before the Parquet
-// library decodes a byte of them. A cap that is reached fails the import,
+// library decodes a byte of them, and staging is held to StageLimits
+// (size, expansion, free space). A cap that is reached fails the import,
 // or rejects the row, with a sentence that names its setting.
 //
 // It imports nothing from Temporal.

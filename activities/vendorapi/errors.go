@@ -1,7 +1,13 @@
-// Package vendorapi holds what every vendor client shares: the typed error a
-// client returns for a failed call, and the rules that decide whether such a
-// failure is worth retrying. It imports nothing from Temporal; the activities
-// package turns these errors into Temporal application errors.
+// Package vendorapi holds what every vendor shares: the typed error a
+// client returns for a failed call and the rules that decide whether it is
+// worth retrying (errors.go); the HTTP call every client makes through Do,
+// which marks the request with its vendor (internal/vendorcall) and scrubs
+// secrets from what the vendor answered, and NoRedirects, the clients'
+// redirect policy (http.go); field helpers for row rules (fields.go); and a
+// vendor's Spec, Traits and the typed adapters (Batches, Jobs) that keep
+// each vendor's payload type from source to client (vendor.go). fakeapi/
+// is what the vendors' fake servers share. It imports nothing from Temporal; activities turn these
+// errors into Temporal application errors (activities/failure).
 package vendorapi
 
 import (

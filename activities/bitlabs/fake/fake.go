@@ -1,11 +1,12 @@
-// Package fake is an in-memory BitLabs Import Users API for tests and
-// the sandbox. It follows what BitLabs documents (POST {"users":[...]} with
-// an X-S2S-Token header; a request with more than one user is a bulk import
-// and only one bulk runs at a time, while single-user requests may run in
+// Package fake is an in-memory BitLabs Import Users API for tests and the
+// sandbox. It follows what BitLabs documents (POST {"users":[...]} with an
+// X-S2S-Token header; a request with more than one user is a bulk import and
+// only one bulk runs at a time, while single-user requests may run in
 // parallel; per-user validation failures come back as entries of a 200) and
-// fills the gaps vendors.md lists with configurable assumptions: the status
-// of an overlapping bulk (409 by default), a users-per-request limit, the
-// answer envelope of BitLabs' SDK, and the exact validation rules.
+// fills the gaps the vendor's documentation leaves with configurable
+// assumptions: the status of an overlapping bulk (409 by default), a
+// users-per-request limit, the answer envelope of BitLabs' SDK, and the
+// exact validation rules.
 package fake
 
 import (

@@ -1,13 +1,13 @@
-// Package fake is an in-memory Dynamic (dynamic.xyz) bulk user API
-// for tests and the sandbox. It follows what Dynamic documents (POST
-// /environments/{environmentId}/users/bulk?upsert=<bool> with a Bearer
-// token and a JSON array of users; 201 {"created","updated","failed",
-// "total"} with per-user failures inside; the field rules; 150 bulk
-// requests a minute per IP, refused with 429, a Retry-After header and
-// {"error":"Too many requests. Please try again later."}) and fills the
-// gaps vendors.md lists with configurable assumptions: the shape of a
-// failed entry, a users-per-request limit (413), and vendor-side rules a
-// client cannot check (an e-mail held by another user, a Reject hook).
+// Package fake is an in-memory Dynamic (dynamic.xyz) bulk user API for tests
+// and the sandbox. It follows what Dynamic documents (POST
+// /environments/{environmentId}/users/bulk?upsert=<bool> with a Bearer token
+// and a JSON array of users; 201 {"created","updated","failed", "total"}
+// with per-user failures inside; the field rules; 150 bulk requests a minute
+// per IP, refused with 429, a Retry-After header and {"error":"Too many
+// requests. Please try again later."}) and fills the gaps the vendor's
+// documentation leaves with configurable assumptions: the shape of a failed
+// entry, a users-per-request limit (413), and vendor-side rules a client
+// cannot check (an e-mail held by another user, a Reject hook).
 //
 // The fake is mounted at the API's base URL: tests pass the URL of
 // httptest.NewServer(fake) as the client's base URL.

@@ -1,16 +1,16 @@
-// Package fake is an in-memory Fynd Platform application for tests and
-// the sandbox: the "Audience" API (user attribute definitions, the bulk
+// Package fake is an in-memory Fynd Platform application for tests and the
+// sandbox: the "Audience" API (user attribute definitions, the bulk
 // attribute update with its background job, user groups built from a CSV
 // file_url, group members, refresh of total users) behind OAuth2 client
 // credentials.
 //
 // It follows the Audience API reference where it speaks (bodies, answers,
-// 202s, error shape {code, message, ...}) and fills the gaps vendors.md lists
-// with assumptions a test can see and move: paths (Options.Paths), the job
-// status endpoint and its answer, the group statuses after "pending"
-// (in_progress, completed, failed), the CSV identifier columns (user_id,
-// email, phone_number), how long each background state lasts, and whether
-// unknown users are created or rejected.
+// 202s, error shape {code, message, ...}) and fills the gaps the vendor's
+// documentation leaves with assumptions a test can see and move: paths
+// (Options.Paths), the job status endpoint and its answer, the group
+// statuses after "pending" (in_progress, completed, failed), the CSV
+// identifier columns (user_id, email, phone_number), how long each
+// background state lasts, and whether unknown users are created or rejected.
 //
 // Everything heavy runs in the background, as at Fynd: a job or a group
 // really fetches its file_url over HTTP while it is "in progress". States

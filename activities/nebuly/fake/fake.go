@@ -1,10 +1,11 @@
-// Package fake is an in-memory Nebuly eligible-users API for tests and
-// the sandbox. It follows what Nebuly documents (POST inserts new users and
+// Package fake is an in-memory Nebuly eligible-users API for tests and the
+// sandbox. It follows what Nebuly documents (POST inserts new users and
 // answers with the ones inserted, PUT replaces existing users matched on
 // end_user, DELETE takes a JSON body, GET lists everything, Bearer auth) and
-// fills the gaps vendors.md lists with configurable assumptions: what POST
-// does with an existing user, a users-per-request limit, a rate limit
-// answered with 429 and Retry-After, and FastAPI-style 422 details.
+// fills the gaps the vendor's documentation leaves with configurable
+// assumptions: what POST does with an existing user, a users-per-request
+// limit, a rate limit answered with 429 and Retry-After, and FastAPI-style
+// 422 details.
 package fake
 
 import (

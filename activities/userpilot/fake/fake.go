@@ -1,10 +1,10 @@
-// Package fake is an in-memory Userpilot bulk identify API with
-// background jobs, for tests and the sandbox. It follows what Userpilot
-// documents (POST /v1/users/bulk_identify answers 202 with a job, at most
-// 10,000 users a request, primitive metadata only, about 1,200 rows
-// processed a minute, one job at a time, Token auth, {"errors":[…]} bodies)
-// and fills the gaps vendors.md lists with configurable assumptions: what a
-// second bulk request does while a job runs (409 or queue), how long a job
+// Package fake is an in-memory Userpilot bulk identify API with background
+// jobs, for tests and the sandbox. It follows what Userpilot documents (POST
+// /v1/users/bulk_identify answers 202 with a job, at most 10,000 users a
+// request, primitive metadata only, about 1,200 rows processed a minute, one
+// job at a time, Token auth, {"errors":[…]} bodies) and fills the gaps the
+// vendor's documentation leaves with configurable assumptions: what a second
+// bulk request does while a job runs (409 or queue), how long a job
 // validates, and how a failed job reports itself.
 //
 // Jobs need no goroutines: their progress is computed from the Clock
