@@ -188,14 +188,16 @@ func TestConcurrentCallersShareOneTokenFetch(t *testing.T) {
 }
 
 func TestTokenRefreshedBeforeExpiry(t *testing.T) {
-	e := setup(t, fyndfake.Options{TokenTTL: time.Second}, fynd.Config{})
+	clk := &clock{t: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)}
+	e := setup(t, fyndfake.Options{TokenTTL: time.Second, Clock: clk.Now}, fynd.Config{})
+	fynd.SetClock(e.client, clk.Now)
 	ctx := context.Background()
 	if _, err := e.client.FindGroup(ctx, "g"); err != nil {
 		t.Fatal(err)
 	}
 	// Past the token's life the client must not even try it: it refreshes
 	// first, so the fake never answers 401.
-	time.Sleep(1200 * time.Millisecond)
+	clk.Add(1200 * time.Millisecond)
 	if _, err := e.client.FindGroup(ctx, "g"); err != nil {
 		t.Fatal(err)
 	}
