@@ -14,7 +14,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/rs/zerolog"
@@ -27,7 +26,6 @@ import (
 	"importer/internal/codec"
 	"importer/internal/connections"
 	"importer/internal/devserver"
-	"importer/internal/limits"
 	"importer/internal/logging"
 	"importer/internal/metrics"
 	"importer/internal/temporalclient"
@@ -61,12 +59,13 @@ type flags struct {
 }
 
 func main() {
-	if err := newCommand().Execute(); err != nil {
+	if err := newCommand(osEnvironment()).Execute(); err != nil {
 		os.Exit(1)
 	}
 }
 
-func newCommand() *cobra.Command {
+// newCommand is the worker's command over env, the environment read once.
+func newCommand(env snapshot) *cobra.Command {
 	var f flags
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -168,7 +167,10 @@ running chunks finish their batch; anything cut off resumes on another worker.`,
   TEMPORAL_ADDRESS=temporal.example.com:7233 IMPORTER_NEBULY_API_KEY=... go run ./worker`,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			err := run(cmd.Context(), f)
+			cfg, err := readConfig(env)
+			if err == nil {
+				err = run(cmd.Context(), f, cfg)
+			}
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "worker:", err)
 			}
@@ -183,8 +185,8 @@ running chunks finish their batch; anything cut off resumes on another worker.`,
 	fl.IntVar(&f.uiPort, "ui-port", 8233, "with --dev: the Temporal web UI port")
 	fl.StringVar(&f.devDB, "dev-db", "", "with --dev: the SQLite file (default <data-dir>/temporal.db; \":memory:\" keeps nothing)")
 	fl.BoolVar(&f.sandbox, "sandbox", false, "start fake vendor servers in-process and point the default connections at them")
-	fl.StringVar(&f.dataDir, "data-dir", envOr("IMPORTER_DATA_DIR", ".importer"), "where the embedded store (importer.db), the --dev database and local artifacts are kept [IMPORTER_DATA_DIR]")
-	fl.StringVar(&f.store, "store", os.Getenv("IMPORTER_STORE"), "where rejects and incremental state are kept: postgres://user@host:5432/db?sslmode=... shared by all workers, or empty for the SQLite file under --data-dir (one host only) [IMPORTER_STORE]")
+	fl.StringVar(&f.dataDir, "data-dir", env.or(envDataDir, ".importer"), "where the embedded store (importer.db), the --dev database and local artifacts are kept [IMPORTER_DATA_DIR]")
+	fl.StringVar(&f.store, "store", env.Getenv(envStore), "where rejects and incremental state are kept: postgres://user@host:5432/db?sslmode=... shared by all workers, or empty for the SQLite file under --data-dir (one host only) [IMPORTER_STORE]")
 	fl.StringVar(&f.taskQueue, "task-queue", workflows.TaskQueue, "the task queue to poll")
 	fl.StringVar(&f.address, "address", "", "Temporal frontend host:port (default: TEMPORAL_ADDRESS or localhost:7233)")
 	fl.StringVar(&f.namespace, "namespace", "", "Temporal namespace (default: TEMPORAL_NAMESPACE or default)")
@@ -193,13 +195,13 @@ running chunks finish their batch; anything cut off resumes on another worker.`,
 	fl.IntVar(&f.maxActs, "max-concurrent-chunks", 0, "chunks this worker runs at once (default: the SDK's)")
 	fl.StringVar(&f.codecListen, "codec-listen", "", "serve the payload codec endpoint for the Temporal UI on this host:port, e.g. 127.0.0.1:8081 (needs IMPORTER_CODEC_KEYS)")
 	fl.StringSliceVar(&f.codecOrigins, "codec-origin", nil, "web UI origin allowed to call the codec endpoint, repeatable (default with --dev: the dev UI's URL)")
-	fl.StringVar(&f.config, "config", os.Getenv("IMPORTER_CONFIG"), "YAML file of named vendor connections and webhooks, mode 600 [IMPORTER_CONFIG]")
-	fl.StringVar(&f.vendorCA, "vendor-ca", os.Getenv("IMPORTER_VENDOR_CA_FILE"), "PEM bundle of extra CAs to trust for vendor calls and http(s) sources [IMPORTER_VENDOR_CA_FILE]")
-	fl.StringVar(&f.metricsListen, "metrics-listen", os.Getenv(metrics.EnvListen), "serve Prometheus metrics at http://ADDR/metrics, e.g. 0.0.0.0:9464 (default with --dev: a free loopback port) ["+metrics.EnvListen+"]")
+	fl.StringVar(&f.config, "config", env.Getenv(envConfig), "YAML file of named vendor connections and webhooks, mode 600 [IMPORTER_CONFIG]")
+	fl.StringVar(&f.vendorCA, "vendor-ca", env.Getenv(envVendorCA), "PEM bundle of extra CAs to trust for vendor calls and http(s) sources [IMPORTER_VENDOR_CA_FILE]")
+	fl.StringVar(&f.metricsListen, "metrics-listen", env.Getenv(envListen), "serve Prometheus metrics at http://ADDR/metrics, e.g. 0.0.0.0:9464 (default with --dev: a free loopback port) ["+metrics.EnvListen+"]")
 	return cmd
 }
 
-func run(parent context.Context, f flags) error {
+func run(parent context.Context, f flags, cfg Config) error {
 	if parent == nil {
 		parent = context.Background()
 	}
@@ -217,44 +219,18 @@ func run(parent context.Context, f flags) error {
 	if err != nil {
 		return err
 	}
-	callTimeout, err := vendorTimeout(os.Getenv)
-	if err != nil {
-		return err
-	}
-	pathStyle := false
-	if v := os.Getenv("IMPORTER_S3_PATH_STYLE"); v != "" {
-		if pathStyle, err = strconv.ParseBool(v); err != nil {
-			return fmt.Errorf("IMPORTER_S3_PATH_STYLE=%q: want true or false", v)
-		}
-	}
 	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	caps, err := limits.FromEnv(os.Getenv)
-	if err != nil {
-		return err
-	}
-	stagingLimits, err := source.StagingLimitsFromEnv(os.Getenv)
-	if err != nil {
-		return err
-	}
-	sourceLimits, err := source.LimitsFromEnv(os.Getenv)
-	if err != nil {
-		return err
-	}
-	sealed, err := codec.KeyringFromEnv(os.Getenv)
-	if err != nil {
-		return err
-	}
 	// Before any server starts: a bad file should stop the worker at once.
-	conns, err := connections.Load(f.config, os.Environ(), vendors.ConnectionSchema())
+	conns, err := connections.Load(f.config, cfg.Environ, vendors.ConnectionSchema())
 	if err != nil {
 		return err
 	}
 	if f.config != "" {
 		log.Info().Str("file", f.config).Msg("vendor connections read from the config file")
 	}
-	sources, err := sourcePolicy(f.dev, os.Getenv, conns.Sources())
+	sources, err := sourcePolicy(f.dev, cfg, conns.Sources())
 	if err != nil {
 		return err
 	}
@@ -269,14 +245,14 @@ func run(parent context.Context, f flags) error {
 
 	address, namespace := f.address, f.namespace
 	// The UI's address, for the run's link in notifications.
-	uiURL := os.Getenv("IMPORTER_UI_URL")
+	uiURL := cfg.UI
 	if f.dev && address != "" {
 		return errors.New("--address and --dev do not go together: --dev starts its own server (use --dev-port)")
 	}
 	var codecURL string
 	if f.codecListen != "" {
 		// Before the dev server: its UI must be told where the endpoint is.
-		cs, err := startCodec(&f, log)
+		cs, err := startCodec(&f, cfg, log)
 		if err != nil {
 			return err
 		}
@@ -344,7 +320,7 @@ func run(parent context.Context, f flags) error {
 			log.Info().Strs("search_attributes", added).Msg("registered search attributes")
 		}
 	}
-	store, places, err := openArtifacts(ctx, f, log)
+	store, places, err := openArtifacts(ctx, f, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -359,18 +335,18 @@ func run(parent context.Context, f flags) error {
 		DataDir:                 f.dataDir,
 		StoreURL:                f.store,
 		MaxConcurrentActivities: f.maxActs,
-		VendorTimeout:           callTimeout,
-		S3PathStyle:             pathStyle,
-		Staging:                 os.Getenv("IMPORTER_STAGING_URL"),
+		VendorTimeout:           cfg.VendorTimeout,
+		S3PathStyle:             cfg.S3PathStyle,
+		Staging:                 cfg.Staging,
 		Logger:                  log,
 		VendorRoots:             roots,
 		UI:                      uiURL,
 		Sources:                 sources,
-		Limits:                  caps,
-		Sealed:                  sealed != nil,
+		Limits:                  cfg.Limits,
+		Sealed:                  cfg.Keyring != nil,
 		Health:                  health,
-		StagingLimits:           stagingLimits,
-		SourceLimits:            sourceLimits,
+		StagingLimits:           cfg.StagingLimits,
+		SourceLimits:            cfg.SourceLimits,
 	})
 }
 
@@ -381,12 +357,12 @@ func run(parent context.Context, f flags) error {
 // roots default to the directory the worker was started in and loopback
 // is allowed, so the quick start's examples and sandbox work; in
 // production nothing local is read unless the operator names it.
-func sourcePolicy(dev bool, getenv func(string) string, file connections.Sources) (*source.Policy, error) {
-	roots := source.SplitRoots(getenv(source.EnvRoots))
+func sourcePolicy(dev bool, cfg Config, file connections.Sources) (*source.Policy, error) {
+	roots := cfg.SourceRoots
 	if len(roots) == 0 {
 		roots = file.Roots
 	}
-	hosts := source.SplitHosts(getenv(source.EnvHosts))
+	hosts := cfg.SourceHosts
 	if len(hosts) == 0 {
 		hosts = file.Hosts
 	}
@@ -408,23 +384,15 @@ func sourcePolicy(dev bool, getenv func(string) string, file connections.Sources
 // startCodec serves the codec endpoint with the worker's keyring. With --dev
 // and no --codec-origin it allows the dev UI, fixing the UI's port now if it
 // was left to chance so the origin is known before the UI starts.
-func startCodec(f *flags, log zerolog.Logger) (*codec.Server, error) {
-	ring, err := codec.KeyringFromEnv(os.Getenv)
-	if err != nil {
-		return nil, err
-	}
+func startCodec(f *flags, cfg Config, log zerolog.Logger) (*codec.Server, error) {
+	ring, tokens := cfg.Keyring, cfg.CodecTokens
 	if ring == nil {
 		return nil, fmt.Errorf("--codec-listen needs %s (make a key with `go run ./internal/codec/cmd/newkey`)", codec.EnvKeys)
-	}
-	var tokens []string
-	for _, t := range strings.Split(os.Getenv(codec.EnvTokens), ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			tokens = append(tokens, t)
-		}
 	}
 	origins := f.codecOrigins
 	if f.dev && len(origins) == 0 {
 		if f.uiPort == 0 {
+			var err error
 			if f.uiPort, err = devserver.FreePort("127.0.0.1"); err != nil {
 				return nil, err
 			}
@@ -452,32 +420,32 @@ func startCodec(f *flags, log zerolog.Logger) (*codec.Server, error) {
 //
 // It returns the store's places too (artifacts.Config.Places), which no
 // import may read as its source.
-func openArtifacts(ctx context.Context, f flags, log zerolog.Logger) (artifacts.Store, []string, error) {
-	getenv := os.Getenv
-	if os.Getenv("IMPORTER_ARTIFACTS") == "" {
+func openArtifacts(ctx context.Context, f flags, cfg Config, log zerolog.Logger) (artifacts.Store, []string, error) {
+	getenv := cfg.getenv
+	if getenv("IMPORTER_ARTIFACTS") == "" {
 		if !f.dev {
 			return nil, nil, nil
 		}
 		getenv = func(k string) string {
-			if k == "IMPORTER_ARTIFACTS_LISTEN" && os.Getenv(k) == "" {
+			if k == "IMPORTER_ARTIFACTS_LISTEN" && cfg.getenv(k) == "" {
 				return "127.0.0.1:0"
 			}
-			return os.Getenv(k)
+			return cfg.getenv(k)
 		}
 	}
-	cfg, err := artifacts.ConfigFromEnv(getenv, f.dataDir)
+	ac, err := artifacts.ConfigFromEnv(getenv, f.dataDir)
 	if err != nil {
 		return nil, nil, err
 	}
-	store, srv, err := artifacts.Open(ctx, cfg)
+	store, srv, err := artifacts.Open(ctx, ac)
 	if err != nil {
 		return nil, nil, err
 	}
 	log.Info().Str("store", store.Describe()).Msg("artifact store ready")
 	if srv == nil {
-		return store, cfg.Places(), nil
+		return store, ac.Places(), nil
 	}
-	return serverStore{Store: store, srv: srv}, cfg.Places(), nil
+	return serverStore{Store: store, srv: srv}, ac.Places(), nil
 }
 
 // serverStore is a store whose HTTP server closes with it.

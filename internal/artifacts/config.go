@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"importer/internal/envconf"
 )
 
 // Store kinds.
@@ -141,12 +143,9 @@ func s3FromEnv(get func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("IMPORTER_S3_ENDPOINT: %w", err)
 		}
 	}
-	if v := get("IMPORTER_S3_PATH_STYLE"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return Config{}, fmt.Errorf("IMPORTER_S3_PATH_STYLE=%q: want true or false", v)
-		}
-		c.S3.PathStyle = b
+	var err error
+	if c.S3.PathStyle, err = envconf.Bool(get, envconf.S3PathStyle); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"importer/activities/rejects"
 	"importer/activities/source"
 	"importer/internal/atomicfile"
+	"importer/internal/envconf"
 	"importer/workflows"
 )
 
@@ -39,8 +41,12 @@ func runDryRun(ctx context.Context, g *Globals, in workflows.ImportInput, reject
 	}
 	p := g.printer()
 	p.note("Dry run: reading %s for %s; nothing is sent.\n", displaySource(in.Source.URI), in.Vendor)
+	pathStyle, err := envconf.Bool(os.Getenv, envconf.S3PathStyle)
+	if err != nil {
+		return err
+	}
 	started := time.Now()
-	res, err := imports.DryRun(ctx, &source.Opener{S3PathStyle: s3PathStyle()}, in.Vendor, in.Source, in.Mapping, save)
+	res, err := imports.DryRun(ctx, &source.Opener{S3PathStyle: pathStyle}, in.Vendor, in.Source, in.Mapping, save)
 	if err != nil {
 		return fmt.Errorf("dry run: %w", err)
 	}

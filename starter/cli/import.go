@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"importer/activities/source"
 	"importer/activities/vendors"
 	"importer/internal/codec"
+	"importer/internal/envconf"
 	"importer/workflows"
 )
 
@@ -266,7 +266,11 @@ func isURL(s string) bool {
 // checkHeader reads the first record of a local CSV and checks that the
 // vendor's required fields can be filled.
 func checkHeader(vendor, uri string, m mapping.Mapping) error {
-	page, err := source.Plan(context.Background(), &source.Opener{S3PathStyle: s3PathStyle()}, source.PlanRequest{
+	pathStyle, err := envconf.Bool(os.Getenv, envconf.S3PathStyle)
+	if err != nil {
+		return err
+	}
+	page, err := source.Plan(context.Background(), &source.Opener{S3PathStyle: pathStyle}, source.PlanRequest{
 		URI: uri, Format: source.CSV, ChunkRows: 1, MaxChunks: 1,
 	}, nil)
 	if err != nil {
@@ -387,12 +391,4 @@ func checkSealed(uri string) error {
 		return nil
 	}
 	return errors.New(source.CredentialRefusal(uri, what))
-}
-
-// s3PathStyle is IMPORTER_S3_PATH_STYLE for the sources the starter reads
-// itself (a dry run); a value that is no boolean counts as false, and the
-// worker, which reads it too, refuses it.
-func s3PathStyle() bool {
-	on, _ := strconv.ParseBool(os.Getenv("IMPORTER_S3_PATH_STYLE"))
-	return on
 }
