@@ -124,9 +124,10 @@ func subject(n Notification) string {
 	return s
 }
 
+// vendorTitle is a vendor's registry name as a title ("fynd": "Fynd").
 func vendorTitle(v string) string {
 	if v == "" {
-		return "Fynd"
+		return "the vendor's"
 	}
 	return strings.ToUpper(v[:1]) + v[1:]
 }
