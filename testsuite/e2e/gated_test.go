@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	bitlabsfake "importer/activities/bitlabs/fake"
+	"importer/activities/imports"
 	"importer/activities/source"
 	userpilotfake "importer/activities/userpilot/fake"
 	"importer/activities/vendors/gen"
@@ -207,6 +208,10 @@ func TestUserpilotWaitResumesAfterWorkerRestart(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	w1.Stop()
+	// The wait was cut: the worker stopped while the vendor's job still ran.
+	if jobs := g.userpilot.Jobs(); len(jobs) != 1 || !jobs[0].Ended.IsZero() {
+		t.Fatalf("jobs when the worker stopped: %+v; want one still running, or the test cuts no wait", jobs)
+	}
 	time.Sleep(time.Second)
 	g.startWorker(g.gatedConns(), 0)
 	res, err := g.wait(run, 2*time.Minute)
@@ -215,6 +220,22 @@ func TestUserpilotWaitResumesAfterWorkerRestart(t *testing.T) {
 	}
 	if res.Accepted != int64(st.Valid) {
 		t.Fatalf("%+v", res)
+	}
+	// The wait that finished is a later attempt of the one the stop cut,
+	// resumed on the new worker from its heartbeat (the job ID), not a
+	// new submission.
+	waits := map[int64]bool{}
+	var lastAttempt int32
+	for _, ev := range g.history(run.GetID(), run.GetRunID()) {
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == imports.WaitJobName {
+			waits[ev.GetEventId()] = true
+		}
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && waits[a.GetScheduledEventId()] {
+			lastAttempt = max(lastAttempt, a.GetAttempt())
+		}
+	}
+	if len(waits) != 1 || lastAttempt < 2 {
+		t.Fatalf("%d waits scheduled, the last started at attempt %d; want one wait that finished on a later attempt", len(waits), lastAttempt)
 	}
 	if n := len(g.userpilot.Jobs()); n != 1 {
 		t.Fatalf("%d jobs submitted, want 1: the resumed wait resubmitted the rows", n)
