@@ -50,6 +50,10 @@ const defaultMaxAttributeSets = 100
 // and merged, one line per member, when the sync finishes.
 const vendorRejectPrefix = "v-"
 
+// mergedVendorPart is the part FinishAudience merges the vendor parts into,
+// one line per member Fynd refused.
+const mergedVendorPart = "w-vendor"
+
 // fyndConn returns a connection and its (cached) client. The client keeps
 // its OAuth token between calls, so it is kept per connection settings.
 func (a *Activities) fyndConn(name string) (connections.Connection, *fynd.Client, error) {

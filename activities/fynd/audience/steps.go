@@ -471,36 +471,41 @@ func callWithRetry(ctx context.Context, call func() error) error {
 
 // diffMembers says which desired members the group lacks and which of the
 // group's members the list does not have. A member matches on any shared
-// identifier: the user id, an e-mail (any case) or a phone number.
+// identifier: the user id, an e-mail (any case) or a phone number. A
+// listing that shows one member twice keeps both copies of a member the
+// list has: no copy is removed.
 func diffMembers(desired [][3]string, current []fynd.Member) (adds [][3]string, removes []fynd.Member) {
-	byID, byEmail, byPhone := map[string]int{}, map[string]int{}, map[string]int{}
+	byID, byEmail, byPhone := map[string][]int{}, map[string][]int{}, map[string][]int{}
 	for i, m := range current {
 		if m.UserID != "" {
-			byID[m.UserID] = i
+			byID[m.UserID] = append(byID[m.UserID], i)
 		}
 		for _, e := range m.Emails {
-			byEmail[strings.ToLower(e)] = i
+			byEmail[strings.ToLower(e)] = append(byEmail[strings.ToLower(e)], i)
 		}
 		for _, p := range m.Phones {
-			byPhone[p] = i
+			byPhone[p] = append(byPhone[p], i)
 		}
 	}
 	matched := make([]bool, len(current))
 	for _, d := range desired {
-		i, ok := byID[d[0]]
-		if !ok || d[0] == "" {
-			i, ok = byEmail[strings.ToLower(d[1])]
-			ok = ok && d[1] != ""
+		var same []int
+		if d[0] != "" {
+			same = byID[d[0]]
 		}
-		if !ok {
-			i, ok = byPhone[d[2]]
-			ok = ok && d[2] != ""
+		if len(same) == 0 && d[1] != "" {
+			same = byEmail[strings.ToLower(d[1])]
 		}
-		if ok {
-			matched[i] = true
+		if len(same) == 0 && d[2] != "" {
+			same = byPhone[d[2]]
+		}
+		if len(same) == 0 {
+			adds = append(adds, d)
 			continue
 		}
-		adds = append(adds, d)
+		for _, i := range same {
+			matched[i] = true
+		}
 	}
 	for i, m := range current {
 		if !matched[i] {
@@ -848,10 +853,12 @@ func (a *Activities) FinishAudience(ctx context.Context, in FinishAudienceInput)
 		return FinishedAudience{}, err
 	}
 	merged := map[string]*rejects.Reject{}
+	said := map[string]map[string]bool{} // user → the reasons merged for them
 	var order []string
 	for _, r := range parts {
 		if m, ok := merged[r.UserID]; ok {
-			if !strings.Contains(m.Reason, r.Reason) {
+			if !said[r.UserID][r.Reason] {
+				said[r.UserID][r.Reason] = true
 				m.Reason += "; " + r.Reason
 			}
 			if r.Line > 0 && (m.Line == 0 || r.Line < m.Line) {
@@ -861,6 +868,7 @@ func (a *Activities) FinishAudience(ctx context.Context, in FinishAudienceInput)
 		}
 		r := r
 		merged[r.UserID] = &r
+		said[r.UserID] = map[string]bool{r.Reason: true}
 		order = append(order, r.UserID)
 	}
 	var out []rejects.Reject
@@ -873,9 +881,20 @@ func (a *Activities) FinishAudience(ctx context.Context, in FinishAudienceInput)
 			fmt.Sprintf("fynd refused %d members of the %d sent: the accounting does not add up", len(out), in.Members), failure.AccountingError, nil)
 	}
 	// The merged part replaces the vendor parts in one transaction; a
-	// retry after it finds no vendor parts and keeps the merged one.
+	// retry after it finds no vendor parts, keeps the merged one, and
+	// counts what Fynd refused from it.
 	if len(parts) > 0 {
-		if err := a.Store.MergeRejects(ctx, in.Spec.SyncKey, vendorRejectPrefix, "w-vendor", rejects.Stored(out)); err != nil {
+		if err := a.Store.MergeRejects(ctx, in.Spec.SyncKey, vendorRejectPrefix, mergedVendorPart, rejects.Stored(out)); err != nil {
+			return FinishedAudience{}, err
+		}
+	} else {
+		err := a.Store.Rejects(ctx, in.Spec.SyncKey, mergedVendorPart, func(part string, r store.Reject) error {
+			if part == mergedVendorPart {
+				out = append(out, rejects.Reject(r))
+			}
+			return nil
+		})
+		if err != nil {
 			return FinishedAudience{}, err
 		}
 	}
