@@ -126,6 +126,11 @@ func (a *Activities) Register(w worker.ActivityRegistry) {
 // chunks, so a planning attempt that dies loses little.
 const planSubPage = 50
 
+// The activity names, as registered on the worker and called by workflows.
+//
+// PlanChunksName is what PlanChunks is registered as and workflows call.
+const PlanChunksName = "PlanChunks"
+
 // PlanChunks returns one page of chunk descriptors. The first page also
 // checks that the source can fill the vendor's required fields, so a wrong
 // file fails at once rather than row by row.
@@ -282,6 +287,9 @@ func (a *Activities) vendorConn(vendorName, connName string) (vendorapi.Vendor, 
 	}
 	return v, conn, nil
 }
+
+// ImportChunkName is what ImportChunk is registered as and workflows call.
+const ImportChunkName = "ImportChunk"
 
 // ImportChunk reads one chunk from the source, maps and validates its rows,
 // sends the valid ones to the vendor batch by batch, and writes the rejects.
@@ -582,6 +590,9 @@ func (a *Activities) sendBatch(ctx context.Context, v vendorapi.Vendor, payloads
 	}
 	return c, rejected, out.Failed, nil
 }
+
+// FinalizeRejectsName is what FinalizeRejects is registered as and workflows call.
+const FinalizeRejectsName = "FinalizeRejects"
 
 // FinalizeRejects counts the rejects the store holds for an import and,
 // when the workflow says how many its chunks rejected, checks that none is

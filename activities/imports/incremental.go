@@ -14,15 +14,6 @@ import (
 	"importer/internal/store"
 )
 
-// Activity names of an incremental import's last steps. The state becomes
-// the one the next run compares with only after the whole run succeeded.
-const (
-	PrepareStateName      = "PrepareState"
-	DeactivateMissingName = "DeactivateMissing"
-	CommitStateName       = "CommitState"
-	DiscardStateName      = "DiscardState"
-)
-
 // StateInput names the state of an incremental import and this run of it.
 type StateInput struct {
 	Vendor      string      `json:"vendor"`
@@ -119,6 +110,12 @@ func (a *Activities) recordState(ctx context.Context, in ChunkInput, part string
 	return int64(len(recs)), nil
 }
 
+// The activity names of an incremental import's last steps. The state becomes
+// the one the next run compares with only after the whole run succeeded.
+//
+// PrepareStateName is what PrepareState is registered as and workflows call.
+const PrepareStateName = "PrepareState"
+
 // PrepareState computes the run's next state and lists the users that
 // disappeared, without replacing the current state yet.
 func (a *Activities) PrepareState(ctx context.Context, in StateInput) (StatePrepared, error) {
@@ -144,6 +141,9 @@ func (a *Activities) PrepareState(ctx context.Context, in StateInput) (StatePrep
 	}
 	return StatePrepared{Users: p.Users, Disappeared: p.Disappeared}, nil
 }
+
+// DeactivateMissingName is what DeactivateMissing is registered as and workflows call.
+const DeactivateMissingName = "DeactivateMissing"
 
 // DeactivateMissing ends the access of users that disappeared from the
 // list, where the vendor has such a thing (Traits.Deactivates; Nebuly sets
@@ -173,6 +173,9 @@ func (a *Activities) DeactivateMissing(ctx context.Context, in StateInput) (Deac
 	return Deactivated{Deactivated: d.Deactivated, Absent: d.Absent}, nil
 }
 
+// CommitStateName is what CommitState is registered as and workflows call.
+const CommitStateName = "CommitState"
+
 // CommitState makes the run's state the one the next run compares with.
 func (a *Activities) CommitState(ctx context.Context, in StateInput) error {
 	if err := ownKey(ctx, in.RunKey); err != nil {
@@ -181,6 +184,9 @@ func (a *Activities) CommitState(ctx context.Context, in StateInput) error {
 	defer steps.StartHeartbeat(ctx, "committing the state").Stop()
 	return a.Store.CommitState(ctx, in.Incremental.StateKey, in.RunKey)
 }
+
+// DiscardStateName is what DiscardState is registered as and workflows call.
+const DiscardStateName = "DiscardState"
 
 // DiscardState drops a failed run's records: the next run compares with
 // the last success and sends again what this one did not finish.

@@ -15,16 +15,6 @@ import (
 	"importer/internal/steps"
 )
 
-// Activity names for vendors whose bulk call starts a background job
-// (Userpilot): one activity submits a chunk as a job, another waits for it.
-// They are apart so that the job ID is in the workflow's history before any
-// waiting: a retried or resumed wait polls the same job and never submits
-// the rows again.
-const (
-	SubmitJobName = "SubmitJob"
-	WaitJobName   = "WaitJob"
-)
-
 // JobSubmitResult is a submitted chunk: its job, and the counts of the rows
 // that were not sent (invalid ones, already in the rejects file).
 type JobSubmitResult struct {
@@ -51,6 +41,15 @@ type jobWaitProgress struct {
 	Total  int    `json:"total"`
 	Polls  int    `json:"polls"`
 }
+
+// The activity names for vendors whose bulk call starts a background job
+// (Userpilot): one activity submits a chunk as a job, another waits for it.
+// They are apart so that the job ID is in the workflow's history before any
+// waiting: a retried or resumed wait polls the same job and never submits
+// the rows again.
+//
+// SubmitJobName is what SubmitJob is registered as and workflows call.
+const SubmitJobName = "SubmitJob"
 
 // SubmitJob reads a chunk, writes its invalid rows to the rejects, and
 // submits the valid ones as one vendor job. The caller holds the vendor's
@@ -141,6 +140,9 @@ func (a *Activities) SubmitJob(ctx context.Context, in ChunkInput) (JobSubmitRes
 	res.JobID = jobID
 	return done()
 }
+
+// WaitJobName is what WaitJob is registered as and workflows call.
+const WaitJobName = "WaitJob"
 
 // WaitJob polls a job until it ends, heartbeating each status, with a
 // growing interval. A completed job accepts its rows; a failed one turns

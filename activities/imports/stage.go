@@ -13,14 +13,6 @@ import (
 	"importer/internal/steps"
 )
 
-// Activity names of staging: a compressed source cannot be range-read, so
-// an import first decompresses it once into a plain copy every worker can
-// read (StageSource), and deletes the copy when it ends (DropStaged).
-const (
-	StageSourceName = "StageSource"
-	DropStagedName  = "DropStaged"
-)
-
 // StageInput names the compressed source of an import.
 type StageInput struct {
 	ImportKey string     `json:"import_key"`
@@ -32,6 +24,13 @@ type stageProgress struct {
 	Read    int64         `json:"read"`
 	Reading steps.Reading `json:"reading"`
 }
+
+// The activity names of staging: a compressed source cannot be range-read, so
+// an import first decompresses it once into a plain copy every worker can
+// read (StageSource), and deletes the copy when it ends (DropStaged).
+//
+// StageSourceName is what StageSource is registered as and workflows call.
+const StageSourceName = "StageSource"
 
 // StageSource decompresses the import's source into the worker's staging
 // area (Activities.Staging) and returns the plain copy's Ref, which the
@@ -77,6 +76,9 @@ type DropStagedInput struct {
 	Format    source.Format `json:"format"`
 	URI       string        `json:"uri,omitempty"`
 }
+
+// DropStagedName is what DropStaged is registered as and workflows call.
+const DropStagedName = "DropStaged"
 
 // DropStaged deletes an import's staged copy from the staging area, by the
 // name the worker derives from the import's key (source.StagedName): what

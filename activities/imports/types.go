@@ -9,13 +9,6 @@ import (
 	"importer/activities/source"
 )
 
-// Activity names, as registered on the worker and called by workflows.
-const (
-	PlanChunksName      = "PlanChunks"
-	ImportChunkName     = "ImportChunk"
-	FinalizeRejectsName = "FinalizeRejects"
-)
-
 // Counts is the accounting of rows: Rows = Accepted + Rejected + Unchanged,
 // always.
 type Counts struct {

@@ -151,6 +151,14 @@ type audienceManifest struct {
 	Sets []attributeSet `json:"sets"`
 }
 
+// The activity names of the Fynd audience sync. Each vendor step is its own
+// activity so that what the vendor answered (a job id, a group id) is in the
+// workflow's history before anything waits on it: a retried or resumed wait
+// polls the same job or group and never submits again.
+//
+// PrepareAudienceName is what PrepareAudience is registered as and workflows call.
+const PrepareAudienceName = "PrepareAudience"
+
 // PrepareAudience reads the source, validates every row, and writes what
 // Fynd will fetch: the members file (identifiers of every valid member,
 // each once: a user id that appears again replaces the earlier row, which

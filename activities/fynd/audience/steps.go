@@ -28,6 +28,9 @@ import (
 	"importer/internal/vendorcall"
 )
 
+// EnsureAttributesName is what EnsureAttributes is registered as and workflows call.
+const EnsureAttributesName = "EnsureAttributes"
+
 // EnsureAttributes makes every attribute definition the sync sets exist,
 // found by slug: a missing one is created, and one whose name, type or
 // description differs from what the mapping declares is updated.
@@ -82,6 +85,9 @@ func or(s, def string) string {
 	}
 	return s
 }
+
+// StartAttributeJobName is what StartAttributeJob is registered as and workflows call.
+const StartAttributeJobName = "StartAttributeJob"
 
 // StartAttributeJob starts the bulk attribute update of one attribute set:
 // the values from the manifest on every user of the set's file. The job id
@@ -153,6 +159,9 @@ func readManifest(ctx context.Context, store ArtifactStore, key string) (audienc
 	return man, nil
 }
 
+// WaitAttributeJobName is what WaitAttributeJob is registered as and workflows call.
+const WaitAttributeJobName = "WaitAttributeJob"
+
 // WaitAttributeJob polls a bulk attribute job until it ends. A failed job
 // fails the sync with Fynd's reason; rows a completed job refused become
 // rejects.
@@ -208,6 +217,9 @@ type waitProgress struct {
 	Total  int    `json:"total,omitempty"`
 	Polls  int    `json:"polls"`
 }
+
+// SyncGroupName is what SyncGroup is registered as and workflows call.
+const SyncGroupName = "SyncGroup"
 
 // SyncGroup makes the group hold the members file. A group is looked up by
 // name before anything is created, so a re-run (or a retried attempt after
@@ -515,6 +527,9 @@ func diffMembers(desired [][3]string, current []fynd.Member) (adds [][3]string, 
 	return adds, removes
 }
 
+// WaitGroupName is what WaitGroup is registered as and workflows call.
+const WaitGroupName = "WaitGroup"
+
 // WaitGroup polls a group until it has processed its last change. A group
 // that failed fails the sync with Fynd's reason and error count.
 func (a *Activities) WaitGroup(ctx context.Context, in GroupWaitInput) (GroupState, error) {
@@ -552,6 +567,9 @@ func (a *Activities) WaitGroup(ctx context.Context, in GroupWaitInput) (GroupSta
 	return GroupState{Status: g.Status, ErrorCount: g.Error.Count}, nil
 }
 
+// RefreshGroupName is what RefreshGroup is registered as and workflows call.
+const RefreshGroupName = "RefreshGroup"
+
 // RefreshGroup asks Fynd to recount a group's members and notes the count
 // before, so the wait can tell when the new one is in.
 func (a *Activities) RefreshGroup(ctx context.Context, in RefreshInput) (RefreshStarted, error) {
@@ -573,6 +591,9 @@ func (a *Activities) RefreshGroup(ctx context.Context, in RefreshInput) (Refresh
 func totalUsers(t fynd.TotalUsers) TotalUsers {
 	return TotalUsers{Count: t.Count, UpdatedAt: t.UpdatedAt, Known: t.Known}
 }
+
+// WaitRefreshName is what WaitRefresh is registered as and workflows call.
+const WaitRefreshName = "WaitRefresh"
 
 // WaitRefresh polls until the group's total users is recomputed: its time
 // moves past the one before the refresh or, where Fynd sends no time, its
@@ -600,6 +621,9 @@ func (a *Activities) WaitRefresh(ctx context.Context, in RefreshInput) (TotalUse
 	})
 	return now, err
 }
+
+// VerifyGroupName is what VerifyGroup is registered as and workflows call.
+const VerifyGroupName = "VerifyGroup"
 
 // VerifyGroup lists the group's members and compares them with the list.
 // Members of the list that are not in the group are rejects, with Fynd's
@@ -835,6 +859,9 @@ func (a *Activities) loadLines(ctx context.Context, key string) (*lineIndex, err
 		}
 	}
 }
+
+// FinishAudienceName is what FinishAudience is registered as and workflows call.
+const FinishAudienceName = "FinishAudience"
 
 // FinishAudience merges the vendor-side rejects into one line per member
 // (a user Fynd does not know fails both the group and its attribute job),

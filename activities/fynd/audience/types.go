@@ -8,23 +8,6 @@ import (
 	"importer/internal/steps"
 )
 
-// Activity names of the Fynd audience sync. Each vendor step is its own
-// activity so that what the vendor answered (a job id, a group id) is in the
-// workflow's history before anything waits on it: a retried or resumed wait
-// polls the same job or group and never submits again.
-const (
-	PrepareAudienceName   = "PrepareAudience"
-	EnsureAttributesName  = "EnsureAttributes"
-	StartAttributeJobName = "StartAttributeJob"
-	WaitAttributeJobName  = "WaitAttributeJob"
-	SyncGroupName         = "SyncGroup"
-	WaitGroupName         = "WaitGroup"
-	RefreshGroupName      = "RefreshGroup"
-	WaitRefreshName       = "WaitRefresh"
-	VerifyGroupName       = "VerifyGroup"
-	FinishAudienceName    = "FinishAudience"
-)
-
 // AudienceVendor is the vendor name of audience syncs (connections, rejects).
 const AudienceVendor = "fynd"
 
