@@ -5,6 +5,13 @@
 // vendor step is its own activity, so what Fynd answered (a job or group
 // id) is in history before anything waits on it; no member's data goes
 // into history.
+//
+// One file a concern: audience.go prepares the list, attributes.go the
+// attribute definitions and jobs, group.go the group's sync and wait (and
+// diffMembers, the patch), listing.go the member listing that survives a
+// retry, refresh.go the refresh of total users, verify.go the final check
+// and Fynd's error files, finish.go the merge of Fynd's rejects and the
+// clean-up, lookup.go the group lookup.
 package audience
 
 import (
