@@ -484,9 +484,15 @@ func TestACancelledStageToObjectStorageLeavesNoUpload(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, err := StageWithin(ctx, o, Ref{URI: "s3://exports/nightly/users.csv.gz", Format: CSV, Compression: Gzip}, "s3://exports/staging", "imp", StageLimits{}, func(read int64) {
-		if read >= 12<<20 {
-			cancel()
+		if read < 12<<20 || ctx.Err() != nil {
+			return
 		}
+		// The parts written so far upload in the background: cancel once
+		// a multipart upload is under way, however slow the machine.
+		for deadline := time.Now().Add(30 * time.Second); received.Load() < 5<<20 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
 	})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("a cancelled stage: %v", err)
