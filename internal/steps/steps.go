@@ -171,11 +171,17 @@ type Heartbeat struct {
 
 // StartHeartbeat starts recording details until Stop.
 func StartHeartbeat(ctx context.Context, details any) *Heartbeat {
-	h := &Heartbeat{progress: make(chan any, 1), done: make(chan struct{}), exited: make(chan struct{})}
 	every := 5 * time.Second
 	if t := activity.GetInfo(ctx).HeartbeatTimeout; t > 0 {
 		every = max(t/3, 200*time.Millisecond)
 	}
+	return startHeartbeat(every, details, func(d any) { activity.RecordHeartbeat(ctx, d) })
+}
+
+// startHeartbeat records details with record every so often, and at once
+// when Set, until Stop.
+func startHeartbeat(every time.Duration, details any, record func(any)) *Heartbeat {
+	h := &Heartbeat{progress: make(chan any, 1), done: make(chan struct{}), exited: make(chan struct{})}
 	go func() {
 		defer close(h.exited)
 		cur := details
@@ -184,12 +190,19 @@ func StartHeartbeat(ctx context.Context, details any) *Heartbeat {
 		for {
 			select {
 			case <-h.done:
+				// A Set that came just before Stop is recorded, not lost
+				// to the select's choice.
+				select {
+				case p := <-h.progress:
+					record(p)
+				default:
+				}
 				return
 			case p := <-h.progress:
 				cur = p
-				activity.RecordHeartbeat(ctx, cur)
+				record(cur)
 			case <-tick.C:
-				activity.RecordHeartbeat(ctx, cur)
+				record(cur)
 			}
 		}
 	}()
@@ -200,7 +213,8 @@ func StartHeartbeat(ctx context.Context, details any) *Heartbeat {
 func (h *Heartbeat) Set(details any) { h.progress <- details }
 
 // Stop returns once the last heartbeat is recorded, so none is sent for an
-// activity that has already returned.
+// activity that has already returned; the details of a Set before it are
+// recorded.
 func (h *Heartbeat) Stop() { close(h.done); <-h.exited }
 
 // Poll is how often a wait asks: Every at first (default 1s), growing by

@@ -100,3 +100,23 @@ func TestPollUntilStopsAtTheFirstErrorAndASleepAtCancellation(t *testing.T) {
 		t.Fatalf("a cancelled sleep returned %v", err)
 	}
 }
+
+// The progress an attempt sets just before it stops heartbeating is
+// recorded: a retry resumes after it, not before (which would resend a
+// batch the vendor already has).
+func TestTheLastProgressBeforeStopIsRecorded(t *testing.T) {
+	const rounds = 200
+	lost := 0
+	for i := 1; i <= rounds; i++ {
+		var last any
+		h := startHeartbeat(time.Hour, 0, func(d any) { last = d })
+		h.Set(i)
+		h.Stop()
+		if last != i {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Fatalf("%d of %d progress updates set just before Stop were never recorded", lost, rounds)
+	}
+}
