@@ -81,6 +81,12 @@ type Opener struct {
 	ranges rangeCache // Parquet bytes kept for the next chunks
 }
 
+// Client is the HTTP client http(s) sources are read with: under the
+// worker's source policy (each dial checked, no proxy), when it has one.
+// Other URLs that arrive from outside, such as a file a vendor's answer
+// names, are fetched with it too.
+func (o *Opener) Client() *http.Client { return o.client() }
+
 func (o *Opener) client() *http.Client {
 	if o == nil {
 		return http.DefaultClient

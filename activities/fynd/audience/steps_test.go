@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"go.temporal.io/sdk/temporal"
@@ -16,6 +17,7 @@ import (
 	"importer/activities/failure"
 	"importer/activities/fynd"
 	"importer/activities/rejects"
+	"importer/activities/source"
 	"importer/internal/store"
 )
 
@@ -412,5 +414,35 @@ func TestMoreVendorRefusalsThanMembersSentFailsTheAccounting(t *testing.T) {
 	}
 	if after := r.stored(t); !reflect.DeepEqual(after, before) {
 		t.Errorf("the store changed on a failed accounting:\nbefore %+v\n after %+v", before, after)
+	}
+}
+
+// The error file's URL comes in Fynd's answer: the worker fetches it under
+// its source policy, so an answer cannot make it reach an internal
+// address the operator has not listed, and fetches it when the operator
+// has (here, loopback).
+func TestAnErrorFileOnAPrivateAddressIsNotFetchedUnlessThePolicyAllows(t *testing.T) {
+	var asked atomic.Int64
+	files := errorFileServer(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		files.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	strict, err := source.NewPolicy(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Activities{HTTP: srv.Client(), Opener: &source.Opener{Policy: strict}}
+	if ef := a.readErrorFile(context.Background(), srv.URL+"/errors.csv"); len(ef.first(10)) != 0 || asked.Load() != 0 {
+		t.Fatalf("read %+v with %d requests from a loopback address the policy does not allow", ef, asked.Load())
+	}
+	loopback, err := source.NewPolicy(nil, []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Opener = &source.Opener{Policy: loopback}
+	if ef := a.readErrorFile(context.Background(), srv.URL+"/errors.csv"); ef.byID["u-1"] != "user not found" || asked.Load() != 1 {
+		t.Fatalf("read %+v with %d requests; want the file, once, with its host listed", ef, asked.Load())
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"importer/activities/fynd"
 	"importer/activities/rejects"
 	"importer/activities/vendorapi"
+	"importer/internal/metrics"
 	"importer/internal/vendorcall"
 )
 
@@ -131,8 +132,30 @@ func (e errorFile) first(n int) []string {
 	return out
 }
 
-// readErrorFile fetches and reads an error file; one that cannot be read
-// says nothing, and the caller reports what it knows without it.
+// errorFileClient fetches Fynd's error files. Their URL comes in Fynd's
+// answer, which the worker does not trust to say where it connects: the
+// file is dialled under the worker's source policy, as an http(s) source
+// is (no private address unless the operator lists its host), and counted
+// as a request to Fynd.
+func (a *Activities) errorFileClient() *http.Client {
+	if a.Opener == nil || a.Opener.Policy == nil {
+		if a.HTTP == nil {
+			return http.DefaultClient
+		}
+		return a.HTTP
+	}
+	g := a.Opener.Client()
+	c := &http.Client{Transport: metrics.VendorTransport(g.Transport), CheckRedirect: g.CheckRedirect}
+	if a.HTTP != nil {
+		c.Timeout = a.HTTP.Timeout
+	}
+	return c
+}
+
+// readErrorFile fetches and reads an error file. One that cannot be
+// fetched, or whose header cannot be read, says nothing, and the caller
+// reports what it knows without it; the rows read before a malformed one
+// are kept.
 func (a *Activities) readErrorFile(ctx context.Context, url string) errorFile {
 	out := errorFile{byRow: map[int]string{}, byID: map[string]string{}}
 	if url == "" {
@@ -143,7 +166,7 @@ func (a *Activities) readErrorFile(ctx context.Context, url string) errorFile {
 	if err != nil {
 		return out
 	}
-	resp, err := a.HTTP.Do(req)
+	resp, err := a.errorFileClient().Do(req)
 	if err != nil {
 		return out
 	}
