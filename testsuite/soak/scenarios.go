@@ -309,21 +309,7 @@ func (r *runner) faultsRestart(ctx context.Context, trials []*trial, timed func(
 					ended[tr] = true
 					mu.Unlock()
 				}()
-				run, err := tr.t.start(ctx, r.cl.c, tr.id, r.cfg.queue, 0)
-				if err != nil {
-					tr.row.problem("start: %v", err)
-					return
-				}
-				tr.row.imports = 1
-				stop := r.faultLoop(tr.t)
-				o, err := r.endure(ctx, tr, run, "the vendor was failing", stop)
-				stop()
-				tr.row.faults = tr.t.faults.Injected()
-				if err != nil {
-					tr.row.problem("import failed: %v", err)
-					return
-				}
-				check(tr, o, baseline{})
+				r.vendorFaults(ctx, tr)
 			})
 		}()
 	}
