@@ -161,28 +161,15 @@ func TestACompressedObjectIsStagedToObjectStorage(t *testing.T) {
 // small on disk.
 func packedZeros(t *testing.T, c Compression, n int64) []byte {
 	t.Helper()
-	var b bytes.Buffer
-	var w io.WriteCloser
-	switch c {
-	case Gzip:
-		w = gzip.NewWriter(&b)
-	case Zstd:
-		z, err := zstd.NewWriter(&b)
-		if err != nil {
-			t.Fatal(err)
+	return compressed(t, c, func(w io.Writer) error {
+		block := make([]byte, 1<<20)
+		for written := int64(0); written < n; written += int64(len(block)) {
+			if _, err := w.Write(block[:min(int64(len(block)), n-written)]); err != nil {
+				return err
+			}
 		}
-		w = z
-	}
-	block := make([]byte, 1<<20)
-	for written := int64(0); written < n; written += int64(len(block)) {
-		if _, err := w.Write(block[:min(int64(len(block)), n-written)]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+		return nil
+	})
 }
 
 // watchedArea is a local staging area whose free-space checks, one every

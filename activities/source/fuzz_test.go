@@ -685,6 +685,15 @@ func prefixes(n int) []int {
 // compressedWith is s compressed with c.
 func compressedWith(tb testing.TB, c Compression, s string) []byte {
 	tb.Helper()
+	return compressed(tb, c, func(w io.Writer) error {
+		_, err := io.WriteString(w, s)
+		return err
+	})
+}
+
+// compressed is what write writes, compressed with c.
+func compressed(tb testing.TB, c Compression, write func(io.Writer) error) []byte {
+	tb.Helper()
 	var b bytes.Buffer
 	var w io.WriteCloser
 	switch c {
@@ -696,8 +705,10 @@ func compressedWith(tb testing.TB, c Compression, s string) []byte {
 			tb.Fatal(err)
 		}
 		w = z
+	default:
+		tb.Fatalf("no compressor for %v", c)
 	}
-	if _, err := io.WriteString(w, s); err != nil {
+	if err := write(w); err != nil {
 		tb.Fatal(err)
 	}
 	if err := w.Close(); err != nil {

@@ -145,19 +145,18 @@ func TestAnNDJSONRowNestedDeeperThanTheCapIsAReject(t *testing.T) {
 	path := writeFile(t, "deep.ndjson", `{"id":"before"}`+"\n"+deep+"\n"+atCap+"\n"+`{"id":"after"}`+"\n")
 	o := &Opener{}
 	first, chunks := planAll(t, o, path, NDJSON, 10, 10)
-	var before, after runtime.MemStats
 	runtime.GC()
-	runtime.ReadMemStats(&before)
+	from := allocated()
 	recs := readAll(t, o, path, NDJSON, first, chunks)
-	runtime.ReadMemStats(&after)
+	used := allocated() - from
 	if len(recs) != 4 || recs[0].Fields["id"] != "before" || recs[3].Fields["id"] != "after" || recs[2].Err != nil {
 		t.Fatalf("%d rows: %+v", len(recs), recs)
 	}
 	if recs[1].Line != 2 || recs[1].Err == nil || recs[1].Err.Error() != "row nests objects and lists deeper than 32 levels (IMPORTER_MAX_NESTING)" {
 		t.Fatalf("the deep row: line %d, %v", recs[1].Line, recs[1].Err)
 	}
-	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
-		t.Errorf("reading the list allocated %d MiB", n>>20)
+	if used > 8<<20 {
+		t.Errorf("reading the list allocated %d MiB", used>>20)
 	}
 	var ok []bool
 	if err := ReadColumns(context.Background(), o, path, NDJSON, nil, first.Version, chunks[0], []string{"id"}, func(_ int64, _ []string, good bool) error {
@@ -175,16 +174,15 @@ func TestACSVRecordOfAMillionFieldsIsOneRejectThatCopiesNoneOfThem(t *testing.T)
 	path := writeFile(t, "commas.csv", "a,b\n1,2\n"+strings.Repeat(",", 1_000_000)+"\n3,4\n")
 	o := &Opener{}
 	first, chunks := planAll(t, o, path, CSV, 10, 10)
-	var before, after runtime.MemStats
 	runtime.GC()
-	runtime.ReadMemStats(&before)
+	from := allocated()
 	recs := readAll(t, o, path, CSV, first, chunks)
-	runtime.ReadMemStats(&after)
+	used := allocated() - from
 	if len(recs) != 3 || recs[1].Err == nil || recs[1].Err.Error() != "row has 1000001 fields, header has 2" || recs[2].Fields["b"] != "4" {
 		t.Fatalf("%+v", recs)
 	}
-	if n := after.TotalAlloc - before.TotalAlloc; n > 6<<20 {
-		t.Errorf("reading the record allocated %d MiB", n>>20)
+	if used > 6<<20 {
+		t.Errorf("reading the record allocated %d MiB", used>>20)
 	}
 }
 
@@ -281,8 +279,7 @@ func TestAChunkEndsAtTheByteBudget(t *testing.T) {
 // tiny file claiming 2^40 rows) is refused before planning or the scan
 // work, or hold memory, for rows that are not there.
 func TestAParquetFileDeclaringMoreRowsThanItsBytesIsRefused(t *testing.T) {
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
+	from := allocated()
 	pq := writeFile(t, "many.parquet", string(parquetWithRows(t, parquetList(t, 10, 10), 1<<40)))
 	ctx := context.Background()
 	_, err := Plan(ctx, &Opener{}, PlanRequest{URI: pq, Format: Parquet, ChunkRows: 1000, MaxChunks: 10}, nil)
@@ -292,8 +289,7 @@ func TestAParquetFileDeclaringMoreRowsThanItsBytesIsRefused(t *testing.T) {
 	if _, err := Whole(ctx, &Opener{}, pq, Parquet); !errors.Is(err, ErrPermanent) {
 		t.Fatalf("the scan's plan: %v", err)
 	}
-	runtime.ReadMemStats(&after)
-	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+	if grew := allocated() - from; grew > 64<<20 {
 		t.Fatalf("refusing it allocated %d MiB", grew>>20)
 	}
 }

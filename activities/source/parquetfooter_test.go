@@ -233,8 +233,7 @@ func readMalformedParquet(t *testing.T, name string) {
 		t.Fatal(err)
 	}
 	runtime.GC()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
+	from := allocated()
 	say := func(what string, err error) {
 		s := "nil"
 		if err != nil {
@@ -252,6 +251,5 @@ func readMalformedParquet(t *testing.T, name string) {
 	chunk := Chunk{Rows: 100, FirstLine: 1}
 	say("read chunk", ReadChunk(ctx, o, path, Parquet, nil, v, chunk, func(Record) error { return nil }))
 	say("scan", ReadColumns(ctx, o, path, Parquet, nil, v, chunk, []string{"end_user"}, func(int64, []string, bool) error { return nil }))
-	runtime.ReadMemStats(&after)
-	fmt.Printf("allocated\t%d\n", (after.TotalAlloc-before.TotalAlloc)>>20)
+	fmt.Printf("allocated\t%d\n", (allocated()-from)>>20)
 }
