@@ -238,11 +238,13 @@ const maxDuplicateFiles = 32
 
 // supersededLines loads the duplicates file of an import scanned before
 // the scan went to the store: superseded line → the line that replaces it.
-// Each worker loads a file once; it never changes. The file is the one the
-// worker wrote for that import (<data dir>/duplicates/<key>.txt); any
-// other path is refused.
+// Each worker loads a file once; it never changes. The file is the one a
+// worker wrote for that import in its own data directory
+// (a.DuplicatesDir/<key>.txt): the path comes with the activity's input,
+// so any other path, or any path on a worker that keeps no such files, is
+// refused.
 func (a *Activities) supersededLines(key, path string) (map[int64]int64, error) {
-	if filepath.Base(path) != fsname.Safe(key)+".txt" || filepath.Base(filepath.Dir(path)) != "duplicates" || !filepath.IsAbs(path) {
+	if a.DuplicatesDir == "" || !filepath.IsAbs(a.DuplicatesDir) || path != filepath.Join(a.DuplicatesDir, fsname.Safe(key)+".txt") {
 		return nil, temporal.NewNonRetryableApplicationError("the duplicates file this chunk names is not its import's", failure.BadState, nil)
 	}
 	a.dupMu.Lock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -13,12 +14,15 @@ import (
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
+	"go.temporal.io/sdk/temporal"
 
+	"importer/activities/failure"
 	"importer/activities/mapping"
 	"importer/activities/source"
 	"importer/activities/vendorapi"
 	"importer/activities/vendors"
 	"importer/activities/vendors/gen"
+	"importer/internal/fsname"
 )
 
 // The duplicate scan reads only the key columns and makes the key with
@@ -219,5 +223,45 @@ func TestScanSupersedesEveryEarlierRowOfAUser(t *testing.T) {
 	}
 	if !slices.Equal(scan.lines, want) {
 		t.Fatalf("Parquet: %d superseded rows, want %d", len(scan.lines), len(want))
+	}
+}
+
+// The duplicates file of an import scanned before the scan went to the
+// store is named in the chunk's input: a worker reads it only from its
+// own duplicates directory, under the import's own name.
+func TestALegacyDuplicatesFileIsReadOnlyFromTheWorkersOwnDirectory(t *testing.T) {
+	a, _ := onOwnStore(t)
+	own := filepath.Join(t.TempDir(), "duplicates")
+	elsewhere := filepath.Join(t.TempDir(), "duplicates")
+	for _, dir := range []string{own, elsewhere} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fsname.Safe(testKey)+".txt"), []byte("3 7\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused := func(path string) bool {
+		_, err := a.supersededLines(testKey, path)
+		var app *temporal.ApplicationError
+		return errors.As(err, &app) && app.Type() == failure.BadState
+	}
+	if !refused(filepath.Join(own, fsname.Safe(testKey)+".txt")) {
+		t.Fatal("a worker that keeps no duplicates files read one")
+	}
+	a.DuplicatesDir = own
+	m, err := a.supersededLines(testKey, filepath.Join(own, fsname.Safe(testKey)+".txt"))
+	if err != nil || m[3] != 7 {
+		t.Fatalf("its own file: %v, %v", m, err)
+	}
+	for _, path := range []string{
+		filepath.Join(elsewhere, fsname.Safe(testKey)+".txt"),
+		filepath.Join(own, "other-import.txt"),
+		own + "/../duplicates/" + fsname.Safe(testKey) + ".txt",
+		"duplicates/" + fsname.Safe(testKey) + ".txt",
+	} {
+		if !refused(path) {
+			t.Errorf("read %s", path)
+		}
 	}
 }

@@ -61,6 +61,10 @@ type Activities struct {
 	// s3://bucket/staging (IMPORTER_STAGING_URL); "" refuses compressed
 	// sources with a sentence that says how to set it.
 	Staging string
+	// DuplicatesDir is the absolute directory where the duplicate scan of
+	// an import started before the scan went to the store left its file
+	// (<data dir>/duplicates); "" reads no such file.
+	DuplicatesDir string
 	// Limits are the operator's caps on what an import's input may ask
 	// (rows per chunk and per request, chunk descriptors per planning
 	// call, job polls); zero fields are limits' defaults. The workflow

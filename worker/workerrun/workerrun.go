@@ -144,6 +144,9 @@ func Start(c client.Client, o Options) (*Worker, error) {
 	if dataDir == "" {
 		dataDir = ".importer"
 	}
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		imp.DuplicatesDir = filepath.Join(abs, "duplicates")
+	}
 	imp.Staging = o.Staging
 	if imp.Staging == "" {
 		imp.Staging = filepath.Join(dataDir, "staging")
